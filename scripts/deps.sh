@@ -1,0 +1,33 @@
+# Sourced by run.sh and test.sh: installs the Debian packages sslc needs,
+# only those missing, with one `apt-get update` at most.
+sslc_build_packages=(meson ninja-build pkg-config gcc libc6-dev libpng-dev libjpeg62-turbo-dev
+                     libhdf5-dev libcmocka-dev libdnnl-dev zlib1g-dev python3)
+sslc_data_packages=(dataset-fashion-mnist)
+# Only tests and benchmarks use PyTorch: interop checks and side-by-side timing.
+sslc_torch_packages=(python3-torch python3-torchvision python3-h5py python3-numpy)
+
+sslc_ensure_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "sslc: installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ -z "${SSLC_APT_UPDATED:-}" ]; then
+        $sudo apt-get update -qq
+        SSLC_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# sslc_build DIR [meson options...]: configures DIR once, then builds it.
+sslc_build() {
+    local dir=$1
+    shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >/dev/null
+    fi
+    ninja -C "$dir" >/dev/null
+}

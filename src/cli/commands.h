@@ -1,0 +1,12 @@
+// Sub-commands of the sslc binary. Each takes argv with argv[0] = its name
+// and returns a process exit code (0 ok, 1 failure, 2 usage error).
+#ifndef SSLC_CLI_COMMANDS_H
+#define SSLC_CLI_COMMANDS_H
+
+int sslc_cmd_bench(int argc, char **argv);
+
+// Prints "sslc <command>: <message>" for a failed status and returns the
+// exit code for it (2 for invalid usage, 1 otherwise).
+int sslc_cli_fail(const char *command, int status);
+
+#endif

@@ -1,0 +1,53 @@
+// sslc: self-supervised contrastive pretraining. One binary, sub-commands.
+#include <stdio.h>
+#include <string.h>
+
+#include "src/cli/commands.h"
+#include "src/core/gemm.h"
+#include "src/core/status.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"bench", sslc_cmd_bench, "time encoder forward/backward (and compare with PyTorch)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sslc <command> [options]   (sslc <command> --help for details)\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-16s %s\n", "version", "print the version and math backend");
+}
+
+int sslc_cli_fail(const char *command, int status)
+{
+    const char *msg = sslc_error_message();
+    fprintf(stderr, "sslc %s: %s\n", command, msg[0] ? msg : sslc_status_string(status));
+    return status == SSLC_ERR_INVALID ? 2 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("sslc %s (math: %s, %d threads)\n", SSLC_VERSION, sslc_gemm_backend(),
+               sslc_get_threads());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "sslc: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

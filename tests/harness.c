@@ -1,0 +1,104 @@
+#include "tests/harness.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int sslc_test_main(int argc, char **argv, const sslc_test_group *groups, size_t count)
+{
+    int failed = 0, ran = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (argc > 1 && strcmp(argv[1], groups[i].name) != 0)
+            continue;
+        ran++;
+        failed += _cmocka_run_group_tests(groups[i].name, groups[i].tests, groups[i].count, NULL,
+                                          NULL);
+    }
+    if (!ran) {
+        fprintf(stderr, "no test group named '%s'\n", argc > 1 ? argv[1] : "");
+        return 2;
+    }
+    return failed ? 1 : 0;
+}
+
+const char *sslc_fixture_path(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/tests/fixtures/%s", SSLC_SOURCE_DIR, name);
+    return path;
+}
+
+const char *sslc_test_tmpdir(const char *tag)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/tmp-%s-%ld", SSLC_BUILD_DIR, tag, (long)getpid());
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
+    if (system(cmd) != 0)
+        fail_msg("cannot create %s", path);
+    return path;
+}
+
+double sslc_assert_close(const char *what, const float *a, const float *b, size_t n, double atol,
+                         double rtol)
+{
+    double worst = 0.0, worst_excess = -1.0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double excess = d - (atol + rtol * fabs((double)b[i]));
+        if (isnan(d))
+            excess = INFINITY;
+        if (d > worst || isnan(d))
+            worst = d;
+        if (excess > worst_excess) {
+            worst_excess = excess;
+            at = i;
+        }
+    }
+    printf("  %-40s n=%zu max|diff|=%.3g (worst at [%zu]: %.7g vs %.7g)\n", what, n, worst, at,
+           n ? a[at] : 0.0, n ? b[at] : 0.0);
+    if (worst_excess > 0.0)
+        fail_msg("%s: [%zu] = %.7g, expected %.7g (atol %.1g, rtol %.1g)", what, at, a[at], b[at],
+                 atol, rtol);
+    return worst;
+}
+
+float *sslc_fixture_floats(const char *file, const char *dataset, size_t *count)
+{
+    const char *path = sslc_fixture_path(file);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        fail_msg("cannot open fixture %s", path);
+    hid_t d = H5Dopen2(f, dataset, H5P_DEFAULT);
+    if (d < 0) {
+        H5Fclose(f);
+        fail_msg("fixture %s has no dataset '%s'", path, dataset);
+    }
+    hid_t s = H5Dget_space(d);
+    hssize_t n = H5Sget_simple_extent_npoints(s);
+    float *buf = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    assert_non_null(buf);
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        fail_msg("cannot read '%s' from %s", dataset, path);
+    H5Sclose(s);
+    H5Dclose(d);
+    H5Fclose(f);
+    if (count)
+        *count = (size_t)n;
+    return buf;
+}
+
+double sslc_fixture_scalar(const char *file, const char *dataset)
+{
+    size_t n = 0;
+    float *v = sslc_fixture_floats(file, dataset, &n);
+    assert_true(n >= 1);
+    double x = v[0];
+    free(v);
+    return x;
+}

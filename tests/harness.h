@@ -1,0 +1,41 @@
+// Shared test plumbing: cmocka groups selectable by name from the command
+// line (meson registers each group as its own test in a suite), fixture
+// paths, and array comparison that reports the largest difference and where.
+#ifndef SSLC_TESTS_HARNESS_H
+#define SSLC_TESTS_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+typedef struct sslc_test_group {
+    const char *name; // "unit", "gradcheck", "fixture", "e2e", "slow"
+    const struct CMUnitTest *tests;
+    size_t count;
+} sslc_test_group;
+
+#define SSLC_GROUP(name, array) {name, array, sizeof(array) / sizeof((array)[0])}
+
+// Runs the group named by argv[1], or every group when none is named.
+int sslc_test_main(int argc, char **argv, const sslc_test_group *groups, size_t count);
+
+// Absolute path of a committed fixture file (tests/fixtures/<name>).
+const char *sslc_fixture_path(const char *name);
+// A fresh empty directory under the build tree for this test's files.
+const char *sslc_test_tmpdir(const char *tag);
+
+// Fails the test when any |a-b| > atol + rtol*|b|; prints the largest
+// difference, its index, and both values. Returns the max abs difference.
+double sslc_assert_close(const char *what, const float *a, const float *b, size_t n, double atol,
+                         double rtol);
+
+// Loads a float32 dataset from an HDF5 fixture file into a new buffer; fails
+// the test if it is missing. count receives its number of elements.
+float *sslc_fixture_floats(const char *file, const char *dataset, size_t *count);
+// Reads an integer attribute (or scalar dataset) as double.
+double sslc_fixture_scalar(const char *file, const char *dataset);
+
+#endif

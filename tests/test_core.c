@@ -1,0 +1,116 @@
+// src/core: status messages, the counter-based RNG, and every GEMM backend
+// against the naive reference.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/core/gemm.h"
+#include "src/core/rng.h"
+#include "src/core/status.h"
+#include "tests/harness.h"
+
+static void error_message_is_recorded_and_prefixed(void **state)
+{
+    (void)state;
+    sslc_status st = sslc_error(SSLC_ERR_FORMAT, "cannot decode '%s'", "a.png");
+    assert_int_equal(st, SSLC_ERR_FORMAT);
+    sslc_error_prefix(st, "data");
+    assert_string_equal(sslc_error_message(), "data: cannot decode 'a.png'");
+    assert_string_equal(sslc_status_string(SSLC_ERR_NOMEM), "out of memory");
+}
+
+static void rng_is_a_pure_function_of_its_coordinates(void **state)
+{
+    (void)state;
+    sslc_rng a = sslc_rng_make(7, 1, 2, 3, 4), b = sslc_rng_make(7, 1, 2, 3, 4);
+    sslc_rng c = sslc_rng_make(7, 2, 1, 3, 4);
+    for (int i = 0; i < 100; i++) {
+        uint64_t x = sslc_rng_u64(&a);
+        assert_int_equal(x, sslc_rng_u64(&b));
+        assert_int_not_equal(x, sslc_rng_u64(&c));
+    }
+}
+
+static void rng_uniform_and_normal_have_the_right_moments(void **state)
+{
+    (void)state;
+    sslc_rng r = sslc_rng_make(1, 0, 0, 0, 0);
+    enum { N = 200000 };
+    double su = 0, su2 = 0, sn = 0, sn2 = 0;
+    uint64_t buckets[10] = {0};
+    for (int i = 0; i < N; i++) {
+        double u = sslc_rng_uniform(&r);
+        assert_true(u >= 0.0 && u < 1.0);
+        su += u;
+        su2 += u * u;
+        double z = sslc_rng_normal(&r);
+        sn += z;
+        sn2 += z * z;
+        buckets[sslc_rng_below(&r, 10)]++;
+    }
+    assert_true(fabs(su / N - 0.5) < 0.005);
+    assert_true(fabs(su2 / N - 1.0 / 3.0) < 0.005);
+    assert_true(fabs(sn / N) < 0.01);
+    assert_true(fabs(sn2 / N - 1.0) < 0.02);
+    for (int i = 0; i < 10; i++)
+        assert_true(fabs((double)buckets[i] / N - 0.1) < 0.005);
+}
+
+static void rng_permutation_is_a_permutation(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    int64_t perm[N];
+    int seen[N] = {0};
+    sslc_rng r = sslc_rng_make(3, 0, 0, 0, 0);
+    sslc_rng_permutation(&r, perm, N);
+    int fixed = 0;
+    for (int i = 0; i < N; i++) {
+        assert_true(perm[i] >= 0 && perm[i] < N);
+        seen[perm[i]]++;
+        fixed += perm[i] == i;
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(seen[i], 1);
+    assert_true(fixed < 10); // about 1 expected for a uniform permutation
+}
+
+static void gemm_backend_matches_naive_for_every_transpose(void **state)
+{
+    (void)state;
+    const int64_t M = 37, N = 53, K = 29;
+    float *A = malloc(M * K * sizeof(float)), *B = malloc(K * N * sizeof(float));
+    float *C = malloc(M * N * sizeof(float)), *R = malloc(M * N * sizeof(float));
+    sslc_rng r = sslc_rng_make(5, 0, 0, 0, 0);
+    for (int64_t i = 0; i < M * K; i++)
+        A[i] = (float)sslc_rng_normal(&r);
+    for (int64_t i = 0; i < K * N; i++)
+        B[i] = (float)sslc_rng_normal(&r);
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            int64_t lda = ta ? M : K, ldb = tb ? K : N;
+            for (int64_t i = 0; i < M * N; i++)
+                C[i] = R[i] = (float)i * 0.01f;
+            sslc_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, C, N);
+            sslc_sgemm_naive(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, R, N);
+            sslc_assert_close(sslc_gemm_backend(), C, R, (size_t)(M * N), 1e-4, 1e-5);
+        }
+    }
+    free(A);
+    free(B);
+    free(C);
+    free(R);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest unit[] = {
+        cmocka_unit_test(error_message_is_recorded_and_prefixed),
+        cmocka_unit_test(rng_is_a_pure_function_of_its_coordinates),
+        cmocka_unit_test(rng_uniform_and_normal_have_the_right_moments),
+        cmocka_unit_test(rng_permutation_is_a_permutation),
+        cmocka_unit_test(gemm_backend_matches_naive_for_every_transpose),
+    };
+    const sslc_test_group groups[] = {SSLC_GROUP("unit", unit)};
+    return sslc_test_main(argc, argv, groups, 1);
+}
