@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "losses/infonce.h"
+#include "losses/knn.h"
 #include "losses/ntxent.h"
 #include "losses/queue.h"
 #include "src/core/gemm.h"
@@ -89,11 +90,34 @@ static void bench_infonce(int64_t N, int64_t D, int64_t K)
     sslc_queue_destroy(queue);
 }
 
+// The kNN monitor at Fashion-MNIST scale (60k bank) for M queries, one call.
+static void bench_knn(int64_t M, int64_t ntrain, int64_t D)
+{
+    float *q = randn(M * D, 7), *bank = randn(ntrain * D, 8);
+    int64_t *labels = malloc((size_t)ntrain * sizeof *labels);
+    void *ws = sslc_aligned_alloc(sslc_knn_workspace_size(ntrain, 10, SSLC_KNN_DEFAULT_K));
+    if (!labels || !ws)
+        exit(1);
+    for (int64_t i = 0; i < ntrain; i++)
+        labels[i] = i % 10;
+    sslc_knn_normalize(q, M, D);
+    sslc_knn_normalize(bank, ntrain, D);
+    double t0 = sslc_now();
+    if (sslc_knn_classify(NULL, NULL, ws, q, NULL, bank, labels, M, ntrain, D, 10,
+                          SSLC_KNN_DEFAULT_K, SSLC_KNN_DEFAULT_TAU) != SSLC_OK)
+        exit(1);
+    double t = sslc_now() - t0;
+    printf("knn     M=%lld ntrain=%lld D=%lld k=%d: %.1f ms (%.1f us per query)\n", (long long)M,
+           (long long)ntrain, (long long)D, SSLC_KNN_DEFAULT_K, 1e3 * t, 1e6 * t / (double)M);
+    free(q), free(bank), free(labels), free(ws);
+}
+
 int main(void)
 {
     printf("gemm backend %s, %d threads\n", sslc_gemm_backend(), sslc_get_threads());
     bench_ntxent(256, 128);
     bench_infonce(256, 128, 4096);
     bench_infonce(256, 128, 65536);
+    bench_knn(1024, 60000, 512);
     return 0;
 }
