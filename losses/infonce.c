@@ -11,16 +11,29 @@
 
 static int64_t align16(int64_t n) { return (n + 15) / 16 * 16; }
 
+// The negatives are visited in blocks of KEY_BLOCK queue rows with an online
+// softmax (running row max and sum, rescaled when the max grows, as in
+// Milakov & Gimelshein 2018): the N x (1+K) logits never exist at once, so
+// the workspace is ~1.5 MB instead of 67 MB at N 256, K 65536, and each
+// block's exponentials are still in cache for the second product. (Speed is
+// about the same as three passes over the full matrix; the time goes to the
+// two products and the scalar expf.)
+enum { KEY_BLOCK = 1024 };
+
+static int64_t key_block(int64_t K) { return K < KEY_BLOCK ? K : KEY_BLOCK; }
+
 // Workspace layout, in floats, each part on a 64-byte boundary.
 typedef struct layout {
     int64_t qn;        // (N, D) normalised queries (saved)
     int64_t inv_norm;  // (N,) 1 / max(|q_i|, eps) (saved)
     int64_t unclamped; // (N,) 1 when |q_i| > eps (saved)
     int64_t kn;        // (N, D) normalised keys (for the queue)
-    int64_t dqn;       // (N, D) dL/dqn for dloss = 1 (saved)
-    int64_t row;       // (N,) per-query loss, for an ordered sum
-    int64_t hit;       // (N,) 1 when the positive has the largest logit
-    int64_t logits;    // (N, 1+K) logits, then dL/dlogits (scratch)
+    int64_t dqn;       // (N, D) sum_j e_ij key_j, then dL/dqn for dloss = 1 (saved)
+    int64_t row_max;   // (N,) running max logit
+    int64_t row_pos;   // (N,) positive logit
+    int64_t row_sum;   // (N,) double: running sum of exp(logit - max)
+    int64_t row_best;  // (N,) largest negative logit so far (accuracy)
+    int64_t block;     // (N, key_block(K)) logits, then exponentials (scratch)
     int64_t total;
 } layout;
 
@@ -33,9 +46,11 @@ static layout make_layout(int64_t N, int64_t D, int64_t K)
     l.unclamped = at, at += align16(N);
     l.kn = at, at += align16(N * D);
     l.dqn = at, at += align16(N * D);
-    l.row = at, at += align16(N);
-    l.hit = at, at += align16(N);
-    l.logits = at, at += align16(N * (1 + K));
+    l.row_max = at, at += align16(N);
+    l.row_pos = at, at += align16(N);
+    l.row_sum = at, at += align16(2 * N);
+    l.row_best = at, at += align16(N);
+    l.block = at, at += align16(N * key_block(K));
     l.total = at;
     return l;
 }
@@ -93,66 +108,78 @@ sslc_status sslc_infonce_forward(float *loss, float *accuracy, float *restrict w
     if (st != SSLC_OK)
         return st;
     const layout l = make_layout(N, D, K);
-    float *qn = workspace + l.qn, *kn = workspace + l.kn, *dqn = workspace + l.dqn;
-    float *logits = workspace + l.logits, *row = workspace + l.row, *hit = workspace + l.hit;
-    const int64_t C = 1 + K;
+    float *qn = workspace + l.qn, *kn = workspace + l.kn, *acc = workspace + l.dqn;
+    float *row_max = workspace + l.row_max, *row_pos = workspace + l.row_pos;
+    float *row_best = workspace + l.row_best, *block = workspace + l.block;
+    double *row_sum = (double *)(void *)(workspace + l.row_sum);
+    const int64_t KB = key_block(K);
 
     normalize_rows(qn, workspace + l.inv_norm, workspace + l.unclamped, q, N, D);
     normalize_rows(kn, NULL, NULL, k, N, D);
 
-    // Negatives: (N, K) = qn queue^T / tau, written beside column 0.
-    if (K > 0)
-        sslc_sgemm(false, true, N, K, D, 1.0f / tau, qn, D, queue, D, 0.0f, logits + 1, C);
-
-    const float scale = 1.0f / ((float)N * tau);
+    // Start every row with its positive: max = l_pos, sum = e^0, and the
+    // exp-weighted key sum holds kn_i.
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < N; i++) {
-        float *li = logits + i * C;
         float dot = 0.0f;
         for (int64_t d = 0; d < D; d++)
             dot += qn[i * D + d] * kn[i * D + d];
-        li[0] = dot / tau;
-        // Log-sum-exp with the row max: exact for small tau.
-        float m = li[0];
-        int64_t arg = 0;
-        for (int64_t j = 1; j < C; j++) {
-            if (li[j] > m) {
-                m = li[j];
-                arg = j;
-            }
-        }
-        const float lpos = li[0];
-        double sum = 0.0;
-        for (int64_t j = 0; j < C; j++) {
-            float e = expf(li[j] - m);
-            li[j] = e;
-            sum += e;
-        }
-        row[i] = (float)(log(sum) + (double)m - (double)lpos);
-        hit[i] = arg == 0 ? 1.0f : 0.0f;
-        // dL/dlogits = (softmax - onehot(0)) / N, times 1/tau for the chain to
-        // the dot products.
-        const float f = (float)(1.0 / sum) * scale;
-        for (int64_t j = 0; j < C; j++)
-            li[j] *= f;
-        li[0] -= scale;
-    }
-
-    // dL/dqn = G[:, 1:] queue + G[:, 0] kn, computed now so that the queue
-    // may change before the backward.
-    if (K > 0)
-        sslc_sgemm(false, false, N, D, K, 1.0f, logits + 1, C, queue, D, 0.0f, dqn, D);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; i++) {
-        const float g0 = logits[i * C];
+        row_pos[i] = row_max[i] = dot / tau;
+        row_best[i] = -INFINITY;
+        row_sum[i] = 1.0;
         for (int64_t d = 0; d < D; d++)
-            dqn[i * D + d] = (K > 0 ? dqn[i * D + d] : 0.0f) + g0 * kn[i * D + d];
+            acc[i * D + d] = kn[i * D + d];
     }
 
+    for (int64_t k0 = 0; k0 < K; k0 += KB) {
+        const int64_t kb = K - k0 < KB ? K - k0 : KB;
+        const float *keys = queue + k0 * D;
+        // (N, kb) = qn keys^T / tau
+        sslc_sgemm(false, true, N, kb, D, 1.0f / tau, qn, D, keys, D, 0.0f, block, kb);
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < N; i++) {
+            float *bi = block + i * kb;
+            float bm = -INFINITY;
+            for (int64_t j = 0; j < kb; j++)
+                bm = bi[j] > bm ? bi[j] : bm;
+            if (bm > row_best[i])
+                row_best[i] = bm;
+            // Log-sum-exp with the running max: exact for small tau.
+            if (bm > row_max[i]) {
+                const float r = expf(row_max[i] - bm);
+                row_sum[i] *= r;
+                for (int64_t d = 0; d < D; d++)
+                    acc[i * D + d] *= r;
+                row_max[i] = bm;
+            }
+            const float m = row_max[i];
+            double sum = 0.0;
+            for (int64_t j = 0; j < kb; j++) {
+                float e = expf(bi[j] - m);
+                bi[j] = e;
+                sum += e;
+            }
+            row_sum[i] += sum;
+        }
+        // acc += e keys: (N, D) += (N, kb) (kb, D)
+        sslc_sgemm(false, false, N, D, kb, 1.0f, block, kb, keys, D, 1.0f, acc, D);
+    }
+
+    // dL/dqn_i = (sum_j p_ij key_j - kn_i) / (N tau), where the sum runs
+    // over the positive (key kn_i) and the negatives. Computed now so that
+    // the queue may change before the backward.
+    const float scale = 1.0f / ((float)N * tau);
     double total = 0.0, hits = 0.0;
     for (int64_t i = 0; i < N; i++) {
-        total += row[i];
-        hits += hit[i];
+        total += log(row_sum[i]) + (double)row_max[i] - (double)row_pos[i];
+        // The positive wins ties, as argmax picks index 0 first.
+        hits += row_pos[i] >= row_best[i] ? 1.0 : 0.0;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N; i++) {
+        const float inv_sum = (float)(1.0 / row_sum[i]);
+        for (int64_t d = 0; d < D; d++)
+            acc[i * D + d] = (acc[i * D + d] * inv_sum - kn[i * D + d]) * scale;
     }
     *loss = (float)(total / (double)N);
     if (accuracy)

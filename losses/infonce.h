@@ -28,7 +28,8 @@
 #include "src/core/status.h"
 
 // Bytes of workspace for a batch of N queries, dimension D, queue length K;
-// allocate with sslc_aligned_alloc. Dominated by the N x (1+K) logits.
+// allocate with sslc_aligned_alloc. About (4 N D + N min(K, 1024)) floats:
+// the negatives are processed in blocks, the full logits never stored.
 size_t sslc_infonce_workspace_size(int64_t N, int64_t D, int64_t K);
 
 // loss: the mean InfoNCE over the N queries.

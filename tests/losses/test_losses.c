@@ -186,12 +186,39 @@ static float infonce_run(float *dq, float *accuracy, const float *q, const float
     return loss;
 }
 
+// Fraction of queries whose positive cosine beats every queue cosine (the
+// positive wins ties), in double.
+static double infonce_accuracy(const double *q, const double *k, const double *queue, int64_t N,
+                               int64_t D, int64_t K)
+{
+    int64_t hits = 0;
+    for (int64_t i = 0; i < N; i++) {
+        double nq = 0.0, nk = 0.0, pos = 0.0, best = -INFINITY;
+        for (int64_t d = 0; d < D; d++) {
+            nq += q[i * D + d] * q[i * D + d];
+            nk += k[i * D + d] * k[i * D + d];
+            pos += q[i * D + d] * k[i * D + d];
+        }
+        pos /= sqrt(nk);
+        for (int64_t j = 0; j < K; j++) {
+            double dot = 0.0;
+            for (int64_t d = 0; d < D; d++)
+                dot += q[i * D + d] * queue[j * D + d];
+            best = fmax(best, dot);
+        }
+        (void)nq; // the query's norm scales both sides equally
+        hits += pos >= best;
+    }
+    return (double)hits / (double)N;
+}
+
 static void infonce_matches_naive_twin(void **state)
 {
     (void)state;
-    const int64_t shapes[][3] = {{1, 3, 4}, {5, 7, 33}, {16, 32, 100}, {40, 24, 0}};
+    // K = 2500 spans three key blocks of the online softmax.
+    const int64_t shapes[][3] = {{1, 3, 4}, {5, 7, 33}, {16, 32, 100}, {40, 24, 0}, {6, 16, 2500}};
     const float taus[] = {0.05f, 0.2f, 1.0f};
-    for (size_t s = 0; s < 4; s++) {
+    for (size_t s = 0; s < 5; s++) {
         for (size_t t = 0; t < 3; t++) {
             int64_t N = shapes[s][0], D = shapes[s][1], K = shapes[s][2];
             float *q = random_floats(N * D, 200 + s, 2.0), *k = random_floats(N * D, 300 + s, 1);
@@ -201,9 +228,10 @@ static void infonce_matches_naive_twin(void **state)
             double *qd = to_double(q, N * D), *kd = to_double(k, N * D);
             double *queued = to_double(queue, K * D), ref;
             double *dqd = calloc((size_t)(N * D), sizeof *dqd);
-            float loss = infonce_run(dq, NULL, q, k, queue, N, D, K, taus[t]);
+            float acc = -1.0f, loss = infonce_run(dq, &acc, q, k, queue, N, D, K, taus[t]);
             assert_int_equal(sslc_infonce_reference(&ref, dqd, qd, kd, queued, N, D, K, taus[t]),
                              SSLC_OK);
+            assert_true(fabs(acc - infonce_accuracy(qd, kd, queued, N, D, K)) < 1e-6);
             float ref_loss = (float)ref, *ref_dq = to_float(dqd, N * D);
             char what[64];
             snprintf(what, sizeof what, "infonce loss K=%lld tau=%g", (long long)K, taus[t]);
