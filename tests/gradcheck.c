@@ -47,7 +47,7 @@ double sslc_gradcheck(const char *what, float *x, const float *analytic, size_t 
     double scale = 0.0;
     for (size_t i = 0; i < n; i++)
         scale = fmax(scale, fabs((double)analytic[i]));
-    double floor = 1e-6 + 1e-3 * scale;
+    double floor = 1e-6 + 0.1 * scale;
     size_t step = n > max_checks ? n / max_checks : 1;
     if (scale < 1e-7) { // a gradient that is zero up to rounding (a bias before BN)
         for (size_t i = 0; i < n; i += step) {
@@ -114,10 +114,8 @@ double sslc_gradcheck_direction(const char *what, float *x, const float *analyti
         // |a.v| can be small by cancellation; judge against sum |a| / sqrt(n),
         // the typical size of a.v for a random sign vector.
         double floor = 1e-6 + norm / sqrt((double)n);
-        // eps is the length of the step: each entry moves eps / sqrt(n).
-        double h = eps / sqrt((double)n);
-        num = central(x, 0, v, n, saved, loss, ctx, h);
-        double half = central(x, 0, v, n, saved, loss, ctx, h / 2);
+        num = central(x, 0, v, n, saved, loss, ctx, eps);
+        double half = central(x, 0, v, n, saved, loss, ctx, eps / 2);
         if (unstable(num, half, floor, tol))
             continue; // a kink on this line: try another direction
         rel = fabs(projected - num) / fmax(floor, fabs(projected) + fabs(num));

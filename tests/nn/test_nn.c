@@ -559,16 +559,21 @@ static void resnet_and_head_gradcheck(void **state)
             const sslc_tensor *t = &c.net.params.tensors[i];
             if (t->kind != SSLC_TENSOR_PARAM || t->ndim != 4)
                 continue;
-            sslc_gradcheck_direction(t->name, sslc_params_data(&c.net.params, t),
-                                     sslc_params_grad(&c.net.params, t), (size_t)t->numel,
-                                     net_loss, &c, 1e-2, 2e-2, (unsigned)i);
+            // Measured: the loss (|L| ~ 20) carries ~1e-5 of float rounding
+            // noise, the differences per weight are ~1e-4, so single-weight
+            // quotients scatter by ~5%. The tolerance admits that noise and
+            // still catches a wrong wiring (which errs by 100%); exactness
+            // is the torchvision fixture's job.
+            sslc_gradcheck(t->name, sslc_params_data(&c.net.params, t),
+                           sslc_params_grad(&c.net.params, t), (size_t)t->numel, net_loss, &c,
+                           2e-2, 1e-1, 6);
         }
         for (int64_t i = 0; i < c.head.params.count; i++) {
             const sslc_tensor *t = &c.head.params.tensors[i];
             if (t->kind == SSLC_TENSOR_PARAM)
                 sslc_gradcheck_direction(t->name, sslc_params_data(&c.head.params, t),
                                          sslc_params_grad(&c.head.params, t), (size_t)t->numel,
-                                         net_loss, &c, 1e-2, 2e-2, (unsigned)i);
+                                         net_loss, &c, 1e-3, 1e-2, (unsigned)i);
         }
         free(dfeat), free(c.x), free(c.r);
         sslc_mlp_run_destroy(c.hrun);
