@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "losses/ntxent.h"
 #include "src/core/gemm.h"
 #include "src/core/rng.h"
+#include "src/models/mlp.h"
 #include "src/nn/params.h"
 #include "src/optim/optimizer.h"
 #include "src/optim/schedule.h"
@@ -370,6 +372,72 @@ static void weight_decay_skips_no_decay_tensors(void **state)
     }
 }
 
+// The pieces together, as the SimCLR trainer will use them: a SimCLR head
+// (Linear-BN-ReLU-Linear) on fixed "features" whose two views differ by
+// noise, NT-Xent, warmup + cosine with sqrt scaling, and each optimizer. The
+// loss must fall well below its start and the positives must be found.
+static void simclr_head_learns_with_each_optimizer(void **state)
+{
+    (void)state;
+    enum { PAIRS = 32, IN = 24, STEPS = 60 };
+    const int64_t two_n = 2 * PAIRS;
+    float *x = malloc((size_t)(two_n * IN) * sizeof(float));
+    sslc_rng r = sslc_rng_make(21, 0, 0, 0, 0);
+    for (int64_t i = 0; i < PAIRS; i++) {
+        for (int64_t d = 0; d < IN; d++) {
+            float base = (float)sslc_rng_normal(&r);
+            x[i * IN + d] = base + 1.2f * (float)sslc_rng_normal(&r);
+            x[(i + PAIRS) * IN + d] = base + 1.2f * (float)sslc_rng_normal(&r);
+        }
+    }
+    const sslc_optim_kind kinds[] = {SSLC_OPTIM_LARS, SSLC_OPTIM_SGD, SSLC_OPTIM_ADAMW};
+    const double base_lr[] = {0.075, 0.05, 0.003};
+    const sslc_lr_scaling scaling[] = {SSLC_LR_SCALE_SQRT, SSLC_LR_SCALE_LINEAR,
+                                       SSLC_LR_SCALE_NONE};
+    for (int k = 0; k < 3; k++) {
+        sslc_mlp head;
+        char spec[128];
+        assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "simclr", 64, 16, false), SSLC_OK);
+        assert_int_equal(sslc_mlp_create(&head, IN, spec), SSLC_OK);
+        sslc_mlp_init(&head, 5);
+        sslc_mlp_run *run = NULL;
+        assert_int_equal(sslc_mlp_run_create(&run, &head, two_n), SSLC_OK);
+        sslc_optim_config c = sslc_optim_defaults(kinds[k]);
+        sslc_optim *o = NULL;
+        assert_int_equal(sslc_optim_create(&o, &c, &head.params), SSLC_OK);
+        sslc_schedule sched;
+        double peak = sslc_schedule_scale_lr(base_lr[k], PAIRS, scaling[k]);
+        assert_int_equal(sslc_schedule_init(&sched, peak, 0.0, 5, STEPS), SSLC_OK);
+        float *ws = sslc_aligned_alloc(sslc_ntxent_workspace_size(two_n, 16));
+        float *dz = malloc((size_t)(two_n * 16) * sizeof(float));
+        float first = 0.0f, first_acc = 0.0f, loss = 0.0f, acc = 0.0f;
+        for (int64_t step = 0; step < STEPS; step++) {
+            const float *z = sslc_mlp_forward(run, &head, x, true);
+            assert_non_null(z);
+            assert_int_equal(sslc_ntxent_forward(&loss, &acc, ws, z, two_n, 16, 0.2f), SSLC_OK);
+            if (step == 0)
+                first = loss, first_acc = acc;
+            memset(dz, 0, (size_t)(two_n * 16) * sizeof(float));
+            sslc_ntxent_backward(dz, ws, 1.0f, two_n, 16);
+            sslc_params_zero_grad(&head.params);
+            sslc_mlp_backward(run, &head, NULL, dz);
+            assert_int_equal(
+                sslc_optim_step(o, &head.params, (float)sslc_schedule_lr(&sched, step)),
+                SSLC_OK);
+        }
+        printf("  %-6s NT-Xent %.3f -> %.3f, top-1 %.2f -> %.2f\n",
+               sslc_optim_kind_name(kinds[k]), (double)first, (double)loss, (double)first_acc,
+               (double)acc);
+        assert_true(loss < 0.6f * first);
+        assert_true(acc > first_acc && acc > 0.9f);
+        free(ws), free(dz);
+        sslc_optim_destroy(o);
+        sslc_mlp_run_destroy(run);
+        sslc_mlp_destroy(&head);
+    }
+    free(x);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
@@ -378,6 +446,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(optimizer_names_and_state_for_checkpoints),
         cmocka_unit_test(optimizer_rejects_bad_configurations),
         cmocka_unit_test(weight_decay_skips_no_decay_tensors),
+        cmocka_unit_test(simclr_head_learns_with_each_optimizer),
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(sgd_matches_pytorch),
