@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "losses/infonce.h"
 #include "losses/ntxent.h"
+#include "losses/queue.h"
 #include "src/core/gemm.h"
 #include "src/core/rng.h"
 #include "src/models/mlp.h"
@@ -438,6 +440,134 @@ static void simclr_head_learns_with_each_optimizer(void **state)
     free(x);
 }
 
+// InfoNCE of fixed held-out pairs against a queue of the key head's own
+// projections of 100 other images: how well the heads tell positives from
+// real negatives, independent of the training queue's contents.
+typedef struct moco_eval {
+    float *xq, *xk;  // (24, IN) two noisy views of images 0..23
+    float *xbank;    // (100, IN) images 100..199
+    sslc_mlp_run *qrun, *krun, *bankrun;
+    float *ws, *queue;
+} moco_eval;
+
+static float moco_eval_loss(moco_eval *e, sslc_mlp *q_head, sslc_mlp *k_head, int64_t N,
+                            int64_t OUT, int64_t K)
+{
+    const float *bank = sslc_mlp_forward(e->bankrun, k_head, e->xbank, false);
+    memcpy(e->queue, bank, (size_t)(K * OUT) * sizeof(float));
+    for (int64_t i = 0; i < K; i++) {
+        double ss = 0.0;
+        for (int64_t d = 0; d < OUT; d++)
+            ss += (double)e->queue[i * OUT + d] * e->queue[i * OUT + d];
+        for (int64_t d = 0; d < OUT; d++)
+            e->queue[i * OUT + d] = (float)(e->queue[i * OUT + d] / sqrt(ss));
+    }
+    const float *qz = sslc_mlp_forward(e->qrun, q_head, e->xq, false);
+    const float *kz = sslc_mlp_forward(e->krun, k_head, e->xk, false);
+    float loss;
+    assert_int_equal(sslc_infonce_forward(&loss, NULL, e->ws, qz, kz, e->queue, N, OUT, K, 0.2f),
+                     SSLC_OK);
+    return loss;
+}
+
+// MoCo's loop in miniature: query head trained by SGD on InfoNCE, key head
+// an EMA of it, keys enqueued after the logits into a queue whose size
+// (100) the batch (24) does not divide. The held-out InfoNCE must fall by
+// 40% or more (it reaches about half).
+static void moco_head_learns_with_the_queue(void **state)
+{
+    (void)state;
+    enum { N = 24, IN = 20, OUT = 16, K = 100, STEPS = 120, IMAGES = 200 };
+    float *xq = malloc((size_t)(N * IN) * sizeof(float));
+    float *xk = malloc((size_t)(N * IN) * sizeof(float));
+    sslc_mlp q_head, k_head;
+    char spec[128];
+    assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "moco-v2", 48, OUT, false), SSLC_OK);
+    assert_int_equal(sslc_mlp_create(&q_head, IN, spec), SSLC_OK);
+    assert_int_equal(sslc_mlp_create(&k_head, IN, spec), SSLC_OK);
+    sslc_mlp_init(&q_head, 3);
+    assert_int_equal(sslc_params_copy(&k_head.params, &q_head.params), SSLC_OK);
+    sslc_mlp_run *qrun = NULL, *krun = NULL;
+    assert_int_equal(sslc_mlp_run_create(&qrun, &q_head, N), SSLC_OK);
+    assert_int_equal(sslc_mlp_run_create(&krun, &k_head, N), SSLC_OK);
+    sslc_optim_config c = sslc_optim_defaults(SSLC_OPTIM_SGD);
+    sslc_optim *o = NULL;
+    assert_int_equal(sslc_optim_create(&o, &c, &q_head.params), SSLC_OK);
+    sslc_schedule sched;
+    assert_int_equal(sslc_schedule_init(&sched, sslc_schedule_scale_lr(3.0, N, SSLC_LR_SCALE_LINEAR),
+                                        0.0, 0, STEPS),
+                     SSLC_OK);
+    sslc_rng r = sslc_rng_make(4, 0, 0, 0, 0);
+    sslc_queue *queue = NULL;
+    assert_int_equal(sslc_queue_create(&queue, K, OUT, &r), SSLC_OK);
+    float *ws = sslc_aligned_alloc(sslc_infonce_workspace_size(N, OUT, K));
+    float *dq = malloc((size_t)(N * OUT) * sizeof(float));
+    float *images = malloc((size_t)(IMAGES * IN) * sizeof(float));
+    for (int64_t i = 0; i < IMAGES * IN; i++)
+        images[i] = (float)sslc_rng_normal(&r);
+
+    moco_eval e = {0};
+    e.xq = malloc((size_t)(N * IN) * sizeof(float));
+    e.xk = malloc((size_t)(N * IN) * sizeof(float));
+    e.xbank = images + 100 * IN;
+    e.ws = sslc_aligned_alloc(sslc_infonce_workspace_size(N, OUT, K));
+    e.queue = malloc((size_t)(K * OUT) * sizeof(float));
+    for (int64_t i = 0; i < N * IN; i++) {
+        e.xq[i] = images[i] + 0.3f * (float)sslc_rng_normal(&r);
+        e.xk[i] = images[i] + 0.3f * (float)sslc_rng_normal(&r);
+    }
+    assert_int_equal(sslc_mlp_run_create(&e.qrun, &q_head, N), SSLC_OK);
+    assert_int_equal(sslc_mlp_run_create(&e.krun, &k_head, N), SSLC_OK);
+    assert_int_equal(sslc_mlp_run_create(&e.bankrun, &k_head, K), SSLC_OK);
+    const float before = moco_eval_loss(&e, &q_head, &k_head, N, OUT, K);
+
+    float acc = 0.0f;
+    for (int64_t step = 0; step < STEPS; step++) {
+        // Each step: the next 24 of 200 fixed "images", two noisy views.
+        for (int64_t i = 0; i < N; i++) {
+            int64_t img = (step * N + i) % IMAGES;
+            for (int64_t d = 0; d < IN; d++) {
+                xq[i * IN + d] = images[img * IN + d] + 0.3f * (float)sslc_rng_normal(&r);
+                xk[i * IN + d] = images[img * IN + d] + 0.3f * (float)sslc_rng_normal(&r);
+            }
+        }
+        const float *qz = sslc_mlp_forward(qrun, &q_head, xq, true);
+        const float *kz = sslc_mlp_forward(krun, &k_head, xk, true);
+        float loss;
+        assert_int_equal(sslc_infonce_forward(&loss, &acc, ws, qz, kz, sslc_queue_data(queue), N,
+                                              OUT, K, 0.2f),
+                         SSLC_OK);
+        assert_int_equal(sslc_queue_enqueue(queue, sslc_infonce_keys(ws, N, OUT, K), N), SSLC_OK);
+        memset(dq, 0, (size_t)(N * OUT) * sizeof(float));
+        sslc_infonce_backward(dq, ws, 1.0f, N, OUT, K);
+        sslc_params_zero_grad(&q_head.params);
+        sslc_mlp_backward(qrun, &q_head, NULL, dq);
+        assert_int_equal(sslc_optim_step(o, &q_head.params, (float)sslc_schedule_lr(&sched, step)),
+                         SSLC_OK);
+        // Key encoder: k = m k + (1 - m) q over the whole values buffer
+        // (m 0.9: MoCo's 0.99-0.999 is for runs of many thousand steps).
+        for (int64_t i = 0; i < q_head.params.n_values; i++)
+            k_head.params.values[i] =
+                0.9f * k_head.params.values[i] + 0.1f * q_head.params.values[i];
+    }
+    const float after = moco_eval_loss(&e, &q_head, &k_head, N, OUT, K);
+    printf("  moco   held-out InfoNCE %.3f -> %.3f, last batch top-1 %.2f, queue pointer %lld\n",
+           (double)before, (double)after, (double)acc, (long long)sslc_queue_pointer(queue));
+    assert_true(after < 0.6f * before);
+    assert_int_equal(sslc_queue_pointer(queue), (STEPS * N) % K);
+    free(xq), free(xk), free(ws), free(dq), free(images);
+    free(e.xq), free(e.xk), free(e.ws), free(e.queue);
+    sslc_mlp_run_destroy(e.qrun);
+    sslc_mlp_run_destroy(e.krun);
+    sslc_mlp_run_destroy(e.bankrun);
+    sslc_queue_destroy(queue);
+    sslc_optim_destroy(o);
+    sslc_mlp_run_destroy(qrun);
+    sslc_mlp_run_destroy(krun);
+    sslc_mlp_destroy(&q_head);
+    sslc_mlp_destroy(&k_head);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
@@ -447,6 +577,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(optimizer_rejects_bad_configurations),
         cmocka_unit_test(weight_decay_skips_no_decay_tensors),
         cmocka_unit_test(simclr_head_learns_with_each_optimizer),
+        cmocka_unit_test(moco_head_learns_with_the_queue),
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(sgd_matches_pytorch),
