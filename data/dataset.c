@@ -42,7 +42,7 @@ struct sslc_dataset {
     char *source; // IDX: "idx:IMAGES,LABELS"
     // IDX pixels: (n, rows, cols) uint8, all in memory.
     uint8_t *idx_pixels;
-    int64_t idx_rows, idx_cols;
+    int64_t idx_rows, idx_cols, idx_channels;
     char *idx_name; // base name of the images file, for messages
     // Decoded cache (image files only).
     int cache_fd;
@@ -86,6 +86,11 @@ static sslc_status idx_read(const char *path, uint32_t want_magic, uint8_t **dat
         goto fail;
     }
     *ndims = hdr[3];
+    if (*ndims < 1 || *ndims > 4) {
+        st = sslc_error(SSLC_ERR_FORMAT, "'%s': IDX files with %d dimensions are not supported",
+                        path, *ndims);
+        goto fail;
+    }
     int64_t total = 1;
     for (int d = 0; d < *ndims; d++) {
         if (gzread(f, hdr, 4) != 4) {
@@ -131,9 +136,12 @@ static sslc_status open_idx(sslc_dataset *ds, const char *images, const char *la
     sslc_status st = idx_read(images, 0x803, &ds->idx_pixels, dims, &nd);
     if (st != SSLC_OK)
         return st;
-    if (nd != 3)
-        return sslc_error(SSLC_ERR_FORMAT, "'%s': expected 3 IDX dimensions (n, rows, cols), got %d",
-                          images, nd);
+    // (n, rows, cols) gray, or (n, rows, cols, 1 | 3) as some tools write colour.
+    if (!(nd == 3 || (nd == 4 && (dims[3] == 1 || dims[3] == 3))))
+        return sslc_error(SSLC_ERR_FORMAT,
+                          "'%s': expected IDX dimensions (n, rows, cols) or (n, rows, cols, 1|3)",
+                          images);
+    ds->idx_channels = nd == 4 ? dims[3] : 1;
     ds->n = dims[0];
     ds->idx_rows = dims[1];
     ds->idx_cols = dims[2];
@@ -172,7 +180,7 @@ static sslc_status open_idx(sslc_dataset *ds, const char *images, const char *la
         free(lab);
     }
     if (ds->channels == 0)
-        ds->channels = 1;
+        ds->channels = (int)ds->idx_channels;
     return SSLC_OK;
 }
 
@@ -819,7 +827,7 @@ void sslc_dataset_destroy(sslc_dataset *ds)
     for (int64_t i = 0; ds->items && i < ds->n; i++)
         free(ds->items[i].path);
     free(ds->items);
-    for (int64_t c = 0; c < ds->num_classes; c++)
+    for (int64_t c = 0; ds->class_names && c < ds->num_classes; c++)
         free(ds->class_names[c]);
     free(ds->class_names);
     free(ds->idx_pixels);
@@ -897,12 +905,15 @@ sslc_status sslc_dataset_decode(const sslc_dataset *ds, int64_t i, sslc_image *o
         st = sslc_image_alloc(out, ds->idx_rows, ds->idx_cols, C);
         if (st != SSLC_OK)
             return st;
-        const uint8_t *src = ds->idx_pixels + i * px;
-        if (C == 1)
-            memcpy(out->data, src, (size_t)px);
-        else
+        int64_t nc = ds->idx_channels;
+        const uint8_t *src = ds->idx_pixels + i * px * nc;
+        if (C == nc)
+            memcpy(out->data, src, (size_t)(px * C));
+        else if (C == 3)
             for (int64_t p = 0; p < px; p++)
                 out->data[3 * p] = out->data[3 * p + 1] = out->data[3 * p + 2] = src[p];
+        else
+            sslc_rgb_to_luma(out->data, src, px);
         return SSLC_OK;
     }
     if (ds->cache_map) {
