@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,10 @@ static sslc_status idx_read(const char *path, uint32_t want_magic, uint8_t **dat
     }
     uint32_t magic = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
                      hdr[3];
-    if (magic != want_magic) {
+    // Magic: 0, 0, type 0x08 (uint8), number of dimensions. Images may
+    // have 3 or 4 dimensions, labels 1.
+    bool ok = want_magic == 0x801 ? magic == 0x801 : (magic == 0x803 || magic == 0x804);
+    if (!ok) {
         st = sslc_error(SSLC_ERR_FORMAT,
                         "'%s' is not an IDX %s file (magic 0x%08x, expected 0x%08x)", path,
                         want_magic == 0x803 ? "uint8 image" : "uint8 label", magic, want_magic);
