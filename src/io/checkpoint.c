@@ -479,7 +479,14 @@ static sslc_status write_header(hid_t file, const header_values *h)
 // single-chunk index whose address sits in the checksummed object header, so
 // every byte that locates or holds a tensor is covered by a checksum.
 // Readable by HDF5 >= 1.10 (Debian 10 and later, h5py built on it).
-static hid_t create_file(const char *path)
+//
+// The file is built in memory (HDF5's core driver, no backing store) and
+// written out by write_image. HDF5 cannot abandon a file whose close failed:
+// with a full disk, H5Fclose fails, the file stays open inside the library,
+// and HDF5 crashes at exit (seen with 1.10.8). Owning the write() calls makes
+// a disk error a plain error return. The cost is the file's size in memory
+// twice while saving.
+static hid_t create_file(const char *name, size_t size_hint)
 {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
@@ -487,12 +494,126 @@ static hid_t create_file(const char *path)
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pset_fapl_core(fapl, size_hint, 0);
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, fcpl, fapl);
     if (f < 0)
         capture();
     H5Pclose(fapl);
     H5Pclose(fcpl);
     return f;
+}
+
+static sslc_status write_fd(int fd, const char *path, const unsigned char *buf, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        off += (size_t)w;
+    }
+    return SSLC_OK;
+}
+
+#define ROT(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
+
+// Bob Jenkins' lookup3 hash (hashlittle, 2006, public domain), which HDF5
+// uses as the checksum of its metadata.
+static uint32_t lookup3(const unsigned char *k, size_t length)
+{
+    uint32_t a, b, c;
+    a = b = c = 0xdeadbeefu + (uint32_t)length;
+    while (length > 12) {
+        a += k[0] + ((uint32_t)k[1] << 8) + ((uint32_t)k[2] << 16) + ((uint32_t)k[3] << 24);
+        b += k[4] + ((uint32_t)k[5] << 8) + ((uint32_t)k[6] << 16) + ((uint32_t)k[7] << 24);
+        c += k[8] + ((uint32_t)k[9] << 8) + ((uint32_t)k[10] << 16) + ((uint32_t)k[11] << 24);
+        a -= c; a ^= ROT(c, 4); c += b;
+        b -= a; b ^= ROT(a, 6); a += c;
+        c -= b; c ^= ROT(b, 8); b += a;
+        a -= c; a ^= ROT(c, 16); c += b;
+        b -= a; b ^= ROT(a, 19); a += c;
+        c -= b; c ^= ROT(b, 4); b += a;
+        length -= 12;
+        k += 12;
+    }
+    switch (length) {
+    case 12: c += (uint32_t)k[11] << 24; // fall through
+    case 11: c += (uint32_t)k[10] << 16; // fall through
+    case 10: c += (uint32_t)k[9] << 8; // fall through
+    case 9: c += k[8]; // fall through
+    case 8: b += (uint32_t)k[7] << 24; // fall through
+    case 7: b += (uint32_t)k[6] << 16; // fall through
+    case 6: b += (uint32_t)k[5] << 8; // fall through
+    case 5: b += k[4]; // fall through
+    case 4: a += (uint32_t)k[3] << 24; // fall through
+    case 3: a += (uint32_t)k[2] << 16; // fall through
+    case 2: a += (uint32_t)k[1] << 8; // fall through
+    case 1: a += k[0]; break;
+    case 0: return c;
+    }
+    c ^= b; c -= ROT(b, 14);
+    a ^= c; a -= ROT(c, 11);
+    b ^= a; b -= ROT(a, 25);
+    c ^= b; c -= ROT(b, 16);
+    a ^= c; a -= ROT(c, 4);
+    b ^= a; b -= ROT(a, 14);
+    c ^= b; c -= ROT(b, 24);
+    return c;
+}
+
+#undef ROT
+
+// HDF5 1.10.8's H5Fget_file_image copies a version 2/3 superblock with a
+// stale checksum, and HDF5 then refuses to open the image. The superblock is
+// 8 signature bytes, 4 bytes (version, sizes, flags), 4 addresses, then the
+// checksum of all that; recompute it.
+static sslc_status fix_superblock(unsigned char *buf, size_t n)
+{
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    if (n < 12 || memcmp(buf, signature, 8) != 0)
+        return sslc_error(SSLC_ERR_INTERNAL, "the HDF5 file image has no superblock at 0");
+    if (buf[8] < 2)
+        return SSLC_OK; // versions 0 and 1 have no checksum
+    size_t len = 12 + 4 * (size_t)buf[9];
+    if (n < len + 4)
+        return sslc_error(SSLC_ERR_INTERNAL, "the HDF5 file image is too short");
+    uint32_t sum = lookup3(buf, len);
+    for (int i = 0; i < 4; i++)
+        buf[len + (size_t)i] = (unsigned char)(sum >> (8 * i));
+    return SSLC_OK;
+}
+
+// Closes the in-memory file f and writes its bytes to path, synced to disk.
+static sslc_status write_image(hid_t f, const char *path)
+{
+    // The image is what the driver holds: flush HDF5's metadata cache into it first.
+    ssize_t n = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
+    unsigned char *buf = n > 0 ? sslc_malloc((size_t)n) : NULL;
+    sslc_status st = SSLC_OK;
+    if (n <= 0)
+        st = sslc_error(SSLC_ERR_INTERNAL, "cannot size the file image: %s", reason());
+    else if (!buf)
+        st = SSLC_ERR_NOMEM;
+    else if (H5Fget_file_image(f, buf, (size_t)n) != n)
+        st = sslc_error(SSLC_ERR_INTERNAL, "cannot get the file image: %s", reason());
+    else
+        st = fix_superblock(buf, (size_t)n);
+    H5Fclose(f);
+    int fd = -1;
+    if (st == SSLC_OK) {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            st = sslc_error(SSLC_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+    }
+    if (st == SSLC_OK)
+        st = write_fd(fd, path, buf, (size_t)n);
+    if (st == SSLC_OK && fsync(fd) != 0)
+        st = sslc_error(SSLC_ERR_IO, "cannot sync '%s': %s", path, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && st == SSLC_OK) // NFS reports write errors here
+        st = sslc_error(SSLC_ERR_IO, "cannot close '%s': %s", path, strerror(errno));
+    free(buf);
+    return st;
 }
 
 static sslc_status fsync_path(const char *path, int dir)
@@ -524,12 +645,10 @@ static char *parent_dir(const char *path)
     return d;
 }
 
-// The last steps of every atomic write: tmp is complete and closed.
+// The last steps of every atomic write: tmp is complete, synced and closed.
 static sslc_status commit_tmp(const char *tmp, const char *path)
 {
     sslc_status st = fault_check(SSLC_CKPT_FAULT_RENAME);
-    if (st == SSLC_OK)
-        st = fsync_path(tmp, 0);
     if (st != SSLC_OK)
         return st;
     if (rename(tmp, path) != 0)
@@ -585,9 +704,21 @@ sslc_status sslc_ckpt_save(const char *path, const sslc_ckpt *c)
     char *tmp = tmp_path_for(path);
     if (!tmp)
         return SSLC_ERR_NOMEM;
-    hid_t f = create_file(tmp);
+    // One allocation for the whole file, most of the time.
+    int64_t floats = 0;
+    for (size_t i = 0; i < c->n_parts; i++)
+        floats += c->parts[i].params->n_values + c->parts[i].params->n_buffers;
+    for (size_t i = 0; i < c->n_optim; i++)
+        floats += find_part(c, c->optim[i].part)->params->n_values;
+    for (size_t i = 0; i < c->n_arrays; i++) {
+        int64_t n = 1;
+        for (int k = 0; k < c->arrays[i].ndim; k++)
+            n *= c->arrays[i].shape[k];
+        floats += 2 * n;
+    }
+    hid_t f = create_file(tmp, (size_t)floats * sizeof(float) + (1u << 20));
     if (f < 0) {
-        st = sslc_error(SSLC_ERR_IO, "cannot create '%s': %s", tmp, reason());
+        st = sslc_error(SSLC_ERR_INTERNAL, "cannot create '%s' in memory: %s", tmp, reason());
         goto fail;
     }
     header_values h = {"training", c->method, c->config, c->epoch, c->step, c->samples_seen,
@@ -602,10 +733,10 @@ sslc_status sslc_ckpt_save(const char *path, const sslc_ckpt *c)
         st = write_optimizer(f, c);
     if (st == SSLC_OK && c->n_arrays)
         st = write_arrays(f, c);
-    if (st == SSLC_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
-        st = sslc_error(SSLC_ERR_IO, "cannot flush '%s': %s", tmp, reason());
-    if (H5Fclose(f) < 0 && st == SSLC_OK)
-        st = sslc_error(SSLC_ERR_IO, "cannot close '%s': %s", tmp, reason());
+    if (st == SSLC_OK)
+        st = write_image(f, tmp);
+    else
+        H5Fclose(f); // in memory: nothing to fail
     if (st == SSLC_OK)
         st = commit_tmp(tmp, path);
     if (st != SSLC_OK)
@@ -1478,9 +1609,10 @@ sslc_status sslc_ckpt_export(const char *dst, const char *src, const char *part)
         st = SSLC_ERR_NOMEM;
         goto done;
     }
-    out = create_file(tmp);
+    struct stat sb;
+    out = create_file(tmp, stat(src, &sb) == 0 ? (size_t)sb.st_size / 2 + (1u << 20) : 1u << 24);
     if (out < 0) {
-        st = sslc_error(SSLC_ERR_IO, "cannot create '%s': %s", tmp, reason());
+        st = sslc_error(SSLC_ERR_INTERNAL, "cannot create '%s' in memory: %s", tmp, reason());
         goto done;
     }
     header_values h = {"export", info.method, info.config, info.epoch, info.step,
@@ -1492,10 +1624,10 @@ sslc_status sslc_ckpt_export(const char *dst, const char *src, const char *part)
         st = sslc_error(SSLC_ERR_IO, "cannot copy the model attributes: %s", reason());
     if (st == SSLC_OK && H5Ocopy(in, part, out, part, H5P_DEFAULT, H5P_DEFAULT) < 0)
         st = sslc_error(SSLC_ERR_IO, "cannot copy part '%s': %s", part, reason());
-    if (st == SSLC_OK && H5Fflush(out, H5F_SCOPE_GLOBAL) < 0)
-        st = sslc_error(SSLC_ERR_IO, "cannot flush '%s': %s", tmp, reason());
-    if (H5Fclose(out) < 0 && st == SSLC_OK)
-        st = sslc_error(SSLC_ERR_IO, "cannot close '%s': %s", tmp, reason());
+    if (st == SSLC_OK)
+        st = write_image(out, tmp);
+    else
+        H5Fclose(out);
     out = -1;
     if (st == SSLC_OK)
         st = commit_tmp(tmp, dst);
