@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/io/checkpoint.h"
 #include "src/io/interrupt.h"
@@ -876,6 +877,91 @@ static void interrupt_flag_is_set_by_sigint_and_sigterm(void **unused)
     sslc_interrupt_restore();
 }
 
+// ---------------------------------------------------------------- slow: sizes and timings
+
+// A full MoCo v2 state at torchvision scale: ResNet-50 (width 64) query and
+// key encoders, 2048-2048-128 projectors, SGD momentum for the query side,
+// a 65536 x 128 queue. Prints file size and save / load rates; asserts only
+// that the state comes back bitwise.
+static void full_size_moco_state_round_trip(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-slow");
+    sslc_params enc, proj, kenc, kproj;
+    declare_resnet(&enc, "resnet50", 64, 3, 0);
+    declare_projector(&proj, 2048, 2048, 128);
+    fill_random(&enc, 1);
+    fill_random(&proj, 2);
+    assert_int_equal(sslc_params_clone(&kenc, &enc), SSLC_OK);
+    assert_int_equal(sslc_params_clone(&kproj, &proj), SSLC_OK);
+    float *m_enc = calloc((size_t)enc.n_values, sizeof(float));
+    float *m_proj = calloc((size_t)proj.n_values, sizeof(float));
+    enum { K = 65536, D = 128 };
+    float *queue = malloc((size_t)K * D * sizeof(float));
+    assert_true(m_enc && m_proj && queue);
+    fill_float(m_enc, enc.n_values, 3);
+    fill_float(m_proj, proj.n_values, 4);
+    fill_float(queue, (int64_t)K * D, 5);
+    int64_t ptr = 4096;
+    sslc_ckpt_part parts[] = {{"encoder", &enc}, {"projector", &proj}, {"key_encoder", &kenc},
+                              {"key_projector", &kproj}};
+    sslc_ckpt_optim_buffer optim[] = {{"encoder", "momentum_buffer", m_enc},
+                                      {"projector", "momentum_buffer", m_proj}};
+    sslc_ckpt_array arrays[] = {{"queue", SSLC_CKPT_F32, 2, {K, D}, queue},
+                                {"queue_ptr", SSLC_CKPT_I64, 1, {1}, &ptr}};
+    sslc_ckpt c = {.method = "moco", .config = "--arch=resnet50", .step = 100, .parts = parts,
+                   .n_parts = 4, .optimizer = "sgd", .optim = optim, .n_optim = 2,
+                   .arrays = arrays, .n_arrays = 2};
+    const char *path = path_in(dir, "moco.h5");
+    double t0 = sslc_now();
+    assert_int_equal(sslc_ckpt_save(path, &c), SSLC_OK);
+    double t1 = sslc_now();
+    double mb = (double)file_size(path) / 1e6;
+
+    sslc_params enc2, proj2, kenc2, kproj2;
+    assert_int_equal(sslc_params_clone(&enc2, &enc), SSLC_OK);
+    assert_int_equal(sslc_params_clone(&proj2, &proj), SSLC_OK);
+    assert_int_equal(sslc_params_clone(&kenc2, &kenc), SSLC_OK);
+    assert_int_equal(sslc_params_clone(&kproj2, &kproj), SSLC_OK);
+    memset(enc2.values, 0, (size_t)enc2.n_values * sizeof(float));
+    memset(kproj2.buffers, 0, (size_t)kproj2.n_buffers * sizeof(float));
+    float *m_enc2 = calloc((size_t)enc.n_values, sizeof(float));
+    float *m_proj2 = calloc((size_t)proj.n_values, sizeof(float));
+    float *queue2 = calloc((size_t)K * D, sizeof(float));
+    int64_t ptr2 = 0;
+    sslc_ckpt_part parts2[] = {{"encoder", &enc2}, {"projector", &proj2},
+                               {"key_encoder", &kenc2}, {"key_projector", &kproj2}};
+    sslc_ckpt_optim_buffer optim2[] = {{"encoder", "momentum_buffer", m_enc2},
+                                       {"projector", "momentum_buffer", m_proj2}};
+    sslc_ckpt_array arrays2[] = {{"queue", SSLC_CKPT_F32, 2, {K, D}, queue2},
+                                 {"queue_ptr", SSLC_CKPT_I64, 1, {1}, &ptr2}};
+    sslc_ckpt c2 = {.method = "moco", .parts = parts2, .n_parts = 4, .optimizer = "sgd",
+                    .optim = optim2, .n_optim = 2, .arrays = arrays2, .n_arrays = 2};
+    double t2 = sslc_now();
+    assert_int_equal(sslc_ckpt_load(path, &c2), SSLC_OK);
+    double t3 = sslc_now();
+    assert_true(tensors_equal(&enc, &enc2) && tensors_equal(&proj, &proj2));
+    assert_true(tensors_equal(&kenc, &kenc2) && tensors_equal(&kproj, &kproj2));
+    assert_true(optim_equal(&enc, m_enc, m_enc2) && optim_equal(&proj, m_proj, m_proj2));
+    assert_memory_equal(queue, queue2, (size_t)K * D * sizeof(float));
+    assert_int_equal(ptr2, 4096);
+    printf("  MoCo ResNet-50 state: %.1f MB, save %.2f s (%.0f MB/s incl. fsync), "
+           "load %.2f s (%.0f MB/s)\n",
+           mb, t1 - t0, mb / (t1 - t0), t3 - t2, mb / (t3 - t2));
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    sslc_params *all[] = {&enc, &proj, &kenc, &kproj, &enc2, &proj2, &kenc2, &kproj2};
+    for (size_t i = 0; i < 8; i++)
+        sslc_params_free(all[i]);
+    free(m_enc);
+    free(m_proj);
+    free(m_enc2);
+    free(m_proj2);
+    free(queue);
+    free(queue2);
+}
+
 // ---------------------------------------------------------------- e2e: the sslc binary
 
 static int run_cmd(const char *cmd, const char *out_path, char *out, size_t cap)
@@ -1027,6 +1113,9 @@ int main(int argc, char **argv)
     const struct CMUnitTest e2e[] = {
         TEST(cli_info_and_export),
     };
+    const struct CMUnitTest slow[] = {
+        TEST(full_size_moco_state_round_trip),
+    };
     const struct CMUnitTest torch[] = {
         TEST(torch_loader_reads_every_tensor_by_name),
     };
@@ -1034,9 +1123,10 @@ int main(int argc, char **argv)
         SSLC_GROUP("unit", unit),
         SSLC_GROUP("e2e", e2e),
         SSLC_GROUP("torch", torch),
+        SSLC_GROUP("slow", slow),
     };
     // SSLC_TEST_FILTER=pattern runs only the matching tests (cmocka globs).
     if (getenv("SSLC_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SSLC_TEST_FILTER"));
-    return sslc_test_main(argc, argv, groups, 3);
+    return sslc_test_main(argc, argv, groups, 4);
 }
