@@ -4,6 +4,8 @@
 #define SSLC_CLI_COMMANDS_H
 
 int sslc_cmd_bench(int argc, char **argv);
+int sslc_cmd_info(int argc, char **argv);
+int sslc_cmd_export(int argc, char **argv);
 
 // Peak resident memory of this process so far, MiB.
 double sslc_peak_rss_mib(void);
