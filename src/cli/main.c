@@ -14,6 +14,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"bench", sslc_cmd_bench, "time encoder forward/backward (and compare with PyTorch)"},
+    {"info", sslc_cmd_info, "show what a checkpoint holds (model, step, tensors, config)"},
+    {"export", sslc_cmd_export, "write just the encoder of a checkpoint, for fine-tuning"},
 };
 
 static void usage(FILE *out)

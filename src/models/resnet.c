@@ -214,6 +214,18 @@ static float *run_alloc(sslc_resnet_run *run, size_t floats)
 }
 
 int64_t sslc_resnet_run_batch(const sslc_resnet_run *run) { return run->N; }
+
+double sslc_resnet_run_flops(const sslc_resnet_run *run, const sslc_resnet *net)
+{
+    double flops = 0.0;
+    for (int i = 0; i < net->n_units; i++) {
+        const sslc_conv_bn *u = &net->units[i];
+        const unit_state *s = &run->units[i];
+        flops += 2.0 * (double)run->N * (double)(s->P * s->Q) * (double)(u->out * u->in) *
+                 (double)(u->kernel * u->kernel);
+    }
+    return flops;
+}
 size_t sslc_resnet_run_bytes(const sslc_resnet_run *run) { return run->bytes; }
 
 sslc_status sslc_resnet_run_create(sslc_resnet_run **out, const sslc_resnet *net, int64_t N,

@@ -63,6 +63,9 @@ void sslc_resnet_run_destroy(sslc_resnet_run *run);
 int64_t sslc_resnet_run_batch(const sslc_resnet_run *run);
 // Bytes held by the run (activations and scratch).
 size_t sslc_resnet_run_bytes(const sslc_resnet_run *run);
+// Floating-point operations of the convolutions in one forward pass
+// (2 per multiply-add); backward costs twice that.
+double sslc_resnet_run_flops(const sslc_resnet_run *run, const sslc_resnet *net);
 
 // x: (N, H, W, C_in). Returns the pooled features (N, feature_dim), owned by
 // the run and valid until its next forward. training: batch statistics and
