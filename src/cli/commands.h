@@ -4,6 +4,7 @@
 #define SSLC_CLI_COMMANDS_H
 
 int sslc_cmd_bench(int argc, char **argv);
+int sslc_cmd_pretrain(int argc, char **argv);
 int sslc_cmd_info(int argc, char **argv);
 int sslc_cmd_export(int argc, char **argv);
 
