@@ -578,6 +578,34 @@ static void refuses_another_format_version(void **unused)
     assert_int_equal(sslc_ckpt_print(out, path, false), SSLC_OK);
     fclose(out);
 
+    // Array attributes where sslc writes one value (a file edited with h5py)
+    // are refused or shown, never read past their end.
+    const char *arr = path_in(dir, "arrays.h5");
+    assert_int_equal(sslc_ckpt_save(arr, &a.ckpt), SSLC_OK);
+    f = H5Fopen(arr, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t three = 3;
+    hid_t space = H5Screate_simple(1, &three, NULL);
+    const double mean[3] = {0.1, 0.2, 0.3};
+    hid_t g = H5Gopen2(f, "model", H5P_DEFAULT);
+    hid_t am = H5Acreate2(g, "input_mean", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Awrite(am, H5T_NATIVE_DOUBLE, mean) >= 0);
+    H5Aclose(am);
+    H5Gclose(g);
+    H5Fclose(f);
+    assert_int_equal(sslc_ckpt_read_info(arr, &info), SSLC_OK);
+    assert_string_equal(sslc_ckpt_info_attr(&info, "input_mean")->s, "?");
+    sslc_ckpt_info_free(&info);
+    f = H5Fopen(arr, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Adelete(f, "format_version") >= 0);
+    hid_t av = H5Acreate2(f, "format_version", H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    const int64_t versions[3] = {1, 1, 1};
+    assert_true(H5Awrite(av, H5T_NATIVE_INT64, versions) >= 0);
+    H5Aclose(av);
+    H5Sclose(space);
+    H5Fclose(f);
+    assert_int_equal(sslc_ckpt_load(arr, &a.ckpt), SSLC_ERR_FORMAT);
+    assert_message_has("(unreadable format_version attribute)");
+
     // An HDF5 file that is not a checkpoint.
     const char *other = path_in(dir, "other.h5");
     f = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
