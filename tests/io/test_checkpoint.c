@@ -1056,7 +1056,8 @@ static void cli_info_and_export(void **unused)
 static void torch_loader_reads_every_tensor_by_name(void **unused)
 {
     (void)unused;
-    const char *py = "/usr/bin/python3";
+    // Debian's python3 has python3-torch; SSLC_PYTHON overrides (e.g. to check the skip).
+    const char *py = getenv("SSLC_PYTHON") ? getenv("SSLC_PYTHON") : "/usr/bin/python3";
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
     if (access(py, X_OK) != 0 || system(cmd) != 0) {
