@@ -1,0 +1,381 @@
+#include "augment/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/image.h"
+
+// Python's round(): half to even (the default rounding mode).
+static int64_t py_round(double x) { return (int64_t)nearbyint(x); }
+
+sslc_crop sslc_aug_crop_params(sslc_rng *rng, int64_t H, int64_t W, double scale_min,
+                               double scale_max, double ratio_min, double ratio_max)
+{
+    double area = (double)H * (double)W;
+    double lr0 = log(ratio_min), lr1 = log(ratio_max);
+    // torchvision RandomResizedCrop: 10 tries, then a center crop.
+    for (int attempt = 0; attempt < 10; attempt++) {
+        double target = area * sslc_rng_range(rng, scale_min, scale_max);
+        double aspect = exp(sslc_rng_range(rng, lr0, lr1));
+        int64_t w = py_round(sqrt(target * aspect));
+        int64_t h = py_round(sqrt(target / aspect));
+        if (0 < w && w <= W && 0 < h && h <= H) {
+            int64_t top = (int64_t)sslc_rng_below(rng, (uint64_t)(H - h + 1));
+            int64_t left = (int64_t)sslc_rng_below(rng, (uint64_t)(W - w + 1));
+            return (sslc_crop){top, left, h, w};
+        }
+    }
+    double in_ratio = (double)W / (double)H;
+    int64_t w, h;
+    if (in_ratio < ratio_min) {
+        w = W;
+        h = py_round((double)w / ratio_min);
+    } else if (in_ratio > ratio_max) {
+        h = H;
+        w = py_round((double)h * ratio_max);
+    } else {
+        w = W;
+        h = H;
+    }
+    return (sslc_crop){(H - h) / 2, (W - w) / 2, h, w};
+}
+
+sslc_crop sslc_aug_center_crop_params(int64_t H, int64_t W, int64_t h, int64_t w)
+{
+    return (sslc_crop){py_round((double)(H - h) / 2.0), py_round((double)(W - w) / 2.0), h, w};
+}
+
+void sslc_aug_resize_short_dims(int64_t H, int64_t W, int64_t size, int64_t *oh, int64_t *ow)
+{
+    if (W <= H) {
+        *ow = size;
+        *oh = (int64_t)((double)size * (double)H / (double)W);
+    } else {
+        *oh = size;
+        *ow = (int64_t)((double)size * (double)W / (double)H);
+    }
+}
+
+sslc_status sslc_aug_resized_crop(uint8_t *dst, int64_t out_h, int64_t out_w, const uint8_t *src,
+                                  int64_t H, int64_t W, int64_t C, sslc_crop crop,
+                                  sslc_scratch *scratch)
+{
+    if (crop.top < 0 || crop.left < 0 || crop.height <= 0 || crop.width <= 0 ||
+        crop.top + crop.height > H || crop.left + crop.width > W)
+        return sslc_error(SSLC_ERR_INVALID, "crop (%lld, %lld, %lld, %lld) is outside %lldx%lld",
+                          (long long)crop.top, (long long)crop.left, (long long)crop.height,
+                          (long long)crop.width, (long long)H, (long long)W);
+    // PIL: img.crop(box).resize(size): the crop is the whole source.
+    double box[4] = {0, 0, (double)crop.width, (double)crop.height};
+    return sslc_resize_bilinear(dst, out_h, out_w, src + (crop.top * W + crop.left) * C,
+                                crop.height, crop.width, W * C, C, box, scratch);
+}
+
+void sslc_aug_hflip(uint8_t *img, int64_t H, int64_t W, int64_t C)
+{
+    for (int64_t y = 0; y < H; y++) {
+        uint8_t *row = img + y * W * C;
+        for (int64_t a = 0, b = W - 1; a < b; a++, b--)
+            for (int64_t c = 0; c < C; c++) {
+                uint8_t t = row[a * C + c];
+                row[a * C + c] = row[b * C + c];
+                row[b * C + c] = t;
+            }
+    }
+}
+
+// Pillow ImagingBlend with im1 = degenerate, im2 = image:
+// out = (uint8) clip((float) in1 + alpha * (float)(in2 - in1)).
+static inline uint8_t blend1(int in1, int in2, float alpha)
+{
+    float t = (float)in1 + alpha * (float)(in2 - in1);
+    if (t <= 0.0f)
+        return 0;
+    if (t >= 255.0f)
+        return 255;
+    return (uint8_t)t;
+}
+
+void sslc_aug_brightness(uint8_t *img, int64_t n, double factor)
+{
+    float a = (float)factor;
+    uint8_t lut[256];
+    for (int v = 0; v < 256; v++)
+        lut[v] = blend1(0, v, a);
+    for (int64_t i = 0; i < n; i++)
+        img[i] = lut[img[i]];
+}
+
+static int64_t mean_luma_rounded(const uint8_t *img, int64_t npix, int64_t C)
+{
+    // ImageStat.Stat(image.convert("L")).mean: histogram-weighted sum / count.
+    uint64_t sum = 0;
+    if (C == 1) {
+        for (int64_t i = 0; i < npix; i++)
+            sum += img[i];
+    } else {
+        for (int64_t i = 0; i < npix; i++)
+            sum += (img[3 * i] * 19595u + img[3 * i + 1] * 38470u + img[3 * i + 2] * 7471u +
+                    0x8000u) >> 16;
+    }
+    return (int64_t)((double)sum / (double)npix + 0.5);
+}
+
+void sslc_aug_contrast(uint8_t *img, int64_t npix, int64_t C, double factor)
+{
+    int mean = (int)mean_luma_rounded(img, npix, C);
+    float a = (float)factor;
+    uint8_t lut[256];
+    for (int v = 0; v < 256; v++)
+        lut[v] = blend1(mean, v, a);
+    for (int64_t i = 0; i < npix * C; i++)
+        img[i] = lut[img[i]];
+}
+
+void sslc_aug_saturation(uint8_t *img, int64_t npix, int64_t C, double factor)
+{
+    if (C != 3)
+        return;
+    float a = (float)factor;
+    for (int64_t i = 0; i < npix; i++) {
+        uint8_t *p = img + 3 * i;
+        int l = (int)((p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16);
+        p[0] = blend1(l, p[0], a);
+        p[1] = blend1(l, p[1], a);
+        p[2] = blend1(l, p[2], a);
+    }
+}
+
+static inline uint8_t clip8i(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
+
+// Pillow's rgb2hsv_row / hsv2rgb (Convert.c), following colorsys.py with
+// the same float/double mix so the bytes agree.
+static inline void rgb_to_hsv(uint8_t r, uint8_t g, uint8_t b, uint8_t *oh, uint8_t *os,
+                              uint8_t *ov)
+{
+    uint8_t maxc = r > g ? r : g;
+    maxc = maxc > b ? maxc : b;
+    uint8_t minc = r < g ? r : g;
+    minc = minc < b ? minc : b;
+    *ov = maxc;
+    if (minc == maxc) {
+        *oh = 0;
+        *os = 0;
+        return;
+    }
+    float cr = (float)(maxc - minc);
+    float s = cr / (float)maxc;
+    float rc = (float)(maxc - r) / cr;
+    float gc = (float)(maxc - g) / cr;
+    float bc = (float)(maxc - b) / cr;
+    float h;
+    if (r == maxc)
+        h = bc - gc;
+    else if (g == maxc)
+        h = (float)(2.0 + (double)rc - (double)bc);
+    else
+        h = (float)(4.0 + (double)gc - (double)rc);
+    h = (float)fmod(((double)h / 6.0 + 1.0), 1.0);
+    *oh = clip8i((int)((double)h * 255.0));
+    *os = clip8i((int)((double)s * 255.0));
+}
+
+static inline void hsv_to_rgb(uint8_t h, uint8_t s, uint8_t v, uint8_t *out)
+{
+    if (s == 0) {
+        out[0] = out[1] = out[2] = v;
+        return;
+    }
+    int i = (int)floor((double)(float)h * 6.0 / 255.0);
+    float f = (float)((double)(float)h * 6.0 / 255.0 - (double)(float)i);
+    float fs = (float)((double)(float)s / 255.0);
+    int p = (int)round((double)(float)v * (1.0 - (double)fs));
+    int q = (int)round((double)(float)v * (1.0 - (double)(fs * f)));
+    int t = (int)round((double)(float)v * (1.0 - (double)fs * (1.0 - (double)f)));
+    uint8_t up = clip8i(p), uq = clip8i(q), ut = clip8i(t);
+    switch (i % 6) {
+    case 0: out[0] = v, out[1] = ut, out[2] = up; break;
+    case 1: out[0] = uq, out[1] = v, out[2] = up; break;
+    case 2: out[0] = up, out[1] = v, out[2] = ut; break;
+    case 3: out[0] = up, out[1] = uq, out[2] = v; break;
+    case 4: out[0] = ut, out[1] = up, out[2] = v; break;
+    default: out[0] = v, out[1] = up, out[2] = uq; break;
+    }
+}
+
+void sslc_aug_hue(uint8_t *img, int64_t npix, int64_t C, double hue)
+{
+    if (C != 3)
+        return;
+    // numpy: np_h += np.uint8(hue_factor * 255), wrapping.
+    uint8_t shift = (uint8_t)(int)(hue * 255.0);
+    for (int64_t i = 0; i < npix; i++) {
+        uint8_t *p = img + 3 * i, h, s, v;
+        rgb_to_hsv(p[0], p[1], p[2], &h, &s, &v);
+        hsv_to_rgb((uint8_t)(h + shift), s, v, p);
+    }
+}
+
+void sslc_aug_grayscale(uint8_t *img, int64_t npix, int64_t C)
+{
+    if (C != 3)
+        return;
+    for (int64_t i = 0; i < npix; i++) {
+        uint8_t *p = img + 3 * i;
+        uint8_t l = (uint8_t)((p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16);
+        p[0] = p[1] = p[2] = l;
+    }
+}
+
+void sslc_aug_solarize(uint8_t *img, int64_t n, int64_t threshold)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (img[i] >= threshold)
+            img[i] = (uint8_t)(255 - img[i]);
+}
+
+static void blur_kernel(float *k, int64_t ksize, double sigma)
+{
+    // torch.linspace(-half, half, ksize) in float32, then exp, then / sum.
+    float half = (float)(ksize - 1) * 0.5f;
+    float sum = 0.0f;
+    float sg = (float)sigma;
+    for (int64_t i = 0; i < ksize; i++) {
+        float step = ksize > 1 ? (2.0f * half) / (float)(ksize - 1) : 0.0f;
+        float x = -half + step * (float)i;
+        float z = x / sg;
+        k[i] = expf(-0.5f * z * z);
+        sum += k[i];
+    }
+    for (int64_t i = 0; i < ksize; i++)
+        k[i] /= sum;
+}
+
+static sslc_status blur_check(int64_t H, int64_t W, int64_t ksize, double sigma)
+{
+    if (ksize < 1 || ksize % 2 == 0 || !(sigma > 0.0))
+        return sslc_error(SSLC_ERR_INVALID, "blur: kernel size %lld must be odd and sigma %g > 0",
+                          (long long)ksize, sigma);
+    if (ksize / 2 >= H || ksize / 2 >= W)
+        return sslc_error(SSLC_ERR_INVALID,
+                          "blur: kernel %lld is too large for a %lldx%lld image (reflect padding)",
+                          (long long)ksize, (long long)H, (long long)W);
+    return SSLC_OK;
+}
+
+static inline int64_t reflect(int64_t i, int64_t n)
+{
+    if (i < 0)
+        return -i;
+    if (i >= n)
+        return 2 * n - 2 - i;
+    return i;
+}
+
+static inline uint8_t round_u8(float v)
+{
+    float r = nearbyintf(v); // torch.round: half to even
+    return (uint8_t)(r <= 0.0f ? 0.0f : r >= 255.0f ? 255.0f : r);
+}
+
+sslc_status sslc_aug_gaussian_blur(uint8_t *img, int64_t H, int64_t W, int64_t C, int64_t ksize,
+                                   double sigma, sslc_scratch *scratch)
+{
+    sslc_status st = blur_check(H, W, ksize, sigma);
+    if (st != SSLC_OK)
+        return st;
+    int64_t r = ksize / 2, row = W * C, prow = (W + 2 * r) * C;
+    size_t need = (size_t)(ksize + prow + H * row + row) * sizeof(float) + 256;
+    float *base = sslc_scratch_get(scratch, need);
+    if (!base)
+        return SSLC_ERR_NOMEM;
+    float *k = base, *pad = k + ((ksize + 15) / 16) * 16, *mid = pad + prow, *acc = mid + H * row;
+    blur_kernel(k, ksize, sigma);
+    // Horizontal pass: each row reflect-padded into floats, then the
+    // kernel swept over the flattened (W*C) row so the inner loop is a
+    // plain vectorisable axpy.
+    for (int64_t y = 0; y < H; y++) {
+        const uint8_t *src = img + y * row;
+        for (int64_t x = -r; x < W + r; x++) {
+            const uint8_t *p = src + reflect(x, W) * C;
+            for (int64_t c = 0; c < C; c++)
+                pad[(x + r) * C + c] = (float)p[c];
+        }
+        float *out = mid + y * row;
+        for (int64_t j = 0; j < row; j++)
+            out[j] = 0.0f;
+        for (int64_t t = 0; t < ksize; t++) {
+            float kt = k[t];
+            const float *in = pad + t * C;
+            for (int64_t j = 0; j < row; j++)
+                out[j] += kt * in[j];
+        }
+    }
+    // Vertical pass, row by row with reflected row indices.
+    for (int64_t y = 0; y < H; y++) {
+        for (int64_t j = 0; j < row; j++)
+            acc[j] = 0.0f;
+        for (int64_t t = 0; t < ksize; t++) {
+            float kt = k[t];
+            const float *in = mid + reflect(y + t - r, H) * row;
+            for (int64_t j = 0; j < row; j++)
+                acc[j] += kt * in[j];
+        }
+        uint8_t *dst = img + y * row;
+        for (int64_t j = 0; j < row; j++)
+            dst[j] = round_u8(acc[j]);
+    }
+    return SSLC_OK;
+}
+
+sslc_status sslc_aug_gaussian_blur_naive(uint8_t *img, int64_t H, int64_t W, int64_t C,
+                                         int64_t ksize, double sigma)
+{
+    sslc_status st = blur_check(H, W, ksize, sigma);
+    if (st != SSLC_OK)
+        return st;
+    int64_t r = ksize / 2;
+    float *k = malloc((size_t)ksize * sizeof(float));
+    uint8_t *copy = malloc((size_t)(H * W * C));
+    if (!k || !copy) {
+        free(k);
+        free(copy);
+        return sslc_error(SSLC_ERR_NOMEM, "blur: out of memory");
+    }
+    blur_kernel(k, ksize, sigma);
+    memcpy(copy, img, (size_t)(H * W * C));
+    for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < W; x++)
+            for (int64_t c = 0; c < C; c++) {
+                float s = 0.0f;
+                for (int64_t a = 0; a < ksize; a++)
+                    for (int64_t b = 0; b < ksize; b++)
+                        s += k[a] * k[b] *
+                             (float)copy[(reflect(y + a - r, H) * W + reflect(x + b - r, W)) * C + c];
+                img[(y * W + x) * C + c] = round_u8(s);
+            }
+    free(k);
+    free(copy);
+    return SSLC_OK;
+}
+
+void sslc_aug_to_float(float *restrict dst, const uint8_t *restrict src, int64_t npix, int64_t C,
+                       const float *mean, const float *std)
+{
+    // A table per channel: the exact float32 result for each byte value.
+    float lut[3][256];
+    for (int64_t c = 0; c < C; c++)
+        for (int v = 0; v < 256; v++)
+            lut[c][v] = ((float)v / 255.0f - mean[c]) / std[c];
+    if (C == 1) {
+        for (int64_t i = 0; i < npix; i++)
+            dst[i] = lut[0][src[i]];
+    } else {
+        for (int64_t i = 0; i < npix; i++) {
+            dst[3 * i] = lut[0][src[3 * i]];
+            dst[3 * i + 1] = lut[1][src[3 * i + 1]];
+            dst[3 * i + 2] = lut[2][src[3 * i + 2]];
+        }
+    }
+}
