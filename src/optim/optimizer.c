@@ -190,10 +190,26 @@ static void lars_norms(sslc_optim *o, const sslc_params *params)
             !(c->exclude_no_decay && (x->flags & SSLC_TENSOR_NO_DECAY))) {
             const float *p = params->values + x->offset, *g = params->grads + x->offset;
             const float wd = decays(c, x) ? c->weight_decay : 0.0f;
-            for (int64_t i = 0; i < x->numel; i++) {
+            // LANES independent double sums (vectorised, no reassociation),
+            // combined in lane order: the same result on every run.
+            enum { LANES = 8 };
+            double wl[LANES] = {0}, gl[LANES] = {0};
+            const int64_t n = x->numel, body = n / LANES * LANES;
+            for (int64_t i = 0; i < body; i += LANES) {
+                for (int l = 0; l < LANES; l++) {
+                    float d = g[i + l] + wd * p[i + l];
+                    wl[l] += (double)p[i + l] * p[i + l];
+                    gl[l] += (double)d * d;
+                }
+            }
+            for (int64_t i = body; i < n; i++) {
                 float d = g[i] + wd * p[i];
-                wn += (double)p[i] * p[i];
-                gn += (double)d * d;
+                wl[0] += (double)p[i] * p[i];
+                gl[0] += (double)d * d;
+            }
+            for (int l = 0; l < LANES; l++) {
+                wn += wl[l];
+                gn += gl[l];
             }
         }
         o->norms[2 * t] = sqrt(wn);
