@@ -4,6 +4,7 @@
 #define SSLC_CLI_COMMANDS_H
 
 int sslc_cmd_bench(int argc, char **argv);
+int sslc_cmd_augment_preview(int argc, char **argv);
 
 // Prints "sslc <command>: <message>" for a failed status and returns the
 // exit code for it (2 for invalid usage, 1 otherwise).

@@ -14,6 +14,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"bench", sslc_cmd_bench, "time encoder forward/backward (and compare with PyTorch)"},
+    {"augment-preview", sslc_cmd_augment_preview, "write a PNG contact sheet of an image's views"},
 };
 
 static void usage(FILE *out)
