@@ -14,7 +14,7 @@
 #include "src/optim/schedule.h"
 #include "src/train/pretrain.h"
 
-enum { MAX_ARGS = 64, MAX_STORED = 128 };
+enum { MAX_ARGS = 96, MAX_STORED = 128 };
 
 typedef struct options {
     const char *method, *data, *knn_bank, *knn_val, *arch, *recipe, *optimizer, *lr_scaling;
@@ -77,8 +77,7 @@ static size_t make_args(sslc_arg *a, options *o)
     };
     size_t n = sizeof list / sizeof list[0];
     memcpy(a, list, sizeof list);
-    sslc_recipe_args(a + n, &o->aug);
-    return n + SSLC_RECIPE_ARG_COUNT;
+    return n + sslc_recipe_args(a + n, MAX_ARGS - n, &o->aug);
 }
 
 static void defaults(options *o)
