@@ -29,7 +29,7 @@ typedef struct sslc_pretrain_config {
     sslc_optim_config optim;
     double lr;            // peak learning rate, already scaled for the batch
     double final_lr;      // cosine end
-    double warmup_epochs; // linear warmup from 0
+    double warmup;        // linear warmup from 0, as a fraction of the schedule
     double tau;           // temperature
 
     int64_t queue;          // MoCo K
@@ -59,6 +59,7 @@ typedef struct sslc_pretrain_config {
 typedef struct sslc_pretrain_result {
     int64_t steps, epochs;
     double first_loss, last_loss; // mean over the first / last logged window
+    double knn_initial;           // kNN accuracy of the encoder at initialisation (-1: none)
     double knn_top1;              // last kNN accuracy (-1: none)
     double best_knn_top1;
     double seconds, pairs_per_s, data_wait_fraction;

@@ -87,7 +87,7 @@ static sslc_pretrain_config small_config(const char *method, const char *out)
         .encoder = {.depth = 18, .in_channels = 1, .width = 8, .cifar_stem = true},
         .head = moco ? "linear:64,relu,linear:32" : "linear-nobias:64,bn,relu,linear:32",
         .batch = 16, .epochs = 20, .optim = optim, .lr = moco ? 0.01 : 0.1,
-        .warmup_epochs = 1, .tau = moco ? 0.2 : 0.5, .queue = 32, .momentum = 0.9,
+        .warmup = 0.05, .tau = moco ? 0.2 : 0.5, .queue = 32, .momentum = 0.9,
         .shuffle_groups = 2, .seed = 3, .async_data = true, .out = out, .log_every = 10,
         .keep = 2, .config_text = "--test", .knn_k = 10, .knn_tau = 0.1, .image_size = SIDE};
 }
