@@ -23,7 +23,7 @@ typedef struct options {
     int64_t queue, shuffle_groups, seed, threads, log_every, ckpt_every, keep;
     int64_t knn_every, knn_k, knn_bank_limit;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
-    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn;
+    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch;
     sslc_recipe_overrides aug;
 } options;
 
@@ -69,6 +69,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"seed", SSLC_ARG_INT, &o->seed, "random seed (init, data order, augmentation)", NULL, 0, 1LL << 62},
         {"threads", SSLC_ARG_INT, &o->threads, "threads (0: all cores)", NULL, 0, 1024},
         {"async", SSLC_ARG_FLAG, &o->async, "make the next batch while training on this one", NULL, 0, 0},
+        {"fixed-batch", SSLC_ARG_FLAG, &o->fixed_batch, "benchmarks: augment one batch, train on it every step", NULL, 0, 0},
         {"out", SSLC_ARG_STRING, &o->out, "run folder: checkpoints, metrics.jsonl, config.txt", NULL, 0, 0},
         {"log-every", SSLC_ARG_INT, &o->log_every, "metrics (and plain progress lines) every N steps", NULL, 1, 1 << 30},
         {"ckpt-every", SSLC_ARG_INT, &o->ckpt_every, "checkpoint every N steps (0: every epoch)", NULL, 0, 1LL << 40},
@@ -259,7 +260,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
         .lr = sslc_schedule_scale_lr(o.lr, o.batch, scaling), .final_lr = o.final_lr,
         .warmup = o.warmup, .tau = o.tau, .queue = o.queue, .momentum = o.moco_m,
         .momentum_cosine = o.moco_m_cosine, .shuffle_groups = o.shuffle_groups,
-        .seed = (uint64_t)o.seed, .async_data = o.async, .out = o.out,
+        .seed = (uint64_t)o.seed, .async_data = o.async, .fixed_batch = o.fixed_batch, .out = o.out,
         .resume = o.resume[0] ? resume_path : NULL, .log_every = o.log_every,
         .ckpt_every = o.ckpt_every, .keep = o.keep, .config_text = config_text,
         .knn_bank = bank, .knn_val = val, .knn_every = o.knn_every, .knn_k = o.knn_k,

@@ -465,6 +465,9 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     int64_t window_n = 0, first_window = -1;
     int64_t start_step = t.step;
     bool stop = false;
+    sslc_batch fixed_copy;
+    const sslc_batch *fixed = NULL;
+    float *fixed_views = NULL;
     while (!stop && t.step < t.total_steps) {
         int64_t first = t.step - t.epoch * per_epoch;
         if (first >= per_epoch) { // resumed exactly at an epoch boundary
@@ -475,9 +478,25 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
             break;
         for (;;) {
             double t0 = sslc_now();
-            const sslc_batch *b = NULL;
-            if ((st = sslc_pipeline_next(pipe, &b)) || !b)
+            const sslc_batch *b = fixed;
+            if (!b && ((st = sslc_pipeline_next(pipe, &b)) || !b))
                 break;
+            if (cfg->fixed_batch && !fixed) {
+                // The pipeline reuses its buffers once the epoch moves on:
+                // keep a private copy of the batch.
+                size_t n = (size_t)(b->views_per_sample * b->count * b->height * b->width *
+                                    b->channels);
+                fixed_views = sslc_aligned_alloc(n * sizeof(float));
+                if (!fixed_views) {
+                    st = SSLC_ERR_NOMEM;
+                    break;
+                }
+                memcpy(fixed_views, b->views, n * sizeof(float));
+                fixed_copy = *b;
+                fixed_copy.views = fixed_views;
+                fixed = &fixed_copy;
+                b = fixed;
+            }
             double waited = sslc_now() - t0;
             wait_total += waited;
             float loss = 0, acc = 0;
@@ -581,6 +600,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     }
     sslc_progress_break(&bar);
     sslc_interrupt_restore();
+    free(fixed_views);
     res->steps = t.step;
     res->epochs = t.epoch;
     res->seconds = sslc_now() - start;

@@ -39,6 +39,7 @@ typedef struct sslc_pretrain_config {
 
     uint64_t seed;
     bool async_data;   // produce batch k+1 while training on batch k
+    bool fixed_batch;  // benchmarks: augment one batch, then train on it at every step
     const char *out;   // run folder (created)
     const char *resume; // checkpoint file to continue from, or NULL
     int64_t log_every;  // plain progress / metrics every this many steps
