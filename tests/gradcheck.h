@@ -20,12 +20,4 @@ typedef double (*sslc_loss_fn)(void *ctx);
 double sslc_gradcheck(const char *what, float *x, const float *analytic, size_t n,
                       sslc_loss_fn loss, void *ctx, double eps, double tol, size_t max_checks);
 
-// The same along one random direction v (entries +-1) over the whole tensor:
-// compares (L(x+eps v) - L(x-eps v)) / 2eps with analytic . v. Summing
-// over every entry lifts the signal far above float rounding, which makes it
-// the check of choice for whole networks run in float.
-double sslc_gradcheck_direction(const char *what, float *x, const float *analytic, size_t n,
-                                sslc_loss_fn loss, void *ctx, double eps, double tol,
-                                unsigned seed);
-
 #endif

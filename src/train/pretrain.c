@@ -443,6 +443,12 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
         st = sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
         goto done;
     }
+    snprintf(path, sizeof path, "%s/config.txt", cfg->out);
+    FILE *conf = fopen(path, "w");
+    if (conf) {
+        fputs(cfg->config_text, conf);
+        fclose(conf);
+    }
     if ((st = sslc_interrupt_install()))
         goto done;
     sslc_info("%s: %lld images, %lld steps per epoch, %lld steps in all; run folder %s",
