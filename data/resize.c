@@ -149,7 +149,7 @@ sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, con
     size_t coef_bytes = (size_t)(out_w * (kh + 2) + out_h * (kv + 2)) * sizeof(int32_t);
     size_t tmp_bytes = (size_t)(kh > kv ? kh : kv) * sizeof(double);
     size_t a = (coef_bytes + 63) / 64 * 64, b = (tmp_bytes + 63) / 64 * 64;
-    size_t img_bytes = (size_t)(src_h * out_w * C);
+    size_t img_bytes = (size_t)(src_h * out_w * C) + 64 + (size_t)(out_w * C) * sizeof(int32_t);
     uint8_t *base = sslc_scratch_get(scratch, a + b + img_bytes);
     if (!base)
         return SSLC_ERR_NOMEM;
@@ -183,18 +183,24 @@ sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, con
     (void)vin_w;
     const int32_t half = 1 << (PRECISION_BITS - 1);
     int64_t row = out_w * C;
+    int32_t *acc = (int32_t *)(mid + ((size_t)(src_h * out_w * C) + 63) / 64 * 64);
     for (int64_t yy = 0; yy < out_h; yy++) {
         const int32_t *k = kk_v + yy * kv;
         int64_t y0 = bounds_v[2 * yy], n = bounds_v[2 * yy + 1];
         uint8_t *o = dst + yy * row;
         const uint8_t *p = vin + y0 * vin_stride;
-        // Column-vectorisable: the same taps for every byte of the row.
-        for (int64_t x = 0; x < row; x++) {
-            int32_t s = half;
-            for (int64_t t = 0; t < n; t++)
-                s += p[t * vin_stride + x] * k[t];
-            o[x] = clip8(s);
+        // Tap by tap over the whole row: a vectorisable multiply-add into
+        // int32 accumulators (same sums as Pillow, same order per pixel).
+        for (int64_t x = 0; x < row; x++)
+            acc[x] = half;
+        for (int64_t t = 0; t < n; t++) {
+            const uint8_t *pt = p + t * vin_stride;
+            int32_t kt = k[t];
+            for (int64_t x = 0; x < row; x++)
+                acc[x] += pt[x] * kt;
         }
+        for (int64_t x = 0; x < row; x++)
+            o[x] = clip8(acc[x]);
     }
     return SSLC_OK;
 }
