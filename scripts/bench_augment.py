@@ -105,6 +105,8 @@ class Pairs:
 
 
 def rss_mb():
+    """Peak RSS of this process, and the largest child (the DataLoader
+    workers; measured before any sslc run, which are children too)."""
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return me, kids
@@ -163,6 +165,7 @@ def main():
         T.RandomApply([T.GaussianBlur(23, sigma=(0.1, 2.0))], p=0.5),
         T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
     tv2, _ = torch_bench(Pairs(pil_load, len(files), large_t), B, warm, timed)
+    me, kids = rss_mb()
     warm_s, timed_s = (2, 5) if QUICK else (3, 8)
     sl2 = run_sslc([f"folder:{jdir}", "simclr", 224, B, 2, warm_s, timed_s])
     sl3 = run_sslc([f"folder:{jdir}", "simclr", 224, B, 2, warm_s, timed_s, "scaled"])
@@ -172,7 +175,6 @@ def main():
     sl4 = run_sslc([f"folder:{jdir}", "simclr", 224, B, 2, steps + 1, timed_s, f"cache={cache}"])
     results.append(("SimCLR 224 from ~500x375 JPEG, blur 23, batch %d pairs" % B, tv2, sl2,
                     {"scaled": sl3, "cache": sl4}))
-    me, kids = rss_mb()
 
     print("\n## Augmentation throughput (views/s, median batch, 2 cores)\n")
     print("| workload | torchvision 0.14 | sslc | ratio | sslc peak RSS |")

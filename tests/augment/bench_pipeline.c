@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "augment/pipeline.h"
 #include "src/core/log.h"
@@ -90,11 +89,19 @@ int main(int argc, char **argv)
     }
     qsort(t, (size_t)timed, sizeof(double), cmp_double);
     double med = t[timed / 2];
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
+    // VmHWM, not getrusage: ru_maxrss of a process started from a large
+    // parent (python) includes the parent's pages from before exec.
+    double hwm_kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6))
+            hwm_kb = atof(line + 6);
+    if (f)
+        fclose(f);
     printf("views_per_s=%.1f batch_ms=%.3f views_per_batch=%lld peak_rss_mb=%.1f "
            "ring_mb=%.1f skipped=%lld epochs_started=%lld\n",
-           (double)(2 * B) / med, med * 1e3, (long long)(2 * B), (double)ru.ru_maxrss / 1024.0,
+           (double)(2 * B) / med, med * 1e3, (long long)(2 * B), hwm_kb / 1024.0,
            (double)sslc_pipeline_buffer_bytes(p) / 1e6, (long long)sslc_pipeline_skipped(p),
            (long long)(epoch + 1));
     free(t);
