@@ -102,3 +102,25 @@ double sslc_fixture_scalar(const char *file, const char *dataset)
     free(v);
     return x;
 }
+
+void sslc_fixture_attr_ints(const char *file, const char *object, const char *attr, int64_t *out,
+                            size_t n)
+{
+    const char *path = sslc_fixture_path(file);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        fail_msg("cannot open fixture %s", path);
+    hid_t a = H5Aopen_by_name(f, object, attr, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0)
+        fail_msg("fixture %s: no attribute %s on %s", path, attr, object);
+    hid_t s = H5Aget_space(a);
+    hssize_t count = H5Sget_simple_extent_npoints(s);
+    if (count != (hssize_t)n)
+        fail_msg("fixture %s: %s/%s has %lld values, expected %zu", path, object, attr,
+                 (long long)count, n);
+    if (H5Aread(a, H5T_NATIVE_INT64, out) < 0)
+        fail_msg("fixture %s: cannot read %s/%s", path, object, attr);
+    H5Sclose(s);
+    H5Aclose(a);
+    H5Fclose(f);
+}

@@ -35,6 +35,10 @@ double sslc_assert_close(const char *what, const float *a, const float *b, size_
 // Loads a float32 dataset from an HDF5 fixture file into a new buffer; fails
 // the test if it is missing. count receives its number of elements.
 float *sslc_fixture_floats(const char *file, const char *dataset, size_t *count);
+// Reads an integer-array attribute of an object (group or dataset) into out;
+// fails the test unless it has exactly n elements.
+void sslc_fixture_attr_ints(const char *file, const char *object, const char *attr, int64_t *out,
+                            size_t n);
 // Reads an integer attribute (or scalar dataset) as double.
 double sslc_fixture_scalar(const char *file, const char *dataset);
 

@@ -10,8 +10,27 @@
 static void print_value(FILE *out, const sslc_arg *a)
 {
     switch (a->type) {
-    case SSLC_ARG_INT: fprintf(out, "%" PRId64, *(int64_t *)a->value); break;
-    case SSLC_ARG_FLOAT: fprintf(out, "%g", *(double *)a->value); break;
+    case SSLC_ARG_INT:
+        if (*(int64_t *)a->value == SSLC_ARG_AUTO)
+            fprintf(out, "auto");
+        else
+            fprintf(out, "%" PRId64, *(int64_t *)a->value);
+        break;
+    case SSLC_ARG_FLOAT: {
+        double v = *(double *)a->value;
+        if (isnan(v))
+            fprintf(out, "auto"); // NaN marks "not set: the recipe's default"
+        else { // the shortest text that reads back as the same double
+            char buf[32];
+            for (int digits = 6; digits <= 17; digits++) {
+                snprintf(buf, sizeof buf, "%.*g", digits, v);
+                if (strtod(buf, NULL) == v)
+                    break;
+            }
+            fprintf(out, "%s", buf);
+        }
+        break;
+    }
     case SSLC_ARG_STRING:
     case SSLC_ARG_CHOICE: {
         const char *s = *(const char **)a->value;
@@ -63,6 +82,10 @@ static int set_value(const sslc_arg *a, const char *v)
     errno = 0;
     switch (a->type) {
     case SSLC_ARG_INT: {
+        if (strcmp(v, "auto") == 0) {
+            *(int64_t *)a->value = SSLC_ARG_AUTO;
+            return SSLC_OK;
+        }
         long long x = strtoll(v, &end, 10);
         if (errno || end == v || *end)
             return sslc_error(SSLC_ERR_INVALID, "--%s wants an integer, got '%s'", a->name, v);
@@ -73,6 +96,10 @@ static int set_value(const sslc_arg *a, const char *v)
         return SSLC_OK;
     }
     case SSLC_ARG_FLOAT: {
+        if (strcmp(v, "auto") == 0) {
+            *(double *)a->value = NAN;
+            return SSLC_OK;
+        }
         double x = strtod(v, &end);
         if (errno || end == v || *end || !isfinite(x))
             return sslc_error(SSLC_ERR_INVALID, "--%s wants a number, got '%s'", a->name,

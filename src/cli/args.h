@@ -36,6 +36,11 @@ typedef struct sslc_command_help {
 
 enum { SSLC_ARGS_HELP = 1 }; // returned when --help was printed
 
+// "auto": an option left to a default that depends on other options. Numbers
+// hold SSLC_ARG_AUTO (ints) or NAN (floats), strings "auto"; the command
+// resolves them before it prints the configuration.
+#define SSLC_ARG_AUTO INT64_MIN
+
 // Parses argv (argv[0] is the command name). Positional arguments are stored
 // in positional[0..*n_positional) up to max_positional; more is an error.
 // Returns SSLC_OK, SSLC_ARGS_HELP, or SSLC_ERR_INVALID with a message.

@@ -4,7 +4,13 @@
 #define SSLC_CLI_COMMANDS_H
 
 int sslc_cmd_bench(int argc, char **argv);
+int sslc_cmd_pretrain(int argc, char **argv);
+int sslc_cmd_info(int argc, char **argv);
+int sslc_cmd_export(int argc, char **argv);
 int sslc_cmd_augment_preview(int argc, char **argv);
+
+// Peak resident memory of this process so far, MiB.
+double sslc_peak_rss_mib(void);
 
 // Prints "sslc <command>: <message>" for a failed status and returns the
 // exit code for it (2 for invalid usage, 1 otherwise).

@@ -13,7 +13,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"pretrain", sslc_cmd_pretrain, "contrastive pretraining (SimCLR, MoCo) of a ResNet encoder"},
     {"bench", sslc_cmd_bench, "time encoder forward/backward (and compare with PyTorch)"},
+    {"info", sslc_cmd_info, "show what a checkpoint holds (model, step, tensors, config)"},
+    {"export", sslc_cmd_export, "write just the encoder of a checkpoint, for fine-tuning"},
     {"augment-preview", sslc_cmd_augment_preview, "write a PNG contact sheet of an image's views"},
 };
 

@@ -117,3 +117,22 @@ sslc_status sslc_recipe_overrides_apply(sslc_recipe *r, const sslc_recipe_overri
         r->scaled_decode = true;
     return sslc_recipe_finalize(r);
 }
+
+void sslc_recipe_overrides_resolve(sslc_recipe_overrides *ov, const sslc_recipe *r)
+{
+    *ov = (sslc_recipe_overrides){
+        .crop_scale_min = r->crop_scale_min, .crop_scale_max = r->crop_scale_max,
+        .crop_ratio_min = r->crop_ratio_min, .crop_ratio_max = r->crop_ratio_max,
+        .flip_p = r->flip_p, .jitter_p = r->jitter_p,
+        .jitter_strength = NAN, // finalize expanded it into the four factors
+        .brightness = r->brightness, .contrast = r->contrast, .saturation = r->saturation,
+        .hue = r->hue, .gray_p = r->gray_p, .blur_p = r->blur_p,
+        .blur_sigma_min = r->blur_sigma_min, .blur_sigma_max = r->blur_sigma_max,
+        .solarize_p = r->solarize_p, .blur_kernel = r->blur_kernel,
+        .solarize_threshold = r->solarize_threshold, .eval_resize = r->eval_resize,
+        .scaled_decode = r->scaled_decode};
+    for (int c = 0; c < 3; c++) {
+        ov->mean[c] = c < r->channels ? r->mean[c] : NAN;
+        ov->std[c] = c < r->channels ? r->std[c] : NAN;
+    }
+}

@@ -36,4 +36,8 @@ size_t sslc_recipe_args(sslc_arg *args, size_t cap, sslc_recipe_overrides *ov);
 // wins over --jitter-strength.
 sslc_status sslc_recipe_overrides_apply(sslc_recipe *r, const sslc_recipe_overrides *ov);
 
+// Writes the resolved recipe back into ov, so the printed configuration
+// shows every value and rebuilds the same recipe when parsed again (resume).
+void sslc_recipe_overrides_resolve(sslc_recipe_overrides *ov, const sslc_recipe *r);
+
 #endif

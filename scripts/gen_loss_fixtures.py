@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""Regenerates tests/fixtures/losses_{ntxent,infonce}.h5 with PyTorch.
+
+The references are the plain PyTorch formulations of NT-Xent (SimCLR) and
+InfoNCE (MoCo), evaluated in float64 from float32 inputs; the C tests load
+the inputs, run sslc's losses and compare loss and gradient. Fixed seeds:
+rerunning gives the same files.
+
+    /usr/bin/python3 scripts/gen_loss_fixtures.py
+"""
+import os
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+OUT = os.path.join(ROOT, "tests", "fixtures")
+TAUS = [0.05, 0.1, 0.5]
+
+
+def ntxent(z, tau):
+    """SimCLR NT-Xent over 2N rows; positive of row i is row (i+N) mod 2N."""
+    two_n = z.shape[0]
+    n = two_n // 2
+    zn = F.normalize(z, dim=1)
+    logits = zn @ zn.t() / tau
+    eye = torch.eye(two_n, dtype=torch.bool)
+    logits = logits.masked_fill(eye, float("-inf"))
+    target = (torch.arange(two_n) + n) % two_n
+    loss = F.cross_entropy(logits, target)
+    acc = (logits.argmax(dim=1) == target).double().mean()
+    return loss, acc
+
+
+def infonce(q, k, queue, tau):
+    """MoCo InfoNCE: logits [q.k+, q.queue^T] / tau, target index 0."""
+    qn = F.normalize(q, dim=1)
+    kn = F.normalize(k, dim=1).detach()
+    l_pos = (qn * kn).sum(dim=1, keepdim=True)
+    l_neg = qn @ queue.t()
+    logits = torch.cat([l_pos, l_neg], dim=1) / tau
+    target = torch.zeros(q.shape[0], dtype=torch.long)
+    loss = F.cross_entropy(logits, target)
+    acc = (logits.argmax(dim=1) == 0).double().mean()
+    return loss, acc, kn
+
+
+def f32(x):
+    return np.ascontiguousarray(x.detach().numpy().astype(np.float32))
+
+
+def put(f, name, x):
+    f.create_dataset(name, data=np.asarray(x, dtype=np.float32))
+
+
+def gen_ntxent(path):
+    g = torch.Generator().manual_seed(1234)
+    with h5py.File(path, "w") as f:
+        case = 0
+        for n, d in [(2, 4), (4, 8), (16, 32)]:
+            for tau in TAUS:
+                # Correlated views (view 2 = view 1 + noise) so that positives
+                # are usually nearest, plus varied row scales: the loss is
+                # scale-invariant, its gradient is not.
+                base = torch.randn(n, d, generator=g, dtype=torch.float64)
+                noise = torch.randn(2 * n, d, generator=g, dtype=torch.float64)
+                z = torch.cat([base, base]) + 0.7 * noise
+                z = z * (0.5 + 2.0 * torch.rand(2 * n, 1, generator=g, dtype=torch.float64))
+                z = torch.tensor(f32(z), dtype=torch.float64, requires_grad=True)
+                loss, acc = ntxent(z, tau)
+                loss.backward()
+                grp = f"case{case}"
+                put(f, f"{grp}/z", f32(z))
+                put(f, f"{grp}/grad", f32(z.grad))
+                put(f, f"{grp}/loss", [loss.item()])
+                put(f, f"{grp}/accuracy", [acc.item()])
+                put(f, f"{grp}/tau", [tau])
+                put(f, f"{grp}/shape", [2 * n, d])
+                case += 1
+        put(f, "cases", [case])
+
+
+def gen_infonce(path):
+    g = torch.Generator().manual_seed(4321)
+    with h5py.File(path, "w") as f:
+        case = 0
+        for n, d, kq in [(2, 4, 5), (4, 8, 16), (8, 16, 64)]:
+            for tau in TAUS:
+                k = torch.randn(n, d, generator=g, dtype=torch.float64)
+                q = k + 0.8 * torch.randn(n, d, generator=g, dtype=torch.float64)
+                q = q * (0.5 + 2.0 * torch.rand(n, 1, generator=g, dtype=torch.float64))
+                queue = F.normalize(torch.randn(kq, d, generator=g, dtype=torch.float64), dim=1)
+                queue = torch.tensor(f32(queue), dtype=torch.float64)
+                k = torch.tensor(f32(k), dtype=torch.float64)
+                q = torch.tensor(f32(q), dtype=torch.float64, requires_grad=True)
+                loss, acc, _ = infonce(q, k, queue, tau)
+                loss.backward()
+                grp = f"case{case}"
+                put(f, f"{grp}/q", f32(q))
+                put(f, f"{grp}/k", f32(k))
+                put(f, f"{grp}/queue", f32(queue))
+                put(f, f"{grp}/grad", f32(q.grad))
+                put(f, f"{grp}/loss", [loss.item()])
+                put(f, f"{grp}/accuracy", [acc.item()])
+                put(f, f"{grp}/tau", [tau])
+                put(f, f"{grp}/shape", [n, d, kq])
+                case += 1
+        put(f, "cases", [case])
+
+        # The queue evolving over several steps, MoCo order: logits against
+        # the current queue, then enqueue this batch's normalised keys. The
+        # batch (3) does not divide K (10), so the pointer wraps mid-batch.
+        n, d, kq, steps, tau = 3, 6, 10, 7, 0.2
+        queue = F.normalize(torch.randn(kq, d, generator=g, dtype=torch.float64), dim=1)
+        queue = torch.tensor(f32(queue), dtype=torch.float64)
+        put(f, "steps/queue0", f32(queue))
+        put(f, "steps/shape", [n, d, kq, steps])
+        put(f, "steps/tau", [tau])
+        ptr = 0
+        for s in range(steps):
+            k = torch.tensor(f32(torch.randn(n, d, generator=g, dtype=torch.float64)),
+                             dtype=torch.float64)
+            q = k + 0.8 * torch.randn(n, d, generator=g, dtype=torch.float64)
+            q = torch.tensor(f32(q), dtype=torch.float64, requires_grad=True)
+            loss, _, kn = infonce(q, k, queue.clone(), tau)
+            loss.backward()
+            put(f, f"steps/q{s}", f32(q))
+            put(f, f"steps/k{s}", f32(k))
+            put(f, f"steps/loss{s}", [loss.item()])
+            put(f, f"steps/grad{s}", f32(q.grad))
+            # Stored as float32 in the C queue: round like it does.
+            kn32 = torch.tensor(f32(kn), dtype=torch.float64)
+            for i in range(n):
+                queue[(ptr + i) % kq] = kn32[i]
+            ptr = (ptr + n) % kq
+            put(f, f"steps/queue{s + 1}", f32(queue))
+        put(f, "steps/ptr", [ptr])
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.set_num_threads(1)
+    gen_ntxent(os.path.join(OUT, "losses_ntxent.h5"))
+    gen_infonce(os.path.join(OUT, "losses_infonce.h5"))
+    print("wrote", OUT + "/losses_ntxent.h5", OUT + "/losses_infonce.h5")
+
+
+if __name__ == "__main__":
+    main()

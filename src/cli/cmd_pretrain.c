@@ -1,0 +1,292 @@
+// sslc pretrain: SimCLR or MoCo on a folder of images or Fashion-MNIST.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/cli/args.h"
+#include "src/cli/commands.h"
+#include "src/cli/recipe_args.h"
+#include "src/core/gemm.h"
+#include "src/core/log.h"
+#include "src/io/checkpoint.h"
+#include "src/models/mlp.h"
+#include "src/optim/schedule.h"
+#include "src/train/pretrain.h"
+
+enum { MAX_ARGS = 96, MAX_STORED = 128 };
+
+typedef struct options {
+    const char *method, *data, *knn_bank, *knn_val, *arch, *recipe, *optimizer, *lr_scaling;
+    const char *out, *resume, *head;
+    int64_t moco_version, width, proj_hidden, proj_dim, size, batch, epochs, max_steps;
+    int64_t queue, shuffle_groups, seed, threads, log_every, ckpt_every, keep;
+    int64_t knn_every, knn_k, knn_bank_limit;
+    double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
+    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch;
+    sslc_recipe_overrides aug;
+} options;
+
+static size_t make_args(sslc_arg *a, options *o)
+{
+    const sslc_arg list[] = {
+        {"method", SSLC_ARG_CHOICE, &o->method, "contrastive method", "simclr|moco", 0, 0},
+        {"moco-version", SSLC_ARG_INT, &o->moco_version, "MoCo recipe and head: 1 or 2", NULL, 1, 2},
+        {"symmetric", SSLC_ARG_FLAG, &o->symmetric, "MoCo: symmetric loss over both views", NULL, 0, 0},
+        {"data", SSLC_ARG_STRING, &o->data, "images: fashion-mnist:train, folder:DIR, imagefolder:DIR, idx:FILE[,LABELS], manifest:FILE, or a path", NULL, 0, 0},
+        {"knn-bank", SSLC_ARG_STRING, &o->knn_bank, "kNN monitor: labelled bank (auto: --data when labelled; none: off)", NULL, 0, 0},
+        {"knn-val", SSLC_ARG_STRING, &o->knn_val, "kNN monitor: labelled validation set (auto: fashion-mnist:test for Fashion-MNIST)", NULL, 0, 0},
+        {"knn-every", SSLC_ARG_INT, &o->knn_every, "kNN monitor every N epochs (0: at the end only)", NULL, 0, 1000000},
+        {"knn-k", SSLC_ARG_INT, &o->knn_k, "kNN neighbours", NULL, 1, 100000},
+        {"knn-tau", SSLC_ARG_FLOAT, &o->knn_tau, "kNN vote temperature", NULL, 1e-4, 100},
+        {"knn-bank-limit", SSLC_ARG_INT, &o->knn_bank_limit, "kNN bank: a random subset of N images (0: all)", NULL, 0, 1LL << 40},
+        {"arch", SSLC_ARG_CHOICE, &o->arch, "encoder", "resnet18|resnet34|resnet50", 0, 0},
+        {"width", SSLC_ARG_INT, &o->width, "encoder base width (64 = torchvision)", NULL, 1, 1024},
+        {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "3x3 stride-1 stem without max pool (small images)", NULL, 0, 0},
+        {"head", SSLC_ARG_STRING, &o->head, "projector layers, e.g. linear-nobias:512,bn,relu,linear:128 (auto: the method's)", NULL, 0, 0},
+        {"proj-hidden", SSLC_ARG_INT, &o->proj_hidden, "projector hidden width (auto: the feature width)", NULL, 1, 1 << 20},
+        {"proj-dim", SSLC_ARG_INT, &o->proj_dim, "projection dimension", NULL, 1, 1 << 20},
+        {"proj-bn", SSLC_ARG_FLAG, &o->proj_bn, "SimCLR: batch norm on the projector output", NULL, 0, 0},
+        {"recipe", SSLC_ARG_STRING, &o->recipe, "augmentation recipe: simclr, moco-v1, moco-v2 (auto: the method's)", NULL, 0, 0},
+        {"size", SSLC_ARG_INT, &o->size, "view size in pixels (auto: the dataset's image size)", NULL, 8, 4096},
+        {"batch", SSLC_ARG_INT, &o->batch, "images per step (pairs of views)", NULL, 2, 1 << 20},
+        {"epochs", SSLC_ARG_INT, &o->epochs, "epochs (the schedule's length)", NULL, 1, 1000000},
+        {"minutes", SSLC_ARG_FLOAT, &o->minutes, "time budget: stop after this many minutes, schedule fitted to it (0: off)", NULL, 0, 1e6},
+        {"max-steps", SSLC_ARG_INT, &o->max_steps, "stop after this many steps (0: off)", NULL, 0, 1LL << 40},
+        {"optimizer", SSLC_ARG_STRING, &o->optimizer, "sgd, lars or adamw (auto: lars for SimCLR, sgd for MoCo)", NULL, 0, 0},
+        {"lr", SSLC_ARG_FLOAT, &o->lr, "base learning rate before scaling (auto: 0.3 SimCLR, 0.03 MoCo; 1e-3 AdamW)", NULL, 0, 100},
+        {"lr-scaling", SSLC_ARG_CHOICE, &o->lr_scaling, "peak lr = base * B/256 (linear), base * sqrt(B) (sqrt), or base", "linear|sqrt|none", 0, 0},
+        {"final-lr", SSLC_ARG_FLOAT, &o->final_lr, "learning rate at the end of the cosine", NULL, 0, 100},
+        {"warmup", SSLC_ARG_FLOAT, &o->warmup, "linear warmup, a fraction of the schedule (auto: 0.1 SimCLR, 0 MoCo)", NULL, 0, 1},
+        {"weight-decay", SSLC_ARG_FLOAT, &o->weight_decay, "weight decay (auto: 1e-6 LARS, 5e-4 SGD, 0.05 AdamW)", NULL, 0, 1},
+        {"momentum", SSLC_ARG_FLOAT, &o->momentum, "optimizer momentum", NULL, 0, 0.9999},
+        {"nesterov", SSLC_ARG_FLAG, &o->nesterov, "Nesterov momentum", NULL, 0, 0},
+        {"tau", SSLC_ARG_FLOAT, &o->tau, "temperature (auto: 0.5 SimCLR, 0.07 MoCo v1, 0.2 MoCo v2)", NULL, 1e-4, 100},
+        {"queue", SSLC_ARG_INT, &o->queue, "MoCo queue size K (auto: 4096 below 200k images, else 65536)", NULL, 1, 1 << 24},
+        {"moco-m", SSLC_ARG_FLOAT, &o->moco_m, "MoCo key-encoder momentum (auto: 0.99 below 200k images, else 0.999)", NULL, 0, 1},
+        {"moco-m-cosine", SSLC_ARG_FLAG, &o->moco_m_cosine, "ramp the momentum to 1 with a cosine", NULL, 0, 0},
+        {"shuffle-groups", SSLC_ARG_INT, &o->shuffle_groups, "MoCo shuffle-BN: key batch-norm groups (1: off)", NULL, 1, 1024},
+        {"seed", SSLC_ARG_INT, &o->seed, "random seed (init, data order, augmentation)", NULL, 0, 1LL << 62},
+        {"threads", SSLC_ARG_INT, &o->threads, "threads (0: all cores)", NULL, 0, 1024},
+        {"async", SSLC_ARG_FLAG, &o->async, "make the next batch while training on this one", NULL, 0, 0},
+        {"fixed-batch", SSLC_ARG_FLAG, &o->fixed_batch, "benchmarks: augment one batch, train on it every step", NULL, 0, 0},
+        {"out", SSLC_ARG_STRING, &o->out, "run folder: checkpoints, metrics.jsonl, config.txt", NULL, 0, 0},
+        {"log-every", SSLC_ARG_INT, &o->log_every, "metrics (and plain progress lines) every N steps", NULL, 1, 1 << 30},
+        {"ckpt-every", SSLC_ARG_INT, &o->ckpt_every, "checkpoint every N steps (0: every epoch)", NULL, 0, 1LL << 40},
+        {"keep", SSLC_ARG_INT, &o->keep, "numbered checkpoints kept (plus last.h5 and best.h5)", NULL, 0, 1 << 20},
+        {"resume", SSLC_ARG_STRING, &o->resume, "continue a run: its folder or a checkpoint", NULL, 0, 0},
+    };
+    size_t n = sizeof list / sizeof list[0];
+    memcpy(a, list, sizeof list);
+    return n + sslc_recipe_args(a + n, MAX_ARGS - n, &o->aug);
+}
+
+static void defaults(options *o)
+{
+    *o = (options){
+        .method = "simclr", .data = "fashion-mnist:train", .knn_bank = "auto", .knn_val = "auto",
+        .arch = "resnet18", .recipe = "auto", .optimizer = "auto", .lr_scaling = "linear",
+        .out = "runs/pretrain", .resume = "", .head = "auto", .moco_version = 2, .width = 32,
+        .proj_hidden = SSLC_ARG_AUTO, .proj_dim = 128, .size = SSLC_ARG_AUTO, .batch = 256,
+        .epochs = 10, .queue = SSLC_ARG_AUTO, .shuffle_groups = 8, .log_every = 20, .keep = 3,
+        .knn_every = 1, .knn_k = 200, .minutes = 0, .lr = NAN, .final_lr = 0,
+        .warmup = NAN, .weight_decay = NAN, .momentum = 0.9, .tau = NAN, .moco_m = NAN,
+        .knn_tau = 0.1, .cifar_stem = true, .async = true};
+    sslc_recipe_overrides_init(&o->aug);
+}
+
+// Splits stored "--name=value" lines into argv entries (skipping --resume).
+static int stored_argv(char *text, char **argv, int cap)
+{
+    int n = 1;
+    argv[0] = "pretrain";
+    for (char *line = strtok(text, "\n"); line && n < cap; line = strtok(NULL, "\n")) {
+        while (*line == ' ')
+            line++;
+        if (strncmp(line, "--", 2) == 0 && strncmp(line, "--resume=", 9) != 0)
+            argv[n++] = line;
+    }
+    return n;
+}
+
+static sslc_status open_dataset(sslc_dataset **ds, const char *spec, int channels)
+{
+    sslc_dataset_options opt;
+    sslc_dataset_options_default(&opt);
+    opt.channels = channels;
+    return sslc_dataset_open(ds, spec, &opt);
+}
+
+int sslc_cmd_pretrain(int argc, char **argv)
+{
+    static const sslc_command_help help = {
+        "pretrain", "sslc pretrain [options]",
+        "Contrastive pretraining of a ResNet encoder on unlabeled images: SimCLR (NT-Xent\n"
+        "over the batch) or MoCo (InfoNCE against a queue of momentum-encoder keys).\n"
+        "Defaults pretrain SimCLR on Fashion-MNIST (Debian's dataset-fashion-mnist).\n"
+        "Options marked auto follow the method's published recipe. Ctrl-C saves a\n"
+        "checkpoint; --resume RUN continues exactly where the run stopped."};
+    options o;
+    defaults(&o);
+    sslc_arg args[MAX_ARGS];
+    size_t n_args = make_args(args, &o);
+    int st = sslc_args_parse(&help, args, n_args, argc, argv, NULL, 0, NULL);
+    if (st == SSLC_ARGS_HELP)
+        return 0;
+    if (st)
+        return sslc_cli_fail("pretrain", st);
+
+    // Resuming: the stored configuration first, then this command line on top.
+    char resume_path[4096] = "";
+    sslc_ckpt_info info = {0};
+    char *stored = NULL;
+    if (o.resume[0]) {
+        if ((st = sslc_ckpt_resolve(o.resume, resume_path, sizeof resume_path)) ||
+            (st = sslc_ckpt_read_info(resume_path, &info)))
+            return sslc_cli_fail("pretrain", st);
+        stored = strdup(info.config);
+        char *sargv[MAX_STORED];
+        int sargc = stored_argv(stored, sargv, MAX_STORED);
+        const char *resume = o.resume;
+        defaults(&o);
+        if ((st = sslc_args_parse(&help, args, n_args, sargc, sargv, NULL, 0, NULL)) ||
+            (st = sslc_args_parse(&help, args, n_args, argc, argv, NULL, 0, NULL))) {
+            st = sslc_error_prefix(SSLC_ERR_INVALID, "resuming %s", resume_path);
+            goto done;
+        }
+        o.resume = resume;
+    }
+    sslc_set_threads((int)o.threads);
+    bool moco = strcmp(o.method, "moco") == 0;
+    sslc_dataset *ds = NULL, *bank = NULL, *val = NULL;
+    sslc_pretrain_config cfg = {0};
+    sslc_recipe recipe, eval_recipe;
+    char head[256], *config_text = NULL;
+    size_t config_len = 0;
+
+    // ---- resolve every "auto" before any work ----
+    if ((st = open_dataset(&ds, o.data, 0)))
+        goto done;
+    int channels = sslc_dataset_channels(ds);
+    if (o.size == SSLC_ARG_AUTO) {
+        int64_t h, w;
+        sslc_dataset_dims(ds, 0, &h, &w);
+        o.size = h < w ? h : w;
+    }
+    if (!strcmp(o.recipe, "auto"))
+        o.recipe = moco ? (o.moco_version == 1 ? "moco-v1" : "moco-v2") : "simclr";
+    if ((st = sslc_recipe_defaults(&recipe, o.recipe, o.size, channels)) ||
+        (st = sslc_recipe_overrides_apply(&recipe, &o.aug)))
+        goto done;
+    sslc_recipe_overrides_resolve(&o.aug, &recipe);
+    if ((st = sslc_recipe_defaults(&eval_recipe, "eval", o.size, channels)))
+        goto done;
+    memcpy(eval_recipe.mean, recipe.mean, sizeof recipe.mean);
+    memcpy(eval_recipe.std, recipe.std, sizeof recipe.std);
+    eval_recipe.eval_resize = o.size; // small images: no resize margin before the center crop
+    if ((st = sslc_recipe_finalize(&eval_recipe)))
+        goto done;
+    if (!strcmp(o.optimizer, "auto"))
+        o.optimizer = moco ? "sgd" : "lars";
+    sslc_optim_kind kind;
+    if ((st = sslc_optim_kind_parse(&kind, o.optimizer)))
+        goto done;
+    if (isnan(o.lr))
+        o.lr = kind == SSLC_OPTIM_ADAMW ? 1e-3 : (moco ? 0.03 : 0.3);
+    if (isnan(o.weight_decay))
+        o.weight_decay = kind == SSLC_OPTIM_LARS ? 1e-6 : (kind == SSLC_OPTIM_ADAMW ? 0.05 : 5e-4);
+    if (isnan(o.warmup))
+        o.warmup = moco ? 0.0 : 0.1;
+    if (isnan(o.tau))
+        o.tau = moco ? (o.moco_version == 1 ? 0.07 : 0.2) : 0.5;
+    bool big = sslc_dataset_count(ds) >= 200000;
+    if (o.queue == SSLC_ARG_AUTO)
+        o.queue = big ? 65536 : 4096;
+    if (isnan(o.moco_m))
+        o.moco_m = big ? 0.999 : 0.99;
+    sslc_resnet_config enc = {.in_channels = channels, .width = o.width, .cifar_stem = o.cifar_stem};
+    if ((st = sslc_resnet_parse_arch(&enc, o.arch)))
+        goto done;
+    int64_t feature_dim = (enc.depth == 50 ? 32 : 8) * o.width;
+    if (o.proj_hidden == SSLC_ARG_AUTO)
+        o.proj_hidden = feature_dim;
+    if (!strcmp(o.head, "auto")) {
+        const char *kind_name = moco ? (o.moco_version == 1 ? "moco-v1" : "moco-v2") : "simclr";
+        if ((st = sslc_mlp_head_spec(head, sizeof head, kind_name, o.proj_hidden, o.proj_dim,
+                                     o.proj_bn)))
+            goto done;
+        o.head = head;
+    }
+    if (!strcmp(o.knn_bank, "auto"))
+        o.knn_bank = sslc_dataset_num_classes(ds) > 0 ? o.data : "none";
+    if (!strcmp(o.knn_val, "auto"))
+        o.knn_val = !strcmp(o.data, "fashion-mnist:train") ? "fashion-mnist:test" : "none";
+    if (strcmp(o.knn_bank, "none") && strcmp(o.knn_val, "none")) {
+        if ((st = open_dataset(&bank, o.knn_bank, channels)) ||
+            (st = open_dataset(&val, o.knn_val, channels)))
+            goto done;
+        if (sslc_dataset_num_classes(bank) == 0 || sslc_dataset_num_classes(val) == 0) {
+            st = sslc_error(SSLC_ERR_INVALID, "the kNN monitor needs labelled --knn-bank and "
+                                              "--knn-val (or --knn-bank=none)");
+            goto done;
+        }
+    }
+    sslc_lr_scaling scaling;
+    if ((st = sslc_lr_scaling_parse(&scaling, o.lr_scaling)))
+        goto done;
+    if (o.batch > sslc_dataset_count(ds)) {
+        st = sslc_error(SSLC_ERR_INVALID, "--batch %lld is larger than the dataset (%lld images)",
+                        (long long)o.batch, (long long)sslc_dataset_count(ds));
+        goto done;
+    }
+
+    FILE *mem = open_memstream(&config_text, &config_len);
+    if (!mem) {
+        st = sslc_error(SSLC_ERR_NOMEM, "cannot format the configuration");
+        goto done;
+    }
+    sslc_args_print(mem, args, n_args);
+    fclose(mem);
+    fprintf(stderr, "sslc pretrain: resolved configuration\n%s", config_text);
+
+    sslc_optim_config oc = sslc_optim_defaults(kind);
+    oc.momentum = (float)o.momentum;
+    oc.nesterov = o.nesterov;
+    oc.weight_decay = (float)o.weight_decay;
+    cfg = (sslc_pretrain_config){
+        .method = o.method, .moco_version = o.moco_version, .symmetric = o.symmetric,
+        .encoder = enc, .head = o.head, .batch = o.batch, .epochs = o.epochs,
+        .minutes = o.minutes, .max_steps = o.max_steps, .optim = oc,
+        .lr = sslc_schedule_scale_lr(o.lr, o.batch, scaling), .final_lr = o.final_lr,
+        .warmup = o.warmup, .tau = o.tau, .queue = o.queue, .momentum = o.moco_m,
+        .momentum_cosine = o.moco_m_cosine, .shuffle_groups = o.shuffle_groups,
+        .seed = (uint64_t)o.seed, .async_data = o.async, .fixed_batch = o.fixed_batch, .out = o.out,
+        .resume = o.resume[0] ? resume_path : NULL, .log_every = o.log_every,
+        .ckpt_every = o.ckpt_every, .keep = o.keep, .config_text = config_text,
+        .knn_bank = bank, .knn_val = val, .knn_every = o.knn_every, .knn_k = o.knn_k,
+        .knn_bank_limit = o.knn_bank_limit, .knn_tau = o.knn_tau, .eval_recipe = &eval_recipe,
+        .image_size = o.size};
+    sslc_pretrain_result res;
+    st = sslc_pretrain(&cfg, ds, &recipe, &res);
+    if (!st || st == SSLC_ERR_INTERRUPTED) {
+        printf("pretrain %s: %lld steps (%lld epochs) in %.1f s, %.1f pairs/s, data wait %.1f%%, "
+               "peak RSS %.0f MiB\n",
+               o.method, (long long)res.steps, (long long)res.epochs, res.seconds,
+               res.pairs_per_s, 100.0 * res.data_wait_fraction, sslc_peak_rss_mib());
+        printf("loss %.4f -> %.4f", res.first_loss, res.last_loss);
+        if (res.knn_top1 >= 0)
+            printf(", kNN top-1 %.2f%% (best %.2f%%)", 100.0 * res.knn_top1,
+                   100.0 * res.best_knn_top1);
+        if (res.knn_initial >= 0)
+            printf("; the same encoder at initialisation: %.2f%%", 100.0 * res.knn_initial);
+        printf("\ncheckpoint: %s/last.h5\n", o.out);
+    }
+done:
+    sslc_dataset_destroy(ds);
+    sslc_dataset_destroy(bank);
+    sslc_dataset_destroy(val);
+    free(config_text);
+    free(stored);
+    sslc_ckpt_info_free(&info);
+    return st ? sslc_cli_fail("pretrain", st) : 0;
+}

@@ -1,0 +1,86 @@
+#include "src/eval/features.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment/pipeline.h"
+
+void sslc_features_free(sslc_features *f)
+{
+    if (!f)
+        return;
+    free(f->x);
+    free(f->labels);
+    free(f->indices);
+    memset(f, 0, sizeof *f);
+}
+
+sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const sslc_dataset *ds,
+                                  const sslc_recipe *recipe, int64_t batch, int64_t limit,
+                                  uint64_t seed)
+{
+    memset(out, 0, sizeof *out);
+    int64_t total = sslc_dataset_count(ds);
+    int64_t n = limit > 0 && limit < total ? limit : total;
+    sslc_pipeline_config pc;
+    sslc_pipeline_config_default(&pc);
+    pc.batch_size = batch < n ? batch : n;
+    pc.views = 1;
+    pc.seed = seed;
+    pc.drop_last = false;
+    pc.shuffle = n < total; // a random subset when limited, else dataset order
+    sslc_pipeline *pipe = NULL;
+    sslc_resnet_run *run = NULL;
+    sslc_status st = sslc_pipeline_create(&pipe, ds, recipe, &pc);
+    if (!st)
+        st = sslc_resnet_run_create(&run, net, pc.batch_size, recipe->size, recipe->size);
+    if (!st)
+        st = sslc_pipeline_begin_epoch(pipe, 0, 0);
+    if (st)
+        goto fail;
+    out->dim = net->feature_dim;
+    out->x = sslc_malloc((size_t)(n * out->dim) * sizeof(float));
+    out->labels = sslc_malloc((size_t)n * sizeof(int64_t));
+    out->indices = sslc_malloc((size_t)n * sizeof(int64_t));
+    if (!out->x || !out->labels || !out->indices) {
+        st = SSLC_ERR_NOMEM;
+        goto fail;
+    }
+    sslc_resnet_prepare(run, net);
+    sslc_resnet_run *partial = NULL; // for a last batch smaller than the run
+    while (out->n < n) {
+        const sslc_batch *b = NULL;
+        if ((st = sslc_pipeline_next(pipe, &b)))
+            break;
+        if (!b)
+            break;
+        sslc_resnet_run *r = run;
+        if (b->count != pc.batch_size) {
+            sslc_resnet_run_destroy(partial);
+            partial = NULL;
+            if ((st = sslc_resnet_run_create(&partial, net, b->count, recipe->size, recipe->size)))
+                break;
+            sslc_resnet_prepare(partial, net);
+            r = partial;
+        }
+        const float *f = sslc_resnet_forward(r, net, b->views, false);
+        int64_t take = b->count < n - out->n ? b->count : n - out->n;
+        memcpy(out->x + out->n * out->dim, f, (size_t)(take * out->dim) * sizeof(float));
+        for (int64_t i = 0; i < take; i++) {
+            out->labels[out->n + i] = b->labels[i];
+            out->indices[out->n + i] = b->indices[i];
+        }
+        out->n += take;
+    }
+    sslc_resnet_run_destroy(partial);
+    if (st)
+        goto fail;
+    sslc_resnet_run_destroy(run);
+    sslc_pipeline_destroy(pipe);
+    return SSLC_OK;
+fail:
+    sslc_resnet_run_destroy(run);
+    sslc_pipeline_destroy(pipe);
+    sslc_features_free(out);
+    return st;
+}

@@ -1,0 +1,25 @@
+// Pooled encoder features of a dataset in eval mode (running statistics,
+// no update), for the kNN monitor, linear probes and interop checks.
+#ifndef SSLC_EVAL_FEATURES_H
+#define SSLC_EVAL_FEATURES_H
+
+#include "augment/recipe.h"
+#include "data/dataset.h"
+#include "src/models/resnet.h"
+
+typedef struct sslc_features {
+    float *x;        // (n, dim)
+    int64_t *labels; // (n,), -1 when the dataset is unlabeled
+    int64_t *indices; // (n,) dataset indices
+    int64_t n, dim;
+} sslc_features;
+
+// Features of the dataset through recipe (an eval recipe: deterministic),
+// in batches of `batch`. limit > 0 takes that many images, a seeded random
+// subset; 0 takes all. BN statistics of net are not changed.
+sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const sslc_dataset *ds,
+                                  const sslc_recipe *recipe, int64_t batch, int64_t limit,
+                                  uint64_t seed);
+void sslc_features_free(sslc_features *f); // NULL-safe
+
+#endif

@@ -1,0 +1,131 @@
+// Layers as forward/backward function pairs over plain float arrays.
+//
+// Activations are NHWC: (N, H, W, C) with C contiguous, so a convolution over
+// a whole batch is one oneDNN primitive (or one GEMM per chunk of images) and
+// per-channel work (batch norm) is a vector loop over C. Weights are stored in
+// PyTorch's layout (OIHW, (out, in)) so checkpoints need no conversion.
+//
+// Gradient conventions: backward functions ACCUMULATE into parameter
+// gradients (+=), so several uses of a parameter add up, and WRITE (=) the
+// gradient of their input: every activation has one consumer here, and the
+// two-branch residual sum is an explicit add in the model. Forward and
+// backward never allocate; callers pass workspaces.
+#ifndef SSLC_NN_LAYERS_H
+#define SSLC_NN_LAYERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/core/status.h"
+
+// ---- 2-d convolution, no bias ----------------------------------------------
+
+typedef struct sslc_conv2d_desc {
+    int64_t N, H, W, C; // input (N, H, W, C)
+    int64_t K, R, S;    // K output channels, R x S kernel
+    int64_t stride, pad;
+    int64_t P, Q; // output (N, P, Q, K); filled by sslc_conv2d_desc_init
+} sslc_conv2d_desc;
+
+void sslc_conv2d_desc_init(sslc_conv2d_desc *d, int64_t N, int64_t H, int64_t W, int64_t C,
+                           int64_t K, int64_t kernel, int64_t stride, int64_t pad);
+
+// Direct loops in double precision: the reference every fast path is tested
+// against. y: (N, P, Q, K), x: (N, H, W, C), w: (K, C, R, S).
+void sslc_conv2d_forward_ref(float *y, const float *x, const float *w, const sslc_conv2d_desc *d);
+// dx: (N, H, W, C) written, or NULL; dw: (K, C, R, S) accumulated, or NULL.
+void sslc_conv2d_backward_ref(float *dx, float *dw, const float *dy, const float *x,
+                              const float *w, const sslc_conv2d_desc *d);
+
+// The fast path, planned once per shape: oneDNN convolution primitives when
+// built with oneDNN, im2col + sslc_sgemm otherwise.
+typedef struct sslc_conv2d_plan sslc_conv2d_plan;
+
+sslc_status sslc_conv2d_plan_create(sslc_conv2d_plan **plan, const sslc_conv2d_desc *d);
+void sslc_conv2d_plan_destroy(sslc_conv2d_plan *plan);
+// Floats of scratch that forward and backward need.
+size_t sslc_conv2d_workspace_size(const sslc_conv2d_plan *plan);
+// Must be called after the weights change and before forward/backward: lets
+// the plan repack weights into the layout its kernels want.
+void sslc_conv2d_prepare(sslc_conv2d_plan *plan, const float *w, float *workspace);
+void sslc_conv2d_forward(sslc_conv2d_plan *plan, float *y, const float *x, float *workspace);
+void sslc_conv2d_backward(sslc_conv2d_plan *plan, float *dx, float *dw, const float *dy,
+                          const float *x, float *workspace);
+// "onednn" or "gemm".
+const char *sslc_conv2d_impl(void);
+
+// ---- batch norm (2-d over N*H*W rows of C channels; 1-d is H = W = 1) -------
+
+enum { SSLC_BN_FUSE_RELU = 1 };
+
+// Training mode, as PyTorch: normalise with the batch mean and biased
+// variance; update running_mean/var with momentum (running_var uses the
+// unbiased variance n/(n-1)). mean, rstd: (C,) saved for backward.
+// y: (rows, C), x: (rows, C); y may alias x (backward then needs no x: it
+// is not supported, backward recomputes x-hat from x). running_* may be NULL.
+// work: sslc_batchnorm_workspace_size(C) doubles of scratch, in all three.
+void sslc_batchnorm_forward_train(float *y, float *mean, float *rstd, float *running_mean,
+                                  float *running_var, const float *x, const float *gamma,
+                                  const float *beta, int64_t rows, int64_t C, float momentum,
+                                  float eps, unsigned flags, double *work);
+// Eval mode: normalise with the running statistics.
+void sslc_batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+                                 const float *running_mean, const float *running_var,
+                                 int64_t rows, int64_t C, float eps, unsigned flags,
+                                 double *work);
+// dx written; dgamma, dbeta accumulated. With FUSE_RELU, y is the forward
+// output (the ReLU mask); otherwise y may be NULL. dx may alias dy.
+void sslc_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                             const float *y, const float *x, const float *mean, const float *rstd,
+                             const float *gamma, int64_t rows, int64_t C, unsigned flags,
+                             double *work);
+// Doubles of scratch: per-thread partial sums, combined in thread order so
+// results do not depend on timing.
+size_t sslc_batchnorm_workspace_size(int64_t C);
+
+// ---- elementwise -------------------------------------------------------------
+
+// y = max(x, 0); y may alias x.
+void sslc_relu_forward(float *y, const float *x, int64_t n);
+// dx = dy * (y > 0); dx may alias dy.
+void sslc_relu_backward(float *dx, const float *dy, const float *y, int64_t n);
+// y = max(a + b, 0): the residual join. y may alias a or b.
+void sslc_add_relu_forward(float *y, const float *a, const float *b, int64_t n);
+// y += x
+void sslc_add_inplace(float *y, const float *x, int64_t n);
+
+// ---- pooling -------------------------------------------------------------------
+
+// Max pool, kernel k, stride s, padding p (padding never wins), as PyTorch.
+// y: (N, P, Q, C), x: (N, H, W, C), argmax: (N, P, Q, C) int32 offsets into
+// the image's H*W plane, saved for backward.
+void sslc_maxpool_forward(float *y, int32_t *argmax, const float *x, int64_t N, int64_t H,
+                          int64_t W, int64_t C, int64_t kernel, int64_t stride, int64_t pad,
+                          int64_t P, int64_t Q);
+// dx written (zeroed first).
+void sslc_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, int64_t N,
+                           int64_t H, int64_t W, int64_t C, int64_t P, int64_t Q);
+// Global average pool: y (N, C), x (N, H*W, C).
+void sslc_avgpool_forward(float *y, const float *x, int64_t N, int64_t HW, int64_t C);
+void sslc_avgpool_backward(float *dx, const float *dy, int64_t N, int64_t HW, int64_t C);
+
+// ---- linear ------------------------------------------------------------------
+
+// y: (N, out) = x (N, in) W^T + b; w: (out, in), b: (out,) or NULL.
+void sslc_linear_forward(float *y, const float *x, const float *w, const float *b, int64_t N,
+                         int64_t in, int64_t out);
+// dx (N, in) written or NULL; dw, db accumulated (db may be NULL).
+void sslc_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, int64_t N, int64_t in, int64_t out);
+
+// ---- L2 normalisation of rows --------------------------------------------------
+
+// y = x / max(||x||, eps) per row, as torch.nn.functional.normalize;
+// norm: (N,) saved for backward. x, y: (N, D).
+void sslc_l2norm_forward(float *y, float *norm, const float *x, int64_t N, int64_t D, float eps);
+// dx written.
+void sslc_l2norm_backward(float *dx, const float *dy, const float *y, const float *norm,
+                          int64_t N, int64_t D, float eps);
+
+#endif

@@ -1,0 +1,641 @@
+// losses/: NT-Xent, InfoNCE and the MoCo key queue. The fast float paths are
+// compared with their double-precision naive twins, with central finite
+// differences, and with PyTorch (tests/fixtures/losses_*.h5, written by
+// scripts/gen_loss_fixtures.py).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "losses/infonce.h"
+#include "losses/ntxent.h"
+#include "losses/queue.h"
+#include "src/core/rng.h"
+#include "src/core/status.h"
+#include "tests/harness.h"
+
+static float *random_floats(int64_t n, uint64_t seed, double scale)
+{
+    float *x = malloc((size_t)n * sizeof *x);
+    assert_non_null(x);
+    sslc_rng r = sslc_rng_make(seed, 11, 0, 0, 0);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(scale * sslc_rng_normal(&r));
+    return x;
+}
+
+static double *to_double(const float *x, int64_t n)
+{
+    double *y = malloc((size_t)n * sizeof *y);
+    assert_non_null(y);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i];
+    return y;
+}
+
+static float *to_float(const double *x, int64_t n)
+{
+    float *y = malloc((size_t)n * sizeof *y);
+    assert_non_null(y);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)x[i];
+    return y;
+}
+
+static void normalize_rows(float *x, int64_t n, int64_t d)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double ss = 0.0;
+        for (int64_t j = 0; j < d; j++)
+            ss += (double)x[i * d + j] * x[i * d + j];
+        for (int64_t j = 0; j < d; j++)
+            x[i * d + j] = (float)(x[i * d + j] / sqrt(ss));
+    }
+}
+
+// ---------------------------------------------------------------- NT-Xent
+
+// Fast path (loss, accuracy, dz) for z: (two_n, D).
+static float ntxent_run(float *dz, float *accuracy, const float *z, int64_t two_n, int64_t D,
+                        float tau)
+{
+    float *ws = sslc_aligned_alloc(sslc_ntxent_workspace_size(two_n, D));
+    assert_non_null(ws);
+    float loss = NAN;
+    assert_int_equal(sslc_ntxent_forward(&loss, accuracy, ws, z, two_n, D, tau), SSLC_OK);
+    if (dz) {
+        memset(dz, 0, (size_t)(two_n * D) * sizeof *dz);
+        sslc_ntxent_backward(dz, ws, 1.0f, two_n, D);
+    }
+    free(ws);
+    return loss;
+}
+
+static void ntxent_matches_naive_twin(void **state)
+{
+    (void)state;
+    const int64_t shapes[][2] = {{2, 3}, {6, 5}, {32, 16}, {130, 40}};
+    const float taus[] = {0.05f, 0.2f, 1.0f};
+    for (size_t s = 0; s < 4; s++) {
+        for (size_t t = 0; t < 3; t++) {
+            int64_t two_n = shapes[s][0], D = shapes[s][1], n = two_n * D;
+            float *z = random_floats(n, 100 + s, 1.5), *dz = malloc((size_t)n * sizeof *dz);
+            double *zd = to_double(z, n), *dzd = calloc((size_t)n, sizeof *dzd), ref;
+            float loss = ntxent_run(dz, NULL, z, two_n, D, taus[t]);
+            assert_int_equal(sslc_ntxent_reference(&ref, dzd, zd, two_n, D, taus[t]), SSLC_OK);
+            float ref_loss = (float)ref, *ref_dz = to_float(dzd, n);
+            char what[64];
+            snprintf(what, sizeof what, "ntxent loss 2N=%lld tau=%g", (long long)two_n, taus[t]);
+            sslc_assert_close(what, &loss, &ref_loss, 1, 1e-5, 1e-5);
+            snprintf(what, sizeof what, "ntxent dz 2N=%lld tau=%g", (long long)two_n, taus[t]);
+            sslc_assert_close(what, dz, ref_dz, (size_t)n, 1e-5, 1e-3);
+            free(z), free(dz), free(zd), free(dzd), free(ref_dz);
+        }
+    }
+}
+
+// Identical views, all pairs orthogonal: every row sees cos 1 with its
+// positive and 0 with the 2N-2 others, so L = -1/tau + log(e^{1/tau} + 2N-2).
+static void ntxent_has_the_closed_form_on_orthogonal_pairs(void **state)
+{
+    (void)state;
+    enum { N = 4, D = 6 };
+    float z[2 * N * D] = {0};
+    for (int i = 0; i < N; i++) {
+        z[i * D + i] = 2.0f + (float)i;       // view 1, any scale
+        z[(i + N) * D + i] = 0.5f;            // view 2, same direction
+    }
+    const float taus[] = {0.05f, 0.1f, 0.5f};
+    for (int t = 0; t < 3; t++) {
+        double tau = taus[t];
+        float acc = 0.0f, loss = ntxent_run(NULL, &acc, z, 2 * N, D, taus[t]);
+        float expect = (float)(-1.0 / tau + log(exp(1.0 / tau) + 2 * N - 2));
+        sslc_assert_close("ntxent orthogonal closed form", &loss, &expect, 1, 1e-5, 1e-5);
+        assert_true(acc == 1.0f);
+    }
+}
+
+static void ntxent_is_stable_for_small_tau_and_zero_rows(void **state)
+{
+    (void)state;
+    const int64_t two_n = 8, D = 5, n = two_n * D;
+    float *z = random_floats(n, 7, 30.0);
+    for (int64_t d = 0; d < D; d++)
+        z[3 * D + d] = 0.0f; // a zero row: the norm clamp must keep it finite
+    float *dz = malloc((size_t)n * sizeof *dz);
+    float loss = ntxent_run(dz, NULL, z, two_n, D, 0.01f);
+    assert_true(isfinite(loss));
+    for (int64_t i = 0; i < n; i++)
+        assert_true(isfinite(dz[i]));
+    double *zd = to_double(z, n), *dzd = calloc((size_t)n, sizeof *dzd), ref;
+    assert_int_equal(sslc_ntxent_reference(&ref, dzd, zd, two_n, D, 0.01), SSLC_OK);
+    float ref_loss = (float)ref, *ref_dz = to_float(dzd, n);
+    sslc_assert_close("ntxent tau=0.01 loss", &loss, &ref_loss, 1, 1e-4, 1e-5);
+    sslc_assert_close("ntxent tau=0.01 dz", dz, ref_dz, (size_t)n, 1e-4, 1e-3);
+    free(z), free(dz), free(zd), free(dzd), free(ref_dz);
+}
+
+static void ntxent_backward_accumulates_and_scales(void **state)
+{
+    (void)state;
+    const int64_t two_n = 10, D = 7, n = two_n * D;
+    float *z = random_floats(n, 8, 1.0), *base = random_floats(n, 9, 1.0);
+    float *dz = malloc((size_t)n * sizeof *dz), *acc = malloc((size_t)n * sizeof *acc);
+    ntxent_run(dz, NULL, z, two_n, D, 0.3f);
+    float *ws = sslc_aligned_alloc(sslc_ntxent_workspace_size(two_n, D));
+    float loss;
+    assert_int_equal(sslc_ntxent_forward(&loss, NULL, ws, z, two_n, D, 0.3f), SSLC_OK);
+    memcpy(acc, base, (size_t)n * sizeof *acc);
+    // Twice with dloss 0.5 and 1.5 onto a non-zero gradient: base + 2 dz.
+    sslc_ntxent_backward(acc, ws, 0.5f, two_n, D);
+    sslc_ntxent_backward(acc, ws, 1.5f, two_n, D);
+    for (int64_t i = 0; i < n; i++)
+        base[i] += 2.0f * dz[i];
+    sslc_assert_close("ntxent backward += with dloss", acc, base, (size_t)n, 1e-6, 1e-5);
+    free(z), free(base), free(dz), free(acc), free(ws);
+}
+
+static void ntxent_rejects_impossible_arguments(void **state)
+{
+    (void)state;
+    float z[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, loss;
+    float *ws = sslc_aligned_alloc(sslc_ntxent_workspace_size(4, 3));
+    assert_int_equal(sslc_ntxent_forward(&loss, NULL, ws, z, 3, 4, 0.1f), SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "2N"));
+    assert_int_equal(sslc_ntxent_forward(&loss, NULL, ws, z, 4, 3, 0.0f), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_ntxent_forward(&loss, NULL, ws, z, 4, 0, 0.1f), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_ntxent_workspace_size(0, 3), 0);
+    free(ws);
+}
+
+// ---------------------------------------------------------------- InfoNCE
+
+static float infonce_run(float *dq, float *accuracy, const float *q, const float *k,
+                         const float *queue, int64_t N, int64_t D, int64_t K, float tau)
+{
+    float *ws = sslc_aligned_alloc(sslc_infonce_workspace_size(N, D, K));
+    assert_non_null(ws);
+    float loss = NAN;
+    assert_int_equal(sslc_infonce_forward(&loss, accuracy, ws, q, k, queue, N, D, K, tau),
+                     SSLC_OK);
+    if (dq) {
+        memset(dq, 0, (size_t)(N * D) * sizeof *dq);
+        sslc_infonce_backward(dq, ws, 1.0f, N, D, K);
+    }
+    free(ws);
+    return loss;
+}
+
+// Fraction of queries whose positive cosine beats every queue cosine (the
+// positive wins ties), in double.
+static double infonce_accuracy(const double *q, const double *k, const double *queue, int64_t N,
+                               int64_t D, int64_t K)
+{
+    int64_t hits = 0;
+    for (int64_t i = 0; i < N; i++) {
+        double nq = 0.0, nk = 0.0, pos = 0.0, best = -INFINITY;
+        for (int64_t d = 0; d < D; d++) {
+            nq += q[i * D + d] * q[i * D + d];
+            nk += k[i * D + d] * k[i * D + d];
+            pos += q[i * D + d] * k[i * D + d];
+        }
+        pos /= sqrt(nk);
+        for (int64_t j = 0; j < K; j++) {
+            double dot = 0.0;
+            for (int64_t d = 0; d < D; d++)
+                dot += q[i * D + d] * queue[j * D + d];
+            best = fmax(best, dot);
+        }
+        (void)nq; // the query's norm scales both sides equally
+        hits += pos >= best;
+    }
+    return (double)hits / (double)N;
+}
+
+static void infonce_matches_naive_twin(void **state)
+{
+    (void)state;
+    // K = 2500 spans three key blocks of the online softmax.
+    const int64_t shapes[][3] = {{1, 3, 4}, {5, 7, 33}, {16, 32, 100}, {40, 24, 0}, {6, 16, 2500}};
+    const float taus[] = {0.05f, 0.2f, 1.0f};
+    for (size_t s = 0; s < 5; s++) {
+        for (size_t t = 0; t < 3; t++) {
+            int64_t N = shapes[s][0], D = shapes[s][1], K = shapes[s][2];
+            float *q = random_floats(N * D, 200 + s, 2.0), *k = random_floats(N * D, 300 + s, 1);
+            float *queue = random_floats(K * D + 1, 400 + s, 1.0);
+            normalize_rows(queue, K, D);
+            float *dq = malloc((size_t)(N * D) * sizeof *dq);
+            double *qd = to_double(q, N * D), *kd = to_double(k, N * D);
+            double *queued = to_double(queue, K * D), ref;
+            double *dqd = calloc((size_t)(N * D), sizeof *dqd);
+            float acc = -1.0f, loss = infonce_run(dq, &acc, q, k, queue, N, D, K, taus[t]);
+            assert_int_equal(sslc_infonce_reference(&ref, dqd, qd, kd, queued, N, D, K, taus[t]),
+                             SSLC_OK);
+            assert_true(fabs(acc - infonce_accuracy(qd, kd, queued, N, D, K)) < 1e-6);
+            float ref_loss = (float)ref, *ref_dq = to_float(dqd, N * D);
+            char what[64];
+            snprintf(what, sizeof what, "infonce loss K=%lld tau=%g", (long long)K, taus[t]);
+            sslc_assert_close(what, &loss, &ref_loss, 1, 1e-5, 1e-5);
+            snprintf(what, sizeof what, "infonce dq K=%lld tau=%g", (long long)K, taus[t]);
+            sslc_assert_close(what, dq, ref_dq, (size_t)(N * D), 1e-5, 1e-3);
+            if (K == 0)
+                assert_true(loss == 0.0f);
+            free(q), free(k), free(queue), free(dq), free(qd), free(kd), free(queued);
+            free(dqd), free(ref_dq);
+        }
+    }
+}
+
+// A query equal to its key with a queue orthogonal to both: logits are
+// [1/tau, 0, ..., 0], so L = -1/tau + log(e^{1/tau} + K).
+static void infonce_has_the_closed_form_on_orthogonal_keys(void **state)
+{
+    (void)state;
+    enum { N = 2, D = 8, K = 5 };
+    float q[N * D] = {0}, k[N * D] = {0}, queue[K * D] = {0};
+    for (int i = 0; i < N; i++) {
+        q[i * D + i] = 3.0f;
+        k[i * D + i] = 0.25f;
+    }
+    for (int j = 0; j < K; j++)
+        queue[j * D + N + j] = 1.0f;
+    float acc = 0.0f, loss = infonce_run(NULL, &acc, q, k, queue, N, D, K, 0.07f);
+    float expect = (float)(-1.0 / 0.07 + log(exp(1.0 / 0.07) + K));
+    sslc_assert_close("infonce orthogonal closed form", &loss, &expect, 1, 1e-6, 1e-5);
+    assert_true(acc == 1.0f);
+}
+
+// MoCo enqueues inside its forward, before the backward: the gradient must
+// not change when the queue does between the two calls.
+static void infonce_backward_does_not_read_the_queue(void **state)
+{
+    (void)state;
+    const int64_t N = 6, D = 8, K = 12;
+    float *q = random_floats(N * D, 1, 1.0), *k = random_floats(N * D, 2, 1.0);
+    float *queue = random_floats(K * D, 3, 1.0), *dq = malloc((size_t)(N * D) * sizeof *dq);
+    normalize_rows(queue, K, D);
+    infonce_run(dq, NULL, q, k, queue, N, D, K, 0.2f);
+    float *ws = sslc_aligned_alloc(sslc_infonce_workspace_size(N, D, K));
+    float *dq2 = calloc((size_t)(N * D), sizeof *dq2), loss;
+    assert_int_equal(sslc_infonce_forward(&loss, NULL, ws, q, k, queue, N, D, K, 0.2f), SSLC_OK);
+    for (int64_t i = 0; i < K * D; i++)
+        queue[i] = NAN;
+    sslc_infonce_backward(dq2, ws, 0.5f, N, D, K);
+    sslc_infonce_backward(dq2, ws, 0.5f, N, D, K);
+    sslc_assert_close("infonce dq after the queue changed", dq2, dq, (size_t)(N * D), 1e-7, 1e-6);
+    // The keys it exposes for the queue are k normalised.
+    const float *kn = sslc_infonce_keys(ws, N, D, K);
+    normalize_rows(k, N, D);
+    sslc_assert_close("infonce normalised keys", kn, k, (size_t)(N * D), 1e-6, 1e-6);
+    free(q), free(k), free(queue), free(dq), free(dq2), free(ws);
+}
+
+static void infonce_rejects_impossible_arguments(void **state)
+{
+    (void)state;
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, loss;
+    float *ws = sslc_aligned_alloc(sslc_infonce_workspace_size(2, 4, 1));
+    assert_int_equal(sslc_infonce_forward(&loss, NULL, ws, x, x, x, 2, 4, 1, -1.0f),
+                     SSLC_ERR_INVALID);
+    assert_int_equal(sslc_infonce_forward(&loss, NULL, ws, x, x, x, 0, 4, 1, 0.1f),
+                     SSLC_ERR_INVALID);
+    assert_int_equal(sslc_infonce_forward(&loss, NULL, ws, x, x, x, 2, 4, -1, 0.1f),
+                     SSLC_ERR_INVALID);
+    assert_int_equal(sslc_infonce_workspace_size(2, 4, -1), 0);
+    free(ws);
+}
+
+// ---------------------------------------------------------------- queue
+
+static void queue_starts_with_random_unit_keys(void **state)
+{
+    (void)state;
+    sslc_rng r1 = sslc_rng_make(5, 0, 0, 0, 0), r2 = sslc_rng_make(5, 0, 0, 0, 0);
+    sslc_queue *a = NULL, *b = NULL;
+    assert_int_equal(sslc_queue_create(&a, 50, 16, &r1), SSLC_OK);
+    assert_int_equal(sslc_queue_create(&b, 50, 16, &r2), SSLC_OK);
+    assert_int_equal(sslc_queue_pointer(a), 0);
+    assert_memory_equal(sslc_queue_data(a), sslc_queue_data(b), 50 * 16 * sizeof(float));
+    double mean = 0.0;
+    for (int i = 0; i < 50; i++) {
+        double ss = 0.0;
+        for (int d = 0; d < 16; d++) {
+            float v = sslc_queue_data(a)[i * 16 + d];
+            ss += (double)v * v;
+            mean += v;
+        }
+        assert_true(fabs(ss - 1.0) < 1e-5);
+    }
+    assert_true(fabs(mean / (50 * 16)) < 0.05); // random directions, not a constant
+    sslc_queue *bad = (sslc_queue *)1;
+    assert_int_equal(sslc_queue_create(&bad, 0, 16, &r1), SSLC_ERR_INVALID);
+    assert_null(bad);
+    sslc_queue_destroy(a);
+    sslc_queue_destroy(b);
+    sslc_queue_destroy(NULL);
+}
+
+// Key number t (over the whole run) is the row (t, t, ...): after each step
+// the queue must hold exactly the last K keys, key t at row t mod K.
+static void check_queue_holds_last_keys(sslc_queue *q, int64_t written)
+{
+    const int64_t K = q->K, D = q->D;
+    for (int64_t row = 0; row < K; row++) {
+        // The newest key that landed on this row.
+        int64_t t = written - 1 - ((written - 1 - row) % K + K) % K;
+        float expect = t >= 0 ? (float)t : -1.0f; // -1: still the initial key
+        if (t < 0)
+            continue;
+        for (int64_t d = 0; d < D; d++)
+            if (sslc_queue_data(q)[row * D + d] != expect)
+                fail_msg("after %lld keys row %lld holds %g, expected key %g", (long long)written,
+                         (long long)row, sslc_queue_data(q)[row * D + d], expect);
+    }
+    assert_int_equal(sslc_queue_pointer(q), written % K);
+}
+
+static void queue_wraps_without_losing_or_duplicating_keys(void **state)
+{
+    (void)state;
+    const int64_t K = 10, D = 3;
+    sslc_rng r = sslc_rng_make(1, 0, 0, 0, 0);
+    sslc_queue *q = NULL;
+    assert_int_equal(sslc_queue_create(&q, K, D, &r), SSLC_OK);
+    float keys[25 * 3];
+    int64_t written = 0;
+    // Odd sizes that do not divide K, one that equals it, and larger ones.
+    const int64_t sizes[] = {3, 7, 4, 1, 9, 10, 3, 13, 0, 25, 2, 6, 5, 11, 3, 3, 3, 3, 3};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (int64_t i = 0; i < sizes[s]; i++)
+            for (int64_t d = 0; d < D; d++)
+                keys[i * D + d] = (float)(written + i);
+        assert_int_equal(sslc_queue_enqueue(q, keys, sizes[s]), SSLC_OK);
+        written += sizes[s];
+        check_queue_holds_last_keys(q, written);
+    }
+    // Once full, every key 0..K-1 steps back is present exactly once.
+    int seen[10] = {0};
+    for (int64_t row = 0; row < K; row++) {
+        int64_t t = (int64_t)sslc_queue_data(q)[row * D];
+        assert_true(t >= written - K && t < written);
+        seen[t - (written - K)]++;
+    }
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(sslc_queue_enqueue(q, keys, -1), SSLC_ERR_INVALID);
+    sslc_queue_destroy(q);
+}
+
+static void queue_pointer_round_trips_for_checkpoints(void **state)
+{
+    (void)state;
+    sslc_rng r = sslc_rng_make(2, 0, 0, 0, 0);
+    sslc_queue *a = NULL, *b = NULL;
+    assert_int_equal(sslc_queue_create(&a, 8, 4, &r), SSLC_OK);
+    assert_int_equal(sslc_queue_create(&b, 8, 4, &r), SSLC_OK);
+    float keys[5 * 4];
+    for (int i = 0; i < 20; i++)
+        keys[i] = (float)i;
+    assert_int_equal(sslc_queue_enqueue(a, keys, 5), SSLC_OK);
+    // "Save" a, "load" into b, then continue both identically.
+    memcpy(sslc_queue_data(b), sslc_queue_data(a), 8 * 4 * sizeof(float));
+    assert_int_equal(sslc_queue_set_pointer(b, sslc_queue_pointer(a)), SSLC_OK);
+    assert_int_equal(sslc_queue_enqueue(a, keys, 5), SSLC_OK);
+    assert_int_equal(sslc_queue_enqueue(b, keys, 5), SSLC_OK);
+    assert_int_equal(sslc_queue_pointer(b), 2);
+    assert_memory_equal(sslc_queue_data(a), sslc_queue_data(b), 8 * 4 * sizeof(float));
+    assert_int_equal(sslc_queue_set_pointer(b, 8), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_queue_set_pointer(b, -1), SSLC_ERR_INVALID);
+    sslc_queue_destroy(a);
+    sslc_queue_destroy(b);
+}
+
+// ---------------------------------------------------------------- gradcheck
+
+static double rel_err(double a, double n) { return fabs(a - n) / fmax(1e-6, fabs(a) + fabs(n)); }
+
+// Central differences of the double reference against both analytic
+// gradients (the double twin and the float fast path).
+static void ntxent_gradient_matches_finite_differences(void **state)
+{
+    (void)state;
+    const int64_t shapes[][2] = {{2, 3}, {4, 5}, {6, 4}};
+    const double taus[] = {0.1, 0.5};
+    for (size_t s = 0; s < 3; s++) {
+        for (size_t t = 0; t < 2; t++) {
+            int64_t two_n = shapes[s][0], D = shapes[s][1], n = two_n * D;
+            float *z = random_floats(n, 500 + s, 1.0), *dz = malloc((size_t)n * sizeof *dz);
+            double *zd = to_double(z, n), *dzd = calloc((size_t)n, sizeof *dzd);
+            double ref;
+            ntxent_run(dz, NULL, z, two_n, D, (float)taus[t]);
+            assert_int_equal(sslc_ntxent_reference(&ref, dzd, zd, two_n, D, taus[t]), SSLC_OK);
+            double worst_fast = 0.0, worst_ref = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                const double h = 1e-5, x = zd[i];
+                double lp, lm;
+                zd[i] = x + h;
+                sslc_ntxent_reference(&lp, NULL, zd, two_n, D, taus[t]);
+                zd[i] = x - h;
+                sslc_ntxent_reference(&lm, NULL, zd, two_n, D, taus[t]);
+                zd[i] = x;
+                double num = (lp - lm) / (2 * h);
+                worst_ref = fmax(worst_ref, rel_err(dzd[i], num));
+                worst_fast = fmax(worst_fast, rel_err(dz[i], num));
+            }
+            printf("  ntxent gradcheck 2N=%lld D=%lld tau=%g: rel err float %.2e, double %.2e\n",
+                   (long long)two_n, (long long)D, taus[t], worst_fast, worst_ref);
+            assert_true(worst_ref < 1e-6);
+            assert_true(worst_fast < 1e-3);
+            free(z), free(dz), free(zd), free(dzd);
+        }
+    }
+}
+
+static void infonce_gradient_matches_finite_differences(void **state)
+{
+    (void)state;
+    const int64_t shapes[][3] = {{1, 3, 2}, {3, 4, 5}, {4, 6, 9}};
+    const double taus[] = {0.1, 0.5};
+    for (size_t s = 0; s < 3; s++) {
+        for (size_t t = 0; t < 2; t++) {
+            int64_t N = shapes[s][0], D = shapes[s][1], K = shapes[s][2], n = N * D;
+            float *q = random_floats(n, 600 + s, 1.0), *k = random_floats(n, 700 + s, 1.0);
+            float *queue = random_floats(K * D, 800 + s, 1.0);
+            normalize_rows(queue, K, D);
+            float *dq = malloc((size_t)n * sizeof *dq);
+            double *qd = to_double(q, n), *kd = to_double(k, n), *queued = to_double(queue, K * D);
+            double *dqd = calloc((size_t)n, sizeof *dqd), ref;
+            infonce_run(dq, NULL, q, k, queue, N, D, K, (float)taus[t]);
+            assert_int_equal(sslc_infonce_reference(&ref, dqd, qd, kd, queued, N, D, K, taus[t]),
+                             SSLC_OK);
+            double worst_fast = 0.0, worst_ref = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                const double h = 1e-5, x = qd[i];
+                double lp, lm;
+                qd[i] = x + h;
+                sslc_infonce_reference(&lp, NULL, qd, kd, queued, N, D, K, taus[t]);
+                qd[i] = x - h;
+                sslc_infonce_reference(&lm, NULL, qd, kd, queued, N, D, K, taus[t]);
+                qd[i] = x;
+                double num = (lp - lm) / (2 * h);
+                worst_ref = fmax(worst_ref, rel_err(dqd[i], num));
+                worst_fast = fmax(worst_fast, rel_err(dq[i], num));
+            }
+            printf("  infonce gradcheck N=%lld D=%lld K=%lld tau=%g: rel err float %.2e, "
+                   "double %.2e\n",
+                   (long long)N, (long long)D, (long long)K, taus[t], worst_fast, worst_ref);
+            assert_true(worst_ref < 1e-6);
+            assert_true(worst_fast < 1e-3);
+            free(q), free(k), free(queue), free(dq), free(qd), free(kd), free(queued), free(dqd);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- fixtures
+
+static const char *key(const char *fmt, int a)
+{
+    static char buf[64];
+    snprintf(buf, sizeof buf, fmt, a);
+    return buf;
+}
+
+static void ntxent_matches_pytorch(void **state)
+{
+    (void)state;
+    const char *file = "losses_ntxent.h5";
+    int cases = (int)sslc_fixture_scalar(file, "cases");
+    assert_true(cases >= 9);
+    for (int c = 0; c < cases; c++) {
+        float *shape = sslc_fixture_floats(file, key("case%d/shape", c), NULL);
+        int64_t two_n = (int64_t)shape[0], D = (int64_t)shape[1];
+        float tau = (float)sslc_fixture_scalar(file, key("case%d/tau", c));
+        float want = (float)sslc_fixture_scalar(file, key("case%d/loss", c));
+        float want_acc = (float)sslc_fixture_scalar(file, key("case%d/accuracy", c));
+        size_t n = 0;
+        float *z = sslc_fixture_floats(file, key("case%d/z", c), &n);
+        float *grad = sslc_fixture_floats(file, key("case%d/grad", c), NULL);
+        assert_int_equal(n, (size_t)(two_n * D));
+        float *dz = malloc(n * sizeof *dz), acc = -1.0f;
+        float loss = ntxent_run(dz, &acc, z, two_n, D, tau);
+        char what[80];
+        snprintf(what, sizeof what, "torch ntxent loss 2N=%lld D=%lld tau=%g", (long long)two_n,
+                 (long long)D, tau);
+        sslc_assert_close(what, &loss, &want, 1, 1e-5, 1e-5);
+        snprintf(what, sizeof what, "torch ntxent grad 2N=%lld D=%lld tau=%g", (long long)two_n,
+                 (long long)D, tau);
+        sslc_assert_close(what, dz, grad, n, 1e-6, 1e-3);
+        assert_true(acc == want_acc);
+        free(shape), free(z), free(grad), free(dz);
+    }
+}
+
+static void infonce_matches_pytorch(void **state)
+{
+    (void)state;
+    const char *file = "losses_infonce.h5";
+    int cases = (int)sslc_fixture_scalar(file, "cases");
+    assert_true(cases >= 9);
+    for (int c = 0; c < cases; c++) {
+        float *shape = sslc_fixture_floats(file, key("case%d/shape", c), NULL);
+        int64_t N = (int64_t)shape[0], D = (int64_t)shape[1], K = (int64_t)shape[2];
+        float tau = (float)sslc_fixture_scalar(file, key("case%d/tau", c));
+        float want = (float)sslc_fixture_scalar(file, key("case%d/loss", c));
+        float want_acc = (float)sslc_fixture_scalar(file, key("case%d/accuracy", c));
+        float *q = sslc_fixture_floats(file, key("case%d/q", c), NULL);
+        float *k = sslc_fixture_floats(file, key("case%d/k", c), NULL);
+        size_t nq = 0;
+        float *queue = sslc_fixture_floats(file, key("case%d/queue", c), &nq);
+        assert_int_equal(nq, (size_t)(K * D));
+        float *grad = sslc_fixture_floats(file, key("case%d/grad", c), NULL);
+        float *dq = malloc((size_t)(N * D) * sizeof *dq), acc = -1.0f;
+        float loss = infonce_run(dq, &acc, q, k, queue, N, D, K, tau);
+        char what[80];
+        snprintf(what, sizeof what, "torch infonce loss N=%lld K=%lld tau=%g", (long long)N,
+                 (long long)K, tau);
+        sslc_assert_close(what, &loss, &want, 1, 1e-5, 1e-5);
+        snprintf(what, sizeof what, "torch infonce grad N=%lld K=%lld tau=%g", (long long)N,
+                 (long long)K, tau);
+        sslc_assert_close(what, dq, grad, (size_t)(N * D), 1e-6, 1e-3);
+        assert_true(acc == want_acc);
+        free(shape), free(q), free(k), free(queue), free(grad), free(dq);
+    }
+}
+
+// MoCo's loop over several steps with a batch that does not divide K:
+// logits against the current queue, backward, enqueue the normalised keys.
+static void infonce_queue_evolves_like_pytorch(void **state)
+{
+    (void)state;
+    const char *file = "losses_infonce.h5";
+    float *shape = sslc_fixture_floats(file, "steps/shape", NULL);
+    int64_t N = (int64_t)shape[0], D = (int64_t)shape[1], K = (int64_t)shape[2];
+    int steps = (int)shape[3];
+    float tau = (float)sslc_fixture_scalar(file, "steps/tau");
+    sslc_rng r = sslc_rng_make(0, 0, 0, 0, 0);
+    sslc_queue *queue = NULL;
+    assert_int_equal(sslc_queue_create(&queue, K, D, &r), SSLC_OK);
+    float *q0 = sslc_fixture_floats(file, "steps/queue0", NULL);
+    memcpy(sslc_queue_data(queue), q0, (size_t)(K * D) * sizeof(float));
+    float *ws = sslc_aligned_alloc(sslc_infonce_workspace_size(N, D, K));
+    float *dq = malloc((size_t)(N * D) * sizeof *dq);
+    for (int s = 0; s < steps; s++) {
+        float *q = sslc_fixture_floats(file, key("steps/q%d", s), NULL);
+        float *k = sslc_fixture_floats(file, key("steps/k%d", s), NULL);
+        float *grad = sslc_fixture_floats(file, key("steps/grad%d", s), NULL);
+        float want = (float)sslc_fixture_scalar(file, key("steps/loss%d", s));
+        float *want_queue = sslc_fixture_floats(file, key("steps/queue%d", s + 1), NULL);
+        float loss;
+        assert_int_equal(sslc_infonce_forward(&loss, NULL, ws, q, k, sslc_queue_data(queue), N,
+                                              D, K, tau),
+                         SSLC_OK);
+        // Enqueue before the backward, as MoCo does inside its forward.
+        assert_int_equal(sslc_queue_enqueue(queue, sslc_infonce_keys(ws, N, D, K), N), SSLC_OK);
+        memset(dq, 0, (size_t)(N * D) * sizeof *dq);
+        sslc_infonce_backward(dq, ws, 1.0f, N, D, K);
+        char what[64];
+        snprintf(what, sizeof what, "step %d loss", s);
+        sslc_assert_close(what, &loss, &want, 1, 1e-5, 1e-5);
+        snprintf(what, sizeof what, "step %d grad", s);
+        sslc_assert_close(what, dq, grad, (size_t)(N * D), 1e-6, 1e-3);
+        snprintf(what, sizeof what, "step %d queue", s);
+        sslc_assert_close(what, sslc_queue_data(queue), want_queue, (size_t)(K * D), 1e-6, 1e-5);
+        free(q), free(k), free(grad), free(want_queue);
+    }
+    assert_int_equal(sslc_queue_pointer(queue), (int64_t)sslc_fixture_scalar(file, "steps/ptr"));
+    free(shape), free(q0), free(ws), free(dq);
+    sslc_queue_destroy(queue);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest unit[] = {
+        cmocka_unit_test(ntxent_matches_naive_twin),
+        cmocka_unit_test(ntxent_has_the_closed_form_on_orthogonal_pairs),
+        cmocka_unit_test(ntxent_is_stable_for_small_tau_and_zero_rows),
+        cmocka_unit_test(ntxent_backward_accumulates_and_scales),
+        cmocka_unit_test(ntxent_rejects_impossible_arguments),
+        cmocka_unit_test(infonce_matches_naive_twin),
+        cmocka_unit_test(infonce_has_the_closed_form_on_orthogonal_keys),
+        cmocka_unit_test(infonce_backward_does_not_read_the_queue),
+        cmocka_unit_test(infonce_rejects_impossible_arguments),
+        cmocka_unit_test(queue_starts_with_random_unit_keys),
+        cmocka_unit_test(queue_wraps_without_losing_or_duplicating_keys),
+        cmocka_unit_test(queue_pointer_round_trips_for_checkpoints),
+    };
+    const struct CMUnitTest gradcheck[] = {
+        cmocka_unit_test(ntxent_gradient_matches_finite_differences),
+        cmocka_unit_test(infonce_gradient_matches_finite_differences),
+    };
+    const struct CMUnitTest fixture[] = {
+        cmocka_unit_test(ntxent_matches_pytorch),
+        cmocka_unit_test(infonce_matches_pytorch),
+        cmocka_unit_test(infonce_queue_evolves_like_pytorch),
+    };
+    const sslc_test_group groups[] = {
+        SSLC_GROUP("unit", unit),
+        SSLC_GROUP("gradcheck", gradcheck),
+        SSLC_GROUP("fixture", fixture),
+    };
+    return sslc_test_main(argc, argv, groups, 3);
+}
