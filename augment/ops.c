@@ -1,6 +1,7 @@
 #include "augment/ops.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,7 +177,10 @@ static inline void rgb_to_hsv(uint8_t r, uint8_t g, uint8_t b, uint8_t *oh, uint
         h = (float)(2.0 + (double)rc - (double)bc);
     else
         h = (float)(4.0 + (double)gc - (double)rc);
-    h = (float)fmod(((double)h / 6.0 + 1.0), 1.0);
+    // fmod(y, 1) for y = h/6 + 1 in (0.8, 2): y - 1 when y >= 1 (exact by
+    // Sterbenz), else y; Pillow calls fmod.
+    double y = (double)h / 6.0 + 1.0;
+    h = (float)(y >= 1.0 ? y - 1.0 : y);
     *oh = clip8i((int)((double)h * 255.0));
     *os = clip8i((int)((double)s * 255.0));
 }
@@ -204,7 +208,7 @@ static inline void hsv_to_rgb(uint8_t h, uint8_t s, uint8_t v, uint8_t *out)
     }
 }
 
-void sslc_aug_hue(uint8_t *img, int64_t npix, int64_t C, double hue)
+void sslc_aug_hue_naive(uint8_t *img, int64_t npix, int64_t C, double hue)
 {
     if (C != 3)
         return;
@@ -214,6 +218,105 @@ void sslc_aug_hue(uint8_t *img, int64_t npix, int64_t C, double hue)
         uint8_t *p = img + 3 * i, h, s, v;
         rgb_to_hsv(p[0], p[1], p[2], &h, &s, &v);
         hsv_to_rgb((uint8_t)(h + shift), s, v, p);
+    }
+}
+
+// Tables for the fast hue: Pillow's hue byte depends only on which channel
+// is the maximum and the two other channels' distances below it; its
+// saturation byte on (max - min, max). Both are filled by running the
+// exact reference conversion on every key, so they agree by construction.
+static struct hue_tables {
+    uint8_t h[3][256][256]; // [max channel][distance of 1st other][of 2nd other]
+    uint8_t s[256][256];    // [max - min][max]
+    int8_t sector[256];     // floor(h * 6 / 255) for the inverse
+    float frac[256];        // h * 6 / 255 - sector, as float
+    float fs[256];          // s / 255, as float
+} hue_tab;
+static pthread_once_t hue_once = PTHREAD_ONCE_INIT;
+
+static void hue_tables_init(void)
+{
+    for (int a = 0; a < 256; a++)
+        for (int b = 0; b < 256; b++) {
+            // The max channel sits at 255; the others at 255 - a, 255 - b.
+            // Branch order: r if r == max, else g, else b, as Pillow.
+            uint8_t hh, ss, vv;
+            rgb_to_hsv(255, (uint8_t)(255 - a), (uint8_t)(255 - b), &hh, &ss, &vv);
+            hue_tab.h[0][a][b] = hh;
+            if (a > 0) { // g max (r strictly below)
+                rgb_to_hsv((uint8_t)(255 - a), 255, (uint8_t)(255 - b), &hh, &ss, &vv);
+                hue_tab.h[1][a][b] = hh;
+            }
+            if (a > 0 && b > 0) { // b max (r and g strictly below)
+                rgb_to_hsv((uint8_t)(255 - a), (uint8_t)(255 - b), 255, &hh, &ss, &vv);
+                hue_tab.h[2][a][b] = hh;
+            }
+        }
+    for (int cr = 0; cr < 256; cr++)
+        for (int mx = 0; mx < 256; mx++) {
+            uint8_t hh = 0, ss = 0, vv;
+            if (cr <= mx)
+                rgb_to_hsv((uint8_t)mx, (uint8_t)(mx - cr), (uint8_t)(mx - cr), &hh, &ss, &vv);
+            hue_tab.s[cr][mx] = ss;
+        }
+    for (int h = 0; h < 256; h++) {
+        int i = (int)floor((double)(float)h * 6.0 / 255.0);
+        hue_tab.sector[h] = (int8_t)(i % 6); // h = 255 gives 6, which is sector 0
+        hue_tab.frac[h] = (float)((double)(float)h * 6.0 / 255.0 - (double)(float)i);
+        hue_tab.fs[h] = (float)((double)(float)h / 255.0);
+    }
+}
+
+// C's round() for x >= 0 (half away from zero), without a libm call.
+static inline int round_pos(double x)
+{
+    double f = floor(x);
+    return (int)f + (x - f >= 0.5);
+}
+
+void sslc_aug_hue(uint8_t *img, int64_t npix, int64_t C, double hue)
+{
+    if (C != 3)
+        return;
+    pthread_once(&hue_once, hue_tables_init);
+    uint8_t shift = (uint8_t)(int)(hue * 255.0);
+    for (int64_t i = 0; i < npix; i++) {
+        uint8_t *px = img + 3 * i;
+        int r = px[0], g = px[1], b = px[2];
+        int mx = r > g ? r : g;
+        mx = mx > b ? mx : b;
+        int mn = r < g ? r : g;
+        mn = mn < b ? mn : b;
+        if (mx == mn)
+            continue; // s == 0: Pillow returns (v, v, v), the pixel itself
+        int h;
+        if (r == mx)
+            h = hue_tab.h[0][mx - g][mx - b];
+        else if (g == mx)
+            h = hue_tab.h[1][mx - r][mx - b];
+        else
+            h = hue_tab.h[2][mx - r][mx - g];
+        int s = hue_tab.s[mx - mn][mx];
+        uint8_t v = (uint8_t)mx;
+        if (s == 0) {
+            px[0] = px[1] = px[2] = v;
+            continue;
+        }
+        h = (uint8_t)(h + shift);
+        float f = hue_tab.frac[h], fs = hue_tab.fs[s];
+        double dv = (double)v;
+        int p = round_pos(dv * (1.0 - (double)fs));
+        int q = round_pos(dv * (1.0 - (double)(fs * f)));
+        int t = round_pos(dv * (1.0 - (double)fs * (1.0 - (double)f)));
+        uint8_t up = clip8i(p), uq = clip8i(q), ut = clip8i(t);
+        switch (hue_tab.sector[h]) {
+        case 0: px[0] = v, px[1] = ut, px[2] = up; break;
+        case 1: px[0] = uq, px[1] = v, px[2] = up; break;
+        case 2: px[0] = up, px[1] = v, px[2] = ut; break;
+        case 3: px[0] = up, px[1] = uq, px[2] = v; break;
+        case 4: px[0] = ut, px[1] = up, px[2] = v; break;
+        default: px[0] = v, px[1] = up, px[2] = uq; break;
+        }
     }
 }
 
@@ -254,14 +357,45 @@ static void blur_kernel(float *k, int64_t ksize, double sigma)
 
 static sslc_status blur_check(int64_t H, int64_t W, int64_t ksize, double sigma)
 {
-    if (ksize < 1 || ksize % 2 == 0 || !(sigma > 0.0))
-        return sslc_error(SSLC_ERR_INVALID, "blur: kernel size %lld must be odd and sigma %g > 0",
+    if (ksize < 1 || ksize % 2 == 0 || ksize > 255 || !(sigma > 0.0))
+        return sslc_error(SSLC_ERR_INVALID,
+                          "blur: kernel size %lld must be odd and <= 255, and sigma %g > 0",
                           (long long)ksize, sigma);
     if (ksize / 2 >= H || ksize / 2 >= W)
         return sslc_error(SSLC_ERR_INVALID,
                           "blur: kernel %lld is too large for a %lldx%lld image (reflect padding)",
                           (long long)ksize, (long long)H, (long long)W);
     return SSLC_OK;
+}
+
+// 16 floats: GCC/Clang vector extension, so the blur's register blocking
+// compiles to AVX-512 (or pairs of AVX2 / SSE registers) on any target.
+typedef float v16f __attribute__((vector_size(64)));
+static inline v16f load16(const float *p)
+{
+    v16f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// acc[0..64) = sum_t k[t] * rows[t][0..64), taps in order t = 0, 1, ...
+// (the scalar remainder loops add in the same order, so every column gets
+// the same float result however it is computed).
+static inline void taps64(float *acc, const float *const *rows, const float *k, int64_t ksize)
+{
+    v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int64_t t = 0; t < ksize; t++) {
+        v16f kv = (v16f){0} + k[t];
+        const float *in = rows[t];
+        a0 += kv * load16(in);
+        a1 += kv * load16(in + 16);
+        a2 += kv * load16(in + 32);
+        a3 += kv * load16(in + 48);
+    }
+    memcpy(acc, &a0, 64);
+    memcpy(acc + 16, &a1, 64);
+    memcpy(acc + 32, &a2, 64);
+    memcpy(acc + 48, &a3, 64);
 }
 
 static inline int64_t reflect(int64_t i, int64_t n)
@@ -290,41 +424,63 @@ sslc_status sslc_aug_gaussian_blur(uint8_t *img, int64_t H, int64_t W, int64_t C
     float *base = sslc_scratch_get(scratch, need);
     if (!base)
         return SSLC_ERR_NOMEM;
-    float *k = base, *pad = k + ((ksize + 15) / 16) * 16, *mid = pad + prow, *acc = mid + H * row;
+    float *k = base, *pad = k + ((ksize + 15) / 16) * 16, *mid = pad + prow;
     blur_kernel(k, ksize, sigma);
     // Horizontal pass: each row reflect-padded into floats, then the
-    // kernel swept over the flattened (W*C) row so the inner loop is a
-    // plain vectorisable axpy.
+    // kernel swept over the flattened (W*C) row. Columns go in blocks of
+    // BLK floats whose sums stay in registers across all taps (a plain
+    // axpy per tap would be load/store bound).
+    enum { BLK = 64 };
     for (int64_t y = 0; y < H; y++) {
         const uint8_t *src = img + y * row;
-        for (int64_t x = -r; x < W + r; x++) {
-            const uint8_t *p = src + reflect(x, W) * C;
-            for (int64_t c = 0; c < C; c++)
-                pad[(x + r) * C + c] = (float)p[c];
-        }
-        float *out = mid + y * row;
         for (int64_t j = 0; j < row; j++)
-            out[j] = 0.0f;
-        for (int64_t t = 0; t < ksize; t++) {
-            float kt = k[t];
-            const float *in = pad + t * C;
-            for (int64_t j = 0; j < row; j++)
-                out[j] += kt * in[j];
+            pad[r * C + j] = (float)src[j];
+        for (int64_t x = 1; x <= r; x++)
+            for (int64_t c = 0; c < C; c++) {
+                pad[(r - x) * C + c] = (float)src[x * C + c];               // reflect left
+                pad[(r + W - 1 + x) * C + c] = (float)src[(W - 1 - x) * C + c]; // and right
+            }
+        float *out = mid + y * row;
+        const float *taps[256];
+        for (int64_t t = 0; t < ksize; t++)
+            taps[t] = pad + t * C;
+        int64_t j0 = 0;
+        for (; j0 + BLK <= row; j0 += BLK) {
+            taps64(out + j0, taps, k, ksize);
+            for (int64_t t = 0; t < ksize; t++)
+                taps[t] += BLK;
+        }
+        for (int64_t j = j0; j < row; j++) {
+            float a = 0.0f;
+            for (int64_t t = 0; t < ksize; t++)
+                a += k[t] * pad[t * C + j];
+            out[j] = a;
         }
     }
-    // Vertical pass, row by row with reflected row indices.
+    // Vertical pass, the same blocking over columns, rows reflected.
     for (int64_t y = 0; y < H; y++) {
-        for (int64_t j = 0; j < row; j++)
-            acc[j] = 0.0f;
-        for (int64_t t = 0; t < ksize; t++) {
-            float kt = k[t];
-            const float *in = mid + reflect(y + t - r, H) * row;
-            for (int64_t j = 0; j < row; j++)
-                acc[j] += kt * in[j];
-        }
+        const float *rows[256];
+        for (int64_t t = 0; t < ksize; t++)
+            rows[t] = mid + reflect(y + t - r, H) * row;
         uint8_t *dst = img + y * row;
-        for (int64_t j = 0; j < row; j++)
-            dst[j] = round_u8(acc[j]);
+        int64_t j0 = 0;
+        const float *taps[256];
+        for (int64_t t = 0; t < ksize; t++)
+            taps[t] = rows[t];
+        for (; j0 + BLK <= row; j0 += BLK) {
+            float acc[BLK];
+            taps64(acc, taps, k, ksize);
+            for (int64_t t = 0; t < ksize; t++)
+                taps[t] += BLK;
+            for (int jj = 0; jj < BLK; jj++)
+                dst[j0 + jj] = round_u8(acc[jj]);
+        }
+        for (int64_t j = j0; j < row; j++) {
+            float a = 0.0f;
+            for (int64_t t = 0; t < ksize; t++)
+                a += k[t] * rows[t][j];
+            dst[j] = round_u8(a);
+        }
     }
     return SSLC_OK;
 }

@@ -50,6 +50,8 @@ void sslc_aug_saturation(uint8_t *img, int64_t npix, int64_t C, double factor);
 // img: (H*W, C); Pillow HSV round trip with the hue byte shifted by
 // uint8(hue * 255); hue in [-0.5, 0.5]; no-op when C == 1.
 void sslc_aug_hue(uint8_t *img, int64_t npix, int64_t C, double hue);
+// The naive twin: Pillow's per-pixel float conversion both ways.
+void sslc_aug_hue_naive(uint8_t *img, int64_t npix, int64_t C, double hue);
 // img: (H*W, C); luma replicated to every channel; no-op when C == 1.
 void sslc_aug_grayscale(uint8_t *img, int64_t npix, int64_t C);
 // Values >= threshold become 255 - value (Pillow ImageOps.solarize).

@@ -3,6 +3,7 @@
 // scripts/gen_augment_fixtures.py), and the optimised ops against their
 // naive twins.
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,44 @@ static void chain_matches_torchvision(void **state)
     sslc_scratch_free(&s);
 }
 
+// The table-driven hue against Pillow's per-pixel conversion.
+static void hue_fast_matches_naive(int64_t npix, bool exhaustive)
+{
+    uint8_t *a = malloc((size_t)(npix * 3)), *b = malloc((size_t)(npix * 3));
+    sslc_rng r = sslc_rng_make(9, 0, 0, 0, 0);
+    const double shifts[] = {-0.5, -0.31, -0.05, 0.0, 0.004, 0.1, 0.27, 0.5};
+    for (size_t k = 0; k < sizeof shifts / sizeof shifts[0]; k++) {
+        for (int64_t i = 0; i < npix; i++) {
+            uint32_t c = exhaustive ? (uint32_t)i : sslc_rng_u32(&r);
+            a[3 * i] = b[3 * i] = (uint8_t)c;
+            a[3 * i + 1] = b[3 * i + 1] = (uint8_t)(c >> 8);
+            a[3 * i + 2] = b[3 * i + 2] = (uint8_t)(c >> 16);
+        }
+        sslc_aug_hue(a, npix, 3, shifts[k]);
+        sslc_aug_hue_naive(b, npix, 3, shifts[k]);
+        for (int64_t i = 0; i < npix * 3; i++)
+            if (a[i] != b[i])
+                fail_msg("hue %g: pixel %lld channel %lld: fast %d, naive %d", shifts[k],
+                         (long long)(i / 3), (long long)(i % 3), a[i], b[i]);
+        if (exhaustive && k == 1)
+            break; // two shifts over all 2^24 colours is enough
+    }
+    free(a);
+    free(b);
+}
+
+static void hue_fast_matches_naive_sampled(void **state)
+{
+    (void)state;
+    hue_fast_matches_naive(1 << 18, false);
+}
+
+static void hue_fast_matches_naive_every_colour(void **state)
+{
+    (void)state;
+    hue_fast_matches_naive(1 << 24, true);
+}
+
 static void crop_params_follow_torchvision_rules(void **state)
 {
     (void)state;
@@ -327,6 +366,10 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
         cmocka_unit_test(crop_params_follow_torchvision_rules),
+        cmocka_unit_test(hue_fast_matches_naive_sampled),
+    };
+    const struct CMUnitTest slow[] = {
+        cmocka_unit_test(hue_fast_matches_naive_every_colour),
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(resized_crop_matches_torchvision),
@@ -336,6 +379,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(to_float_matches_torchvision),
         cmocka_unit_test(chain_matches_torchvision),
     };
-    const sslc_test_group groups[] = {SSLC_GROUP("unit", unit), SSLC_GROUP("fixture", fixture)};
-    return sslc_test_main(argc, argv, groups, 2);
+    const sslc_test_group groups[] = {SSLC_GROUP("unit", unit), SSLC_GROUP("fixture", fixture),
+                                      SSLC_GROUP("slow", slow)};
+    return sslc_test_main(argc, argv, groups, 3);
 }
