@@ -129,23 +129,14 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     char method[64];
     const double start = sslc_now();
 
-    if ((st = sslc_cli_open_labelled(&train, o.train, 0, "--train")) ||
-        (st = sslc_cli_open_labelled(&test, o.test, sslc_dataset_channels(train), "--test")))
+    sslc_cli_encoder_args ea = {supervised ? "random" : o.ckpt, o.arch, o.width, o.cifar_stem,
+                                (uint64_t)o.seed};
+    int64_t size;
+    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, o.train, o.test,
+                             &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
-    if (sslc_dataset_num_classes(test) != classes) {
-        st = sslc_error(SSLC_ERR_INVALID, "--train has %lld classes, --test %lld",
-                        (long long)classes, (long long)sslc_dataset_num_classes(test));
-        goto done;
-    }
-    int64_t size = sslc_cli_image_size(train), ckpt_size = 0;
-    sslc_cli_encoder_args ea = {supervised ? "random" : o.ckpt, o.arch, o.width, o.cifar_stem,
-                                (uint64_t)o.seed};
-    if ((st = sslc_cli_encoder(&enc, &ckpt_size, method, sizeof method, &ea, channels)))
-        goto done;
-    if (ckpt_size > 0)
-        size = ckpt_size;
     char spec[32];
     snprintf(spec, sizeof spec, "linear:%lld", (long long)classes);
     if ((st = sslc_mlp_create(&head, enc.feature_dim, spec)))

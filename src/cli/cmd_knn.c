@@ -55,17 +55,13 @@ int sslc_cmd_knn(int argc, char **argv)
     void *ws = NULL;
     char method[64];
     const double start = sslc_now();
-    if ((st = sslc_cli_open_labelled(&train, train_spec, 0, "--train")) ||
-        (st = sslc_cli_open_labelled(&test, test_spec, sslc_dataset_channels(train), "--test")))
+    sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed};
+    int64_t size;
+    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, train_spec,
+                             test_spec, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
-    int64_t size = sslc_cli_image_size(train), ckpt_size;
-    sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed};
-    if ((st = sslc_cli_encoder(&enc, &ckpt_size, method, sizeof method, &ea, channels)))
-        goto done;
-    if (ckpt_size > 0)
-        size = ckpt_size;
     sslc_recipe eval_recipe;
     if ((st = sslc_cli_eval_recipe(&eval_recipe, size, channels)) ||
         (st = sslc_cli_subset(&bank, train, "", fraction, per_class, (uint64_t)seed, "")))

@@ -159,27 +159,15 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     char method[64] = "pixels";
     const double start = sslc_now();
 
-    if ((st = sslc_cli_open_labelled(&train, o.train, 0, "--train")) ||
-        (st = sslc_cli_open_labelled(&test, o.test, sslc_dataset_channels(train), "--test")))
+    sslc_cli_encoder_args ea = {o.ckpt, o.arch, o.width, o.cifar_stem, (uint64_t)o.seed};
+    int64_t size;
+    if ((st = sslc_cli_setup(&train, &test, pixels ? NULL : &enc, &size, method, sizeof method,
+                             o.train, o.test, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
-    if (sslc_dataset_num_classes(test) != classes) {
-        st = sslc_error(SSLC_ERR_INVALID, "--train has %lld classes, --test %lld",
-                        (long long)classes, (long long)sslc_dataset_num_classes(test));
+    if (!pixels && (st = sslc_params_clone(&snapshot, &enc.params)))
         goto done;
-    }
-    int64_t size = sslc_cli_image_size(train);
-    if (!pixels) {
-        sslc_cli_encoder_args ea = {o.ckpt, o.arch, o.width, o.cifar_stem, (uint64_t)o.seed};
-        int64_t ckpt_size;
-        if ((st = sslc_cli_encoder(&enc, &ckpt_size, method, sizeof method, &ea, channels)))
-            goto done;
-        if (ckpt_size > 0)
-            size = ckpt_size;
-        if ((st = sslc_params_clone(&snapshot, &enc.params)))
-            goto done;
-    }
     sslc_recipe eval_recipe, aug_recipe;
     if ((st = sslc_cli_eval_recipe(&eval_recipe, size, channels)) ||
         (st = sslc_cli_supervised_recipe(&aug_recipe, size, channels)))

@@ -72,6 +72,45 @@ sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method
     return SSLC_OK;
 }
 
+sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resnet *enc,
+                           int64_t *image_size, char *method, size_t cap, const char *train_spec,
+                           const char *test_spec, const sslc_cli_encoder_args *a)
+{
+    *train = *test = NULL;
+    *image_size = 0;
+    snprintf(method, cap, "pixels");
+    bool from_ckpt = enc && strcmp(a->ckpt, "random") != 0;
+    int channels = 0;
+    int64_t ckpt_size = 0;
+    sslc_status st;
+    if (from_ckpt) {
+        if ((st = sslc_cli_encoder(enc, &ckpt_size, method, cap, a, 0)))
+            return st;
+        channels = (int)enc->config.in_channels;
+    }
+    if ((st = sslc_cli_open_labelled(train, train_spec, channels, "--train")) ||
+        (st = sslc_cli_open_labelled(test, test_spec, sslc_dataset_channels(*train), "--test")))
+        goto fail;
+    if (sslc_dataset_num_classes(*test) != sslc_dataset_num_classes(*train)) {
+        st = sslc_error(SSLC_ERR_INVALID, "--train has %lld classes, --test %lld",
+                        (long long)sslc_dataset_num_classes(*train),
+                        (long long)sslc_dataset_num_classes(*test));
+        goto fail;
+    }
+    if (enc && !from_ckpt &&
+        (st = sslc_cli_encoder(enc, &ckpt_size, method, cap, a, sslc_dataset_channels(*train))))
+        goto fail;
+    *image_size = ckpt_size > 0 ? ckpt_size : sslc_cli_image_size(*train);
+    return SSLC_OK;
+fail:
+    if (from_ckpt)
+        sslc_resnet_destroy(enc);
+    sslc_dataset_destroy(*train);
+    sslc_dataset_destroy(*test);
+    *train = *test = NULL;
+    return st;
+}
+
 sslc_status sslc_cli_eval_recipe(sslc_recipe *r, int64_t size, int channels)
 {
     sslc_status st = sslc_recipe_defaults(r, "eval", size, channels);

@@ -35,6 +35,15 @@ typedef struct sslc_cli_encoder_args {
 sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method, size_t cap,
                              const sslc_cli_encoder_args *a, int channels);
 
+// Opens the labelled --train and --test sets and builds the encoder (enc
+// NULL: none, the raw-pixel probe). A checkpoint's encoder decides the
+// channels the images are decoded with (grayscale PNGs for a 1-channel
+// encoder); a random one takes the data's. The two sets must have the
+// same classes. *image_size: the checkpoint's view size, else the data's.
+sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resnet *enc,
+                           int64_t *image_size, char *method, size_t cap, const char *train_spec,
+                           const char *test_spec, const sslc_cli_encoder_args *a);
+
 // The deterministic eval recipe for small images (resize = size, center
 // crop) and the light training recipe "supervised": random resized crop of
 // area (0.5, 1) and aspect (3/4, 4/3), horizontal flip 0.5, nothing else.
