@@ -139,8 +139,13 @@ def _load_image(path, in_channels):
     return x[None] if in_channels == 1 else x.permute(2, 0, 1)
 
 
-def _floats(text):
-    return [float(v) for v in text.split(",")] if text else None
+def _floats(value):
+    """"0.5" / "0.485,0.456,0.406" / a number / an array -> list of floats (None when absent)."""
+    if value is None or (isinstance(value, str) and not value):
+        return None
+    if isinstance(value, str):
+        return [float(v) for v in value.split(",")]
+    return [float(v) for v in np.atleast_1d(value)]
 
 
 def main(argv=None):
@@ -151,7 +156,8 @@ def main(argv=None):
     p = sub.add_parser("features", help="pooled features of images")
     p.add_argument("ckpt")
     p.add_argument("images", nargs="+")
-    p.add_argument("--mean", help="per-channel mean, e.g. 0.286 (default: model attribute input_mean, else none)")
+    p.add_argument("--mean", help="per-channel mean of pixels in [0,1], e.g. 0.286 or 0.49,0.48,0.45 "
+                                  "(default: model attribute input_mean, else none)")
     p.add_argument("--std", help="per-channel std (default: model attribute input_std, else none)")
     p = sub.add_parser("compare", help="compare torch features with sslc's")
     p.add_argument("ckpt")
@@ -171,10 +177,11 @@ def main(argv=None):
                   f"{len(model.state_dict())} tensors, {n} values")
         elif a.cmd == "features":
             model = load_encoder(a.ckpt)
-            m = read_meta(a.ckpt)["model"]
-            opts = model_options(read_meta(a.ckpt))
-            mean = _floats(a.mean) or (np.atleast_1d(m["input_mean"]).tolist() if "input_mean" in m else None)
-            std = _floats(a.std) or (np.atleast_1d(m["input_std"]).tolist() if "input_std" in m else None)
+            meta = read_meta(a.ckpt)
+            m = meta["model"]
+            opts = model_options(meta)
+            mean = _floats(a.mean) or _floats(m.get("input_mean"))
+            std = _floats(a.std) or _floats(m.get("input_std"))
             x = torch.stack([_load_image(p, opts["in_channels"]) for p in a.images])
             if mean is not None:
                 x = x - torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)

@@ -20,8 +20,15 @@ static void print_value(FILE *out, const sslc_arg *a)
         double v = *(double *)a->value;
         if (isnan(v))
             fprintf(out, "auto"); // NaN marks "not set: the recipe's default"
-        else
-            fprintf(out, "%g", v);
+        else { // the shortest text that reads back as the same double
+            char buf[32];
+            for (int digits = 6; digits <= 17; digits++) {
+                snprintf(buf, sizeof buf, "%.*g", digits, v);
+                if (strtod(buf, NULL) == v)
+                    break;
+            }
+            fprintf(out, "%s", buf);
+        }
         break;
     }
     case SSLC_ARG_STRING:

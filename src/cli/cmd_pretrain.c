@@ -14,7 +14,7 @@
 #include "src/optim/schedule.h"
 #include "src/train/pretrain.h"
 
-enum { MAX_ARGS = 64, MAX_STORED = 128 };
+enum { MAX_ARGS = 96, MAX_STORED = 128 };
 
 typedef struct options {
     const char *method, *data, *knn_bank, *knn_val, *arch, *recipe, *optimizer, *lr_scaling;
@@ -22,8 +22,8 @@ typedef struct options {
     int64_t moco_version, width, proj_hidden, proj_dim, size, batch, epochs, max_steps;
     int64_t queue, shuffle_groups, seed, threads, log_every, ckpt_every, keep;
     int64_t knn_every, knn_k, knn_bank_limit;
-    double minutes, lr, final_lr, warmup_epochs, weight_decay, momentum, tau, moco_m, knn_tau;
-    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn;
+    double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
+    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch;
     sslc_recipe_overrides aug;
 } options;
 
@@ -57,7 +57,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"lr", SSLC_ARG_FLOAT, &o->lr, "base learning rate before scaling (auto: 0.3 SimCLR, 0.03 MoCo; 1e-3 AdamW)", NULL, 0, 100},
         {"lr-scaling", SSLC_ARG_CHOICE, &o->lr_scaling, "peak lr = base * B/256 (linear), base * sqrt(B) (sqrt), or base", "linear|sqrt|none", 0, 0},
         {"final-lr", SSLC_ARG_FLOAT, &o->final_lr, "learning rate at the end of the cosine", NULL, 0, 100},
-        {"warmup-epochs", SSLC_ARG_FLOAT, &o->warmup_epochs, "linear warmup (auto: 10% of the epochs for SimCLR, 0 for MoCo)", NULL, 0, 1e6},
+        {"warmup", SSLC_ARG_FLOAT, &o->warmup, "linear warmup, a fraction of the schedule (auto: 0.1 SimCLR, 0 MoCo)", NULL, 0, 1},
         {"weight-decay", SSLC_ARG_FLOAT, &o->weight_decay, "weight decay (auto: 1e-6 LARS, 5e-4 SGD, 0.05 AdamW)", NULL, 0, 1},
         {"momentum", SSLC_ARG_FLOAT, &o->momentum, "optimizer momentum", NULL, 0, 0.9999},
         {"nesterov", SSLC_ARG_FLAG, &o->nesterov, "Nesterov momentum", NULL, 0, 0},
@@ -69,6 +69,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"seed", SSLC_ARG_INT, &o->seed, "random seed (init, data order, augmentation)", NULL, 0, 1LL << 62},
         {"threads", SSLC_ARG_INT, &o->threads, "threads (0: all cores)", NULL, 0, 1024},
         {"async", SSLC_ARG_FLAG, &o->async, "make the next batch while training on this one", NULL, 0, 0},
+        {"fixed-batch", SSLC_ARG_FLAG, &o->fixed_batch, "benchmarks: augment one batch, train on it every step", NULL, 0, 0},
         {"out", SSLC_ARG_STRING, &o->out, "run folder: checkpoints, metrics.jsonl, config.txt", NULL, 0, 0},
         {"log-every", SSLC_ARG_INT, &o->log_every, "metrics (and plain progress lines) every N steps", NULL, 1, 1 << 30},
         {"ckpt-every", SSLC_ARG_INT, &o->ckpt_every, "checkpoint every N steps (0: every epoch)", NULL, 0, 1LL << 40},
@@ -77,8 +78,7 @@ static size_t make_args(sslc_arg *a, options *o)
     };
     size_t n = sizeof list / sizeof list[0];
     memcpy(a, list, sizeof list);
-    sslc_recipe_args(a + n, &o->aug);
-    return n + SSLC_RECIPE_ARG_COUNT;
+    return n + sslc_recipe_args(a + n, MAX_ARGS - n, &o->aug);
 }
 
 static void defaults(options *o)
@@ -90,7 +90,7 @@ static void defaults(options *o)
         .proj_hidden = SSLC_ARG_AUTO, .proj_dim = 128, .size = SSLC_ARG_AUTO, .batch = 256,
         .epochs = 10, .queue = SSLC_ARG_AUTO, .shuffle_groups = 8, .log_every = 20, .keep = 3,
         .knn_every = 1, .knn_k = 200, .minutes = 0, .lr = NAN, .final_lr = 0,
-        .warmup_epochs = NAN, .weight_decay = NAN, .momentum = 0.9, .tau = NAN, .moco_m = NAN,
+        .warmup = NAN, .weight_decay = NAN, .momentum = 0.9, .tau = NAN, .moco_m = NAN,
         .knn_tau = 0.1, .cifar_stem = true, .async = true};
     sslc_recipe_overrides_init(&o->aug);
 }
@@ -195,8 +195,8 @@ int sslc_cmd_pretrain(int argc, char **argv)
         o.lr = kind == SSLC_OPTIM_ADAMW ? 1e-3 : (moco ? 0.03 : 0.3);
     if (isnan(o.weight_decay))
         o.weight_decay = kind == SSLC_OPTIM_LARS ? 1e-6 : (kind == SSLC_OPTIM_ADAMW ? 0.05 : 5e-4);
-    if (isnan(o.warmup_epochs))
-        o.warmup_epochs = moco ? 0.0 : 0.1 * (double)o.epochs;
+    if (isnan(o.warmup))
+        o.warmup = moco ? 0.0 : 0.1;
     if (isnan(o.tau))
         o.tau = moco ? (o.moco_version == 1 ? 0.07 : 0.2) : 0.5;
     bool big = sslc_dataset_count(ds) >= 200000;
@@ -258,9 +258,9 @@ int sslc_cmd_pretrain(int argc, char **argv)
         .encoder = enc, .head = o.head, .batch = o.batch, .epochs = o.epochs,
         .minutes = o.minutes, .max_steps = o.max_steps, .optim = oc,
         .lr = sslc_schedule_scale_lr(o.lr, o.batch, scaling), .final_lr = o.final_lr,
-        .warmup_epochs = o.warmup_epochs, .tau = o.tau, .queue = o.queue, .momentum = o.moco_m,
+        .warmup = o.warmup, .tau = o.tau, .queue = o.queue, .momentum = o.moco_m,
         .momentum_cosine = o.moco_m_cosine, .shuffle_groups = o.shuffle_groups,
-        .seed = (uint64_t)o.seed, .async_data = o.async, .out = o.out,
+        .seed = (uint64_t)o.seed, .async_data = o.async, .fixed_batch = o.fixed_batch, .out = o.out,
         .resume = o.resume[0] ? resume_path : NULL, .log_every = o.log_every,
         .ckpt_every = o.ckpt_every, .keep = o.keep, .config_text = config_text,
         .knn_bank = bank, .knn_val = val, .knn_every = o.knn_every, .knn_k = o.knn_k,
@@ -277,6 +277,8 @@ int sslc_cmd_pretrain(int argc, char **argv)
         if (res.knn_top1 >= 0)
             printf(", kNN top-1 %.2f%% (best %.2f%%)", 100.0 * res.knn_top1,
                    100.0 * res.best_knn_top1);
+        if (res.knn_initial >= 0)
+            printf("; the same encoder at initialisation: %.2f%%", 100.0 * res.knn_initial);
         printf("\ncheckpoint: %s/last.h5\n", o.out);
     }
 done:

@@ -7,6 +7,7 @@ int sslc_cmd_bench(int argc, char **argv);
 int sslc_cmd_pretrain(int argc, char **argv);
 int sslc_cmd_info(int argc, char **argv);
 int sslc_cmd_export(int argc, char **argv);
+int sslc_cmd_augment_preview(int argc, char **argv);
 int sslc_cmd_linear_eval(int argc, char **argv);
 int sslc_cmd_finetune(int argc, char **argv);
 int sslc_cmd_supervised(int argc, char **argv);

@@ -177,8 +177,20 @@ static int attr_str(hid_t obj, const char *name, const char *v)
     return r;
 }
 
-// 1 read, 0 absent, -1 unreadable.
-static int read_attr_i64(hid_t obj, const char *name, int64_t *v)
+// H5Aread fills as many elements as the attribute holds: reading an array
+// attribute (a file edited with h5py, say) into one scalar would overrun.
+static int attr_is_scalar(hid_t a)
+{
+    hid_t space = H5Aget_space(a);
+    hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    if (space >= 0)
+        H5Sclose(space);
+    return n == 1;
+}
+
+// Reads a one-element numeric attribute as mem_type; 1 read, 0 absent,
+// -1 unreadable or not one number.
+static int read_attr_number(hid_t obj, const char *name, hid_t mem_type, void *v)
 {
     if (H5Aexists(obj, name) <= 0)
         return 0;
@@ -188,35 +200,26 @@ static int read_attr_i64(hid_t obj, const char *name, int64_t *v)
     hid_t t = H5Aget_type(a);
     H5T_class_t cls = H5Tget_class(t);
     herr_t r = -1;
-    if (cls == H5T_INTEGER)
-        r = H5Aread(a, H5T_NATIVE_INT64, v);
+    if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && attr_is_scalar(a))
+        r = H5Aread(a, mem_type, v);
     H5Tclose(t);
     H5Aclose(a);
     return r < 0 ? -1 : 1;
 }
 
+static int read_attr_i64(hid_t obj, const char *name, int64_t *v)
+{
+    return read_attr_number(obj, name, H5T_NATIVE_INT64, v);
+}
+
 static int read_attr_u64(hid_t obj, const char *name, uint64_t *v)
 {
-    if (H5Aexists(obj, name) <= 0)
-        return 0;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return -1;
-    herr_t r = H5Aread(a, H5T_NATIVE_UINT64, v);
-    H5Aclose(a);
-    return r < 0 ? -1 : 1;
+    return read_attr_number(obj, name, H5T_NATIVE_UINT64, v);
 }
 
 static int read_attr_f64(hid_t obj, const char *name, double *v)
 {
-    if (H5Aexists(obj, name) <= 0)
-        return 0;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return -1;
-    herr_t r = H5Aread(a, H5T_NATIVE_DOUBLE, v);
-    H5Aclose(a);
-    return r < 0 ? -1 : 1;
+    return read_attr_number(obj, name, H5T_NATIVE_DOUBLE, v);
 }
 
 // Reads a string attribute, variable or fixed length, into a new buffer.
@@ -224,7 +227,7 @@ static int read_attr_str_open(hid_t a, char **out)
 {
     hid_t t = H5Aget_type(a);
     int r = -1;
-    if (H5Tget_class(t) != H5T_STRING)
+    if (H5Tget_class(t) != H5T_STRING || !attr_is_scalar(a))
         goto done;
     if (H5Tis_variable_str(t) > 0) {
         hid_t mt = string_type();
@@ -1260,6 +1263,8 @@ static herr_t collect_attr(hid_t obj, const char *name, const H5A_info_t *info, 
     hid_t at = H5Aopen(obj, name, H5P_DEFAULT);
     hid_t t = at >= 0 ? H5Aget_type(at) : -1;
     H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    if (at >= 0 && !attr_is_scalar(at))
+        cls = H5T_NO_CLASS; // arrays: not a model option sslc writes; listed as "?"
     int ok = -1;
     if (cls == H5T_INTEGER) {
         a.type = SSLC_CKPT_ATTR_INT;
@@ -1272,6 +1277,11 @@ static herr_t collect_attr(hid_t obj, const char *name, const H5A_info_t *info, 
         char *s = NULL;
         ok = read_attr_str_open(at, &s) > 0 ? 0 : -1;
         a.s = s;
+    } else if (at >= 0) {
+        // Another type (an array written by h5py): shown, never compared.
+        a.type = SSLC_CKPT_ATTR_STRING;
+        a.s = dup_string("?");
+        ok = a.s ? 0 : -1;
     }
     if (t >= 0)
         H5Tclose(t);
@@ -1491,8 +1501,9 @@ sslc_status sslc_ckpt_print(FILE *out, const char *path, bool tensors)
     st = fill_info(f, path, &info);
     if (st != SSLC_OK)
         goto done;
-    struct stat sb;
-    stat(path, &sb);
+    struct stat sb = {0};
+    if (stat(path, &sb) != 0)
+        sb.st_size = 0;
     fprintf(out, "checkpoint %s (", path);
     print_count(out, (int64_t)sb.st_size);
     fprintf(out, " bytes)\n");

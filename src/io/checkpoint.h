@@ -14,9 +14,10 @@
 //   /optimizer/<part>/<buffer>/<tensor>   float32, one per trainable tensor
 //   /state/<array>      extra arrays (MoCo queue, queue pointer, ...)
 //
-// Saving writes "<path>.tmp-<pid>" in the same folder, flushes, fsyncs and
-// renames it over path, then fsyncs the folder: a crash, a kill or a full
-// disk never leaves a half-written file where a good one was.
+// Saving builds the file in memory, writes it to "<path>.tmp-<pid>" in the
+// same folder, fsyncs and renames it over path, then fsyncs the folder: a
+// crash, a kill or a full disk never leaves a half-written file where a good
+// one was. While saving, memory holds about twice the file's size.
 //
 // Not thread-safe (Debian's HDF5 is built without its global lock): call
 // from one thread. Not async-signal-safe: a signal handler only sets a flag

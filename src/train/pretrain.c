@@ -393,12 +393,12 @@ static void log_metrics(trainer *t, const char *fmt, ...)
     fflush(t->metrics);
 }
 
-static void set_schedule(trainer *t, int64_t total, int64_t steps_per_epoch)
+static void set_schedule(trainer *t, int64_t total)
 {
     const sslc_pretrain_config *c = t->cfg;
-    int64_t warmup = (int64_t)(c->warmup_epochs * (double)steps_per_epoch);
+    int64_t warmup = (int64_t)(c->warmup * (double)total);
     if (warmup >= total)
-        warmup = total / 10;
+        warmup = total - 1;
     t->total_steps = total;
     sslc_schedule_init(&t->schedule, c->lr, c->final_lr, warmup, total);
 }
@@ -409,7 +409,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     trainer t = {.cfg = cfg};
     sslc_pipeline *pipe = NULL;
     memset(res, 0, sizeof *res);
-    res->knn_top1 = res->best_knn_top1 = -1.0;
+    res->knn_top1 = res->best_knn_top1 = res->knn_initial = -1.0;
     sslc_status st = make_dir(cfg->out);
     if (!st)
         st = build(&t, recipe);
@@ -429,11 +429,11 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
                         (long long)sslc_dataset_count(ds), (long long)cfg->batch);
         goto done;
     }
-    set_schedule(&t, cfg->epochs * per_epoch, per_epoch);
+    set_schedule(&t, cfg->epochs * per_epoch);
     if (cfg->resume && (st = resume(&t, cfg->resume)))
         goto done;
     if (cfg->resume)
-        set_schedule(&t, t.total_steps, per_epoch);
+        set_schedule(&t, t.total_steps);
     bool budget_fitted = cfg->resume != NULL;
 
     char path[4096];
@@ -449,6 +449,15 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
               cfg->method, (long long)sslc_dataset_count(ds), (long long)per_epoch,
               (long long)t.total_steps, cfg->out);
 
+    if (cfg->knn_bank && cfg->knn_val && !cfg->resume) {
+        // The same encoder at initialisation: the baseline the monitor's
+        // later figures are to be read against.
+        if ((st = knn_monitor(&t, &res->knn_initial)))
+            goto done;
+        sslc_info("kNN top-1 at initialisation %.2f%% (k=%lld)", 100.0 * res->knn_initial,
+                  (long long)cfg->knn_k);
+        log_metrics(&t, "{\"step\": 0, \"epoch\": 0, \"knn_top1\": %.4f}", res->knn_initial);
+    }
     sslc_progress bar;
     sslc_progress_init(&bar, stderr, cfg->log_every, t.total_steps, t.step);
     const double start = sslc_now();
@@ -456,6 +465,9 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     int64_t window_n = 0, first_window = -1;
     int64_t start_step = t.step;
     bool stop = false;
+    sslc_batch fixed_copy;
+    const sslc_batch *fixed = NULL;
+    float *fixed_views = NULL;
     while (!stop && t.step < t.total_steps) {
         int64_t first = t.step - t.epoch * per_epoch;
         if (first >= per_epoch) { // resumed exactly at an epoch boundary
@@ -466,9 +478,25 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
             break;
         for (;;) {
             double t0 = sslc_now();
-            const sslc_batch *b = NULL;
-            if ((st = sslc_pipeline_next(pipe, &b)) || !b)
+            const sslc_batch *b = fixed;
+            if (!b && ((st = sslc_pipeline_next(pipe, &b)) || !b))
                 break;
+            if (cfg->fixed_batch && !fixed) {
+                // The pipeline reuses its buffers once the epoch moves on:
+                // keep a private copy of the batch.
+                size_t n = (size_t)(b->views_per_sample * b->count * b->height * b->width *
+                                    b->channels);
+                fixed_views = sslc_aligned_alloc(n * sizeof(float));
+                if (!fixed_views) {
+                    st = SSLC_ERR_NOMEM;
+                    break;
+                }
+                memcpy(fixed_views, b->views, n * sizeof(float));
+                fixed_copy = *b;
+                fixed_copy.views = fixed_views;
+                fixed = &fixed_copy;
+                b = fixed;
+            }
             double waited = sslc_now() - t0;
             wait_total += waited;
             float loss = 0, acc = 0;
@@ -498,7 +526,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
                 double per_step = (sslc_now() - start) / 10.0;
                 int64_t fit = (int64_t)(cfg->minutes * 60.0 / per_step);
                 if (fit < t.total_steps) {
-                    set_schedule(&t, fit > t.step + 1 ? fit : t.step + 1, per_epoch);
+                    set_schedule(&t, fit > t.step + 1 ? fit : t.step + 1);
                     bar.total = t.total_steps;
                     sslc_info("time budget %.1f min at %.2f s/step: %lld steps", cfg->minutes,
                               per_step, (long long)t.total_steps);
@@ -549,8 +577,8 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
             t.epoch++;
         bool last = stop || t.step >= t.total_steps;
         bool is_best = false;
-        if (epoch_done && cfg->knn_bank && cfg->knn_val &&
-            ((cfg->knn_every > 0 && t.epoch % cfg->knn_every == 0) || last) && !res->interrupted) {
+        bool due = epoch_done && cfg->knn_every > 0 && t.epoch % cfg->knn_every == 0;
+        if (cfg->knn_bank && cfg->knn_val && (due || last) && !res->interrupted) {
             sslc_progress_break(&bar);
             double top1 = 0.0;
             if ((st = knn_monitor(&t, &top1)))
@@ -572,6 +600,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     }
     sslc_progress_break(&bar);
     sslc_interrupt_restore();
+    free(fixed_views);
     res->steps = t.step;
     res->epochs = t.epoch;
     res->seconds = sslc_now() - start;

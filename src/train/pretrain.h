@@ -29,7 +29,7 @@ typedef struct sslc_pretrain_config {
     sslc_optim_config optim;
     double lr;            // peak learning rate, already scaled for the batch
     double final_lr;      // cosine end
-    double warmup_epochs; // linear warmup from 0
+    double warmup;        // linear warmup from 0, as a fraction of the schedule
     double tau;           // temperature
 
     int64_t queue;          // MoCo K
@@ -39,6 +39,7 @@ typedef struct sslc_pretrain_config {
 
     uint64_t seed;
     bool async_data;   // produce batch k+1 while training on batch k
+    bool fixed_batch;  // benchmarks: augment one batch, then train on it at every step
     const char *out;   // run folder (created)
     const char *resume; // checkpoint file to continue from, or NULL
     int64_t log_every;  // plain progress / metrics every this many steps
@@ -59,6 +60,7 @@ typedef struct sslc_pretrain_config {
 typedef struct sslc_pretrain_result {
     int64_t steps, epochs;
     double first_loss, last_loss; // mean over the first / last logged window
+    double knn_initial;           // kNN accuracy of the encoder at initialisation (-1: none)
     double knn_top1;              // last kNN accuracy (-1: none)
     double best_knn_top1;
     double seconds, pairs_per_s, data_wait_fraction;

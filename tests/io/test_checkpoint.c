@@ -4,6 +4,7 @@
 // torchvision ResNet by name (torch group).
 #include <errno.h>
 #include <hdf5.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "src/core/rng.h"
 #include "src/io/checkpoint.h"
 #include "src/io/interrupt.h"
+#include "src/models/resnet.h"
 #include "tests/harness.h"
 
 // ---------------------------------------------------------------- tables
@@ -578,6 +580,34 @@ static void refuses_another_format_version(void **unused)
     assert_int_equal(sslc_ckpt_print(out, path, false), SSLC_OK);
     fclose(out);
 
+    // Array attributes where sslc writes one value (a file edited with h5py)
+    // are refused or shown, never read past their end.
+    const char *arr = path_in(dir, "arrays.h5");
+    assert_int_equal(sslc_ckpt_save(arr, &a.ckpt), SSLC_OK);
+    f = H5Fopen(arr, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t three = 3;
+    hid_t space = H5Screate_simple(1, &three, NULL);
+    const double mean[3] = {0.1, 0.2, 0.3};
+    hid_t g = H5Gopen2(f, "model", H5P_DEFAULT);
+    hid_t am = H5Acreate2(g, "input_mean", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Awrite(am, H5T_NATIVE_DOUBLE, mean) >= 0);
+    H5Aclose(am);
+    H5Gclose(g);
+    H5Fclose(f);
+    assert_int_equal(sslc_ckpt_read_info(arr, &info), SSLC_OK);
+    assert_string_equal(sslc_ckpt_info_attr(&info, "input_mean")->s, "?");
+    sslc_ckpt_info_free(&info);
+    f = H5Fopen(arr, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Adelete(f, "format_version") >= 0);
+    hid_t av = H5Acreate2(f, "format_version", H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    const int64_t versions[3] = {1, 1, 1};
+    assert_true(H5Awrite(av, H5T_NATIVE_INT64, versions) >= 0);
+    H5Aclose(av);
+    H5Sclose(space);
+    H5Fclose(f);
+    assert_int_equal(sslc_ckpt_load(arr, &a.ckpt), SSLC_ERR_FORMAT);
+    assert_message_has("(unreadable format_version attribute)");
+
     // An HDF5 file that is not a checkpoint.
     const char *other = path_in(dir, "other.h5");
     f = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -1028,7 +1058,8 @@ static void cli_info_and_export(void **unused)
 static void torch_loader_reads_every_tensor_by_name(void **unused)
 {
     (void)unused;
-    const char *py = "/usr/bin/python3";
+    // Debian's python3 has python3-torch; SSLC_PYTHON overrides (e.g. to check the skip).
+    const char *py = getenv("SSLC_PYTHON") ? getenv("SSLC_PYTHON") : "/usr/bin/python3";
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
     if (access(py, X_OK) != 0 || system(cmd) != 0) {
@@ -1074,9 +1105,39 @@ static void torch_loader_reads_every_tensor_by_name(void **unused)
         used += (size_t)snprintf(cmd + used, sizeof cmd - used, " '%s'", path_in(dir, name));
         sslc_params_free(&enc);
     }
+    // The same check on sslc's own ResNet (src/models/resnet.c): its tensor
+    // names and shapes must be torchvision's.
+    const cfg model_cfgs[] = {
+        {"resnet18", 64, 3, 1}, {"resnet34", 64, 3, 0}, {"resnet50", 64, 3, 1},
+        {"resnet18", 16, 1, 1}, {"resnet50", 16, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof model_cfgs / sizeof model_cfgs[0]; i++) {
+        const cfg *c = &model_cfgs[i];
+        sslc_resnet net;
+        sslc_resnet_config rc = {.in_channels = c->in_ch, .width = c->width,
+                                 .cifar_stem = c->cifar};
+        assert_int_equal(sslc_resnet_parse_arch(&rc, c->arch), SSLC_OK);
+        assert_int_equal(sslc_resnet_create(&net, &rc), SSLC_OK);
+        fill_pattern(&net.params);
+        sslc_ckpt_attr model[] = {
+            {.key = "arch", .type = SSLC_CKPT_ATTR_STRING, .s = sslc_resnet_arch(&rc)},
+            {.key = "in_channels", .type = SSLC_CKPT_ATTR_INT, .i = c->in_ch},
+            {.key = "width", .type = SSLC_CKPT_ATTR_INT, .i = c->width},
+            {.key = "cifar_stem", .type = SSLC_CKPT_ATTR_INT, .i = c->cifar},
+        };
+        sslc_ckpt_part part = {"encoder", &net.params};
+        sslc_ckpt ck = {.method = "simclr", .model = model, .n_model = 4, .parts = &part,
+                        .n_parts = 1};
+        char name[128];
+        snprintf(name, sizeof name, "model-%s-w%lld-c%lld-%s.h5", c->arch, (long long)c->width,
+                 (long long)c->in_ch, c->cifar ? "cifar" : "imagenet");
+        assert_int_equal(sslc_ckpt_save(path_in(dir, name), &ck), SSLC_OK);
+        used += (size_t)snprintf(cmd + used, sizeof cmd - used, " '%s'", path_in(dir, name));
+        sslc_resnet_destroy(&net);
+    }
     int rc = system(cmd);
     assert_int_equal(rc, 0);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); // 200 MB of width-64 files
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); // 400 MB of width-64 files
     assert_int_equal(system(cmd), 0);
 }
 
@@ -1092,6 +1153,123 @@ static int no_open_hdf5_objects(void **unused)
 }
 
 #define TEST(f) cmocka_unit_test_teardown(f, no_open_hdf5_objects)
+
+static void write_ref(hid_t f, const char *name, int ndim, const hsize_t *dims, const float *x)
+{
+    hid_t space = H5Screate_simple(ndim, dims, NULL);
+    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+}
+
+// The downstream check: a checkpoint of sslc's ResNet, loaded into
+// torchvision by scripts/sslc_torch.py, gives the same pooled features
+// (eval mode) as sslc on the same images. BN statistics and affine
+// parameters are randomised so that eval-mode batch norm is exercised.
+static void torch_features_match_sslc(void **unused)
+{
+    (void)unused;
+    const char *py = getenv("SSLC_PYTHON") ? getenv("SSLC_PYTHON") : "/usr/bin/python3";
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
+    if (access(py, X_OK) != 0 || system(cmd) != 0) {
+        printf("SKIP: torch, torchvision or h5py is not importable by %s\n", py);
+        skip();
+    }
+    const char *dir = sslc_test_tmpdir("ckpt-features");
+    typedef struct cfg {
+        int depth;
+        int64_t in_ch, width;
+        bool cifar;
+        int64_t N, H;
+    } cfg;
+    const cfg cfgs[] = {
+        {18, 1, 16, true, 4, 28}, // Fashion-MNIST shape
+        {34, 3, 8, true, 3, 32},
+        {50, 3, 8, false, 2, 64},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        const cfg *c = &cfgs[i];
+        sslc_resnet_config rc = {.depth = c->depth, .in_channels = c->in_ch, .width = c->width,
+                                 .cifar_stem = c->cifar};
+        sslc_resnet net;
+        assert_int_equal(sslc_resnet_create(&net, &rc), SSLC_OK);
+        sslc_resnet_init(&net, 100 + i);
+        sslc_rng r = sslc_rng_make(200 + i, 0, 0, 0, 0);
+        for (int64_t t = 0; t < net.params.count; t++) {
+            const sslc_tensor *x = &net.params.tensors[t];
+            float *v = sslc_params_data(&net.params, x);
+            const char *dot = strrchr(x->name, '.');
+            int bn = strstr(x->name, "bn") || strstr(x->name, "downsample.1");
+            for (int64_t k = 0; k < x->numel; k++) {
+                if (!strcmp(dot, ".running_mean"))
+                    v[k] = 0.2f * (float)sslc_rng_normal(&r);
+                else if (!strcmp(dot, ".running_var"))
+                    v[k] = 0.5f + (float)sslc_rng_uniform(&r);
+                else if (!strcmp(dot, ".num_batches_tracked"))
+                    v[k] = 17.0f;
+                else if (bn && !strcmp(dot, ".weight"))
+                    v[k] = 1.0f + 0.2f * (float)sslc_rng_normal(&r);
+                else if (bn && !strcmp(dot, ".bias"))
+                    v[k] = 0.1f * (float)sslc_rng_normal(&r);
+            }
+        }
+        int64_t N = c->N, H = c->H, C = c->in_ch, D = net.feature_dim;
+        float *x = malloc((size_t)(N * H * H * C) * sizeof(float));
+        float *nchw = malloc((size_t)(N * H * H * C) * sizeof(float));
+        assert_true(x && nchw);
+        for (int64_t k = 0; k < N * H * H * C; k++)
+            x[k] = (float)sslc_rng_normal(&r);
+        for (int64_t n = 0; n < N; n++) // sslc is NHWC, PyTorch NCHW
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < H; w++)
+                    for (int64_t ch = 0; ch < C; ch++)
+                        nchw[((n * C + ch) * H + h) * H + w] = x[((n * H + h) * H + w) * C + ch];
+        sslc_resnet_run *run = NULL;
+        assert_int_equal(sslc_resnet_run_create(&run, &net, N, H, H), SSLC_OK);
+        sslc_resnet_prepare(run, &net);
+        const float *feats = sslc_resnet_forward(run, &net, x, false);
+
+        char ckpt[4200], ref[4200];
+        snprintf(ckpt, sizeof ckpt, "%s/enc-%zu.h5", dir, i);
+        snprintf(ref, sizeof ref, "%s/ref-%zu.h5", dir, i);
+        sslc_ckpt_attr model[] = {
+            {.key = "arch", .type = SSLC_CKPT_ATTR_STRING, .s = sslc_resnet_arch(&rc)},
+            {.key = "in_channels", .type = SSLC_CKPT_ATTR_INT, .i = C},
+            {.key = "width", .type = SSLC_CKPT_ATTR_INT, .i = c->width},
+            {.key = "cifar_stem", .type = SSLC_CKPT_ATTR_INT, .i = c->cifar},
+        };
+        sslc_ckpt_part part = {"encoder", &net.params};
+        sslc_ckpt ck = {.method = "simclr", .model = model, .n_model = 4, .parts = &part,
+                        .n_parts = 1};
+        assert_int_equal(sslc_ckpt_save(ckpt, &ck), SSLC_OK);
+        hid_t f = H5Fcreate(ref, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        const hsize_t idims[4] = {(hsize_t)N, (hsize_t)C, (hsize_t)H, (hsize_t)H};
+        const hsize_t fdims[2] = {(hsize_t)N, (hsize_t)D};
+        write_ref(f, "images", 4, idims, nchw);
+        write_ref(f, "features", 2, fdims, feats);
+        H5Fclose(f);
+        double mean_abs = 0;
+        for (int64_t k = 0; k < N * D; k++)
+            mean_abs += fabs(feats[k]) / (double)(N * D);
+        printf("  %s width %lld %s stem, %lldx%lldx%lld: mean |feature| %.3g\n",
+               sslc_resnet_arch(&rc), (long long)c->width, c->cifar ? "cifar" : "imagenet",
+               (long long)C, (long long)H, (long long)H, mean_abs);
+        fflush(stdout);
+        assert_true(mean_abs > 1e-3); // features that mean something
+        snprintf(cmd, sizeof cmd, "%s '%s/scripts/sslc_torch.py' compare '%s' '%s'", py,
+                 SSLC_SOURCE_DIR, ckpt, ref);
+        assert_int_equal(system(cmd), 0);
+        sslc_resnet_run_destroy(run);
+        sslc_resnet_destroy(&net);
+        free(x);
+        free(nchw);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
 
 int main(int argc, char **argv)
 {
@@ -1118,6 +1296,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest torch[] = {
         TEST(torch_loader_reads_every_tensor_by_name),
+        TEST(torch_features_match_sslc),
     };
     const sslc_test_group groups[] = {
         SSLC_GROUP("unit", unit),
