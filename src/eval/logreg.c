@@ -9,7 +9,7 @@
 #include "src/core/rng.h"
 
 const double sslc_logreg_default_grid[SSLC_LOGREG_GRID] = {
-    1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6};
+    1.0, 3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6};
 
 sslc_status sslc_logreg_create(sslc_logreg *m, int64_t dim, int64_t classes)
 {

@@ -84,8 +84,8 @@ sslc_status sslc_logreg_sgd_step(sslc_logreg *m, float *vel, void *workspace, co
                                  const int64_t *y, int64_t n, double l2, double lr,
                                  double momentum, bool nesterov, double *loss);
 
-// The default regularisation grid: l2 from 1e-1 down to 1e-6 in half decades.
-enum { SSLC_LOGREG_GRID = 11 };
+// The default regularisation grid: l2 from 1 down to 1e-6 in half decades.
+enum { SSLC_LOGREG_GRID = 13 };
 extern const double sslc_logreg_default_grid[SSLC_LOGREG_GRID];
 
 // Fits on (x_fit, y_fit) for each l2 of grid (largest first, each warm-
