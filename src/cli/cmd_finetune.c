@@ -27,6 +27,8 @@ typedef struct options {
     sslc_recipe_overrides aug;
 } options;
 
+enum { MAX_ARGS = 96 };
+
 static size_t make_args(sslc_arg *a, options *o, bool supervised)
 {
     const sslc_arg common[] = {
@@ -74,8 +76,7 @@ static size_t make_args(sslc_arg *a, options *o, bool supervised)
     }
     memcpy(a + n, common, sizeof common);
     n += sizeof common / sizeof common[0];
-    sslc_recipe_args(a + n, &o->aug);
-    return n + SSLC_RECIPE_ARG_COUNT;
+    return n + sslc_recipe_args(a + n, MAX_ARGS - n, &o->aug);
 }
 
 static sslc_status make_dir(const char *path)
@@ -108,7 +109,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
                  .fraction = 1.0, .minutes = 0, .lr = NAN, .weight_decay = NAN, .momentum = 0.9,
                  .warmup_epochs = NAN, .cifar_stem = true, .nesterov = true};
     sslc_recipe_overrides_init(&o.aug);
-    sslc_arg args[64];
+    sslc_arg args[MAX_ARGS];
     size_t n_args = make_args(args, &o, supervised);
     int st = sslc_args_parse(supervised ? &help_supervised : &help_finetune, args, n_args, argc,
                              argv, NULL, 0, NULL);

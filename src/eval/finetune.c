@@ -91,6 +91,7 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
         sslc_progress_init(&bar, stderr, cfg->log_every, total, 0);
     const double start = sslc_now();
     bool fitted = false, stop = false;
+    double pace_start = start;
     int64_t step = 0;
     for (int64_t epoch = 0; !stop && step < total; epoch++) {
         double epoch_loss = 0.0;
@@ -134,9 +135,13 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
             epoch_n += count;
             epoch_steps++;
             res->images_per_s = (double)(step * B) / (sslc_now() - start);
-            if (cfg->minutes > 0 && !fitted && step == 5) {
-                double per_step = (sslc_now() - start) / 5.0;
-                int64_t fit = (int64_t)(cfg->minutes * 60.0 / per_step);
+            // Fit the schedule to a time budget from the pace of steps 5..25
+            // (the first steps pay page faults and oneDNN's primitive set-up).
+            if (cfg->minutes > 0 && step == 5)
+                pace_start = sslc_now();
+            if (cfg->minutes > 0 && !fitted && step == 25) {
+                double per_step = (sslc_now() - pace_start) / 20.0;
+                int64_t fit = step + (int64_t)((cfg->minutes * 60.0 - (sslc_now() - start)) / per_step);
                 if (fit < total) {
                     total = fit > step + 1 ? fit : step + 1;
                     if (warmup >= total)

@@ -604,6 +604,7 @@ static void supervised_baseline_learns(void **state)
                         (size_t)enc.params.n_values * sizeof(float));
     assert_int_equal(info.image_size, 16);
     assert_string_equal(info.method, "supervised");
+    sslc_resnet_destroy(&back);
     assert_int_equal(sslc_encoder_load(&back, &info, path, 3), SSLC_ERR_INVALID); // wrong channels
     assert_non_null(strstr(sslc_error_message(), "1-channel"));
     sslc_resnet_destroy(&back);
