@@ -77,22 +77,19 @@ run() {
     local res=$OUT/result-$N.json log=$OUT/$name.log
     rm -f "$res"
     local cmd=("$@")
-    if [ "$frac" != "-" ]; then cmd+=(--results "$res" --name "$row"); fi
-    echo "== $row ${frac/#-/} : ${cmd[*]}" >&2
-    local t0 t1
-    t0=$(date +%s.%N)
-    if [ $LOCK = 1 ]; then
-        flock /tmp/sslc-cpu.lock "${cmd[@]}" > "$log" 2>&1 || { echo "failed, see $log" >&2; tail -5 "$log" >&2; return 1; }
-    else
-        "${cmd[@]}" > "$log" 2>&1 || { echo "failed, see $log" >&2; tail -5 "$log" >&2; return 1; }
-    fi
-    t1=$(date +%s.%N)
-    local wall
-    wall=$(echo "$t1 - $t0" | bc)
-    [ -f "$res" ] || res=-
-    # The command as one could paste it (paths relative to the repository).
+    # The command as one could paste it (paths relative to the repository;
+    # --results / --name are bookkeeping and left out).
     local shown=${cmd[*]}
     shown=${shown//$ROOT\//}
+    if [ "$frac" != "-" ]; then cmd+=(--results "$res" --name "$row"); fi
+    echo "== $row ${frac/#-/} : $shown" >&2
+    # Timed inside the lock: the wall time is the command's own, not the wait.
+    local timed=(bash -c 't0=$(date +%s.%N); "$@"; rc=$?; t1=$(date +%s.%N); echo "$t1 - $t0" | bc > "$0"; exit $rc' "$OUT/wall-$N")
+    if [ $LOCK = 1 ]; then timed=(flock /tmp/sslc-cpu.lock "${timed[@]}"); fi
+    "${timed[@]}" "${cmd[@]}" > "$log" 2>&1 || { echo "failed, see $log" >&2; tail -5 "$log" >&2; return 1; }
+    local wall
+    wall=$(cat "$OUT/wall-$N")
+    [ -f "$res" ] || res=-
     printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$frac" "$wall" "$res" "$shown" >> "$TSV"
     tail -1 "$log" >&2
 }
@@ -125,8 +122,8 @@ done
 /usr/bin/python3 "$ROOT/scripts/plot_results.py" --runs "$TSV" --doc "$DOC" \
     --png "${DOC%.md}.png" --budget "$BUDGET" --width "$WIDTH" --batch "$BATCH"
 for m in $METHODS; do
-    last=$(ls -d "$OUT"/probe-"$m"-* 2>/dev/null | tail -1)
-    [ -n "$last" ] && /usr/bin/python3 "$ROOT/scripts/plot_confusion.py" "$last/confusion.csv" \
+    last=$(ls -d "$OUT"/probe-"$m"-*/ 2>/dev/null | sort -t- -k3 -g | tail -1)
+    [ -n "$last" ] && /usr/bin/python3 "$ROOT/scripts/plot_confusion.py" "${last%/}/confusion.csv" \
         "$OUT/confusion-$m.png" || true
 done
 echo "wrote $DOC" >&2
