@@ -10,7 +10,7 @@
 #
 #   scripts/fashion_mnist_table.sh [--budget MIN] [--fractions "0.01 0.1 1"]
 #       [--train-minutes "4 8 12"] [--width 16] [--batch 256] [--methods "simclr moco"]
-#       [--out runs/table] [--doc docs/results.md] [--no-lock]
+#       [--out runs/table] [--doc docs/results.md] [--pretrain-args "--tau 0.2"] [--no-lock]
 #
 # --budget: minutes of pretraining per method (30 in the protocol).
 # --train-minutes: minutes of fine-tuning / supervised training for each
