@@ -8,6 +8,10 @@ int sslc_cmd_pretrain(int argc, char **argv);
 int sslc_cmd_info(int argc, char **argv);
 int sslc_cmd_export(int argc, char **argv);
 int sslc_cmd_augment_preview(int argc, char **argv);
+int sslc_cmd_linear_eval(int argc, char **argv);
+int sslc_cmd_finetune(int argc, char **argv);
+int sslc_cmd_supervised(int argc, char **argv);
+int sslc_cmd_knn(int argc, char **argv);
 
 // Peak resident memory of this process so far, MiB.
 double sslc_peak_rss_mib(void);

@@ -18,6 +18,10 @@ static const command commands[] = {
     {"info", sslc_cmd_info, "show what a checkpoint holds (model, step, tensors, config)"},
     {"export", sslc_cmd_export, "write just the encoder of a checkpoint, for fine-tuning"},
     {"augment-preview", sslc_cmd_augment_preview, "write a PNG contact sheet of an image's views"},
+    {"linear-eval", sslc_cmd_linear_eval, "linear probe of a frozen encoder on 1% / 10% / 100% of the labels"},
+    {"finetune", sslc_cmd_finetune, "fine-tune a pretrained encoder + classifier on a labelled subset"},
+    {"supervised", sslc_cmd_supervised, "supervised baseline: the encoder from scratch on a labelled subset"},
+    {"knn", sslc_cmd_knn, "weighted kNN accuracy of an encoder's features (no training)"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""Writes docs/results.md and a PNG plot from scripts/fashion_mnist_table.sh's runs.tsv.
+
+Each line of runs.tsv: row, label fraction ("-" for pretraining), wall seconds,
+the result JSON file the command wrote with --results ("-" if none), and the
+command. The markdown holds one table (top-1 % on the 10k test images) and,
+under it, every figure with the command that made it and its wall time.
+
+    /usr/bin/python3 scripts/plot_results.py --runs runs/table/runs.tsv \
+        --doc docs/results.md --png docs/results.png --budget 30
+"""
+import argparse
+import json
+import os
+
+ANCHORS = [
+    ("raw pixels, logistic regression", "77.9", "82.7", "84.7"),
+    ("random-init ResNet-18 (CIFAR stem, half width), linear probe", "—", "78.4", "81.1"),
+    ("PyTorch SimCLR, same encoder, 30-minute 2-core budget (3.3 epochs), linear probe",
+     "78.2", "84.2", "86.4"),
+    ("supervised from scratch, same encoder (4 / 8 / 12 minutes)", "80.9", "90.1", "90.8"),
+]
+
+
+def fmt_frac(f):
+    return "%g%%" % (100 * float(f))
+
+
+def fmt_wall(s):
+    s = float(s)
+    return "%d:%02d" % (s // 60, s % 60) if s >= 60 else "%.0f s" % s
+
+
+def load(path):
+    runs = []
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 5:
+                continue
+            row, frac, wall, res, cmd = parts[:5]
+            result = None
+            if res != "-" and os.path.exists(res):
+                with open(res) as rf:
+                    result = json.loads(rf.readline())
+            runs.append({"row": row, "frac": frac, "wall": float(wall), "result": result,
+                         "cmd": cmd})
+    return runs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--doc", required=True)
+    ap.add_argument("--png", required=True)
+    ap.add_argument("--budget", default="30")
+    ap.add_argument("--width", default="16")
+    ap.add_argument("--batch", default="256")
+    ap.add_argument("--preamble", default="", help="markdown file inserted before the table")
+    ap.add_argument("--notes", default="", help="markdown file appended after the table")
+    a = ap.parse_args()
+    runs = load(a.runs)
+    fracs = []
+    rows = []
+    for r in runs:
+        if r["frac"] != "-" and r["frac"] not in fracs:
+            fracs.append(r["frac"])
+        if r["frac"] != "-" and r["row"] not in rows:
+            rows.append(r["row"])
+    fracs.sort(key=float)
+    cell = {}
+    for r in runs:
+        if r["result"]:
+            cell[(r["row"], r["frac"])] = r
+    out = []
+    out.append("# Fashion-MNIST results\n")
+    if a.preamble and os.path.exists(a.preamble):
+        out.append(open(a.preamble).read().rstrip() + "\n")
+    out.append("Pretraining budget: **%s minutes per method** on this machine (2 cores shared), "
+               "ResNet-18 with the CIFAR stem at width %s, batch %s. Top-1 %% on the 10k test "
+               "images; class-balanced label subsets, seed 0.\n" % (a.budget, a.width, a.batch))
+    out.append("| method | " + " | ".join(fmt_frac(f) for f in fracs) + " |")
+    out.append("|---|" + "---|" * len(fracs))
+    notes = []
+    n = 0
+    for row in rows:
+        cells = []
+        for f in fracs:
+            r = cell.get((row, f))
+            if not r:
+                cells.append("—")
+                continue
+            n += 1
+            cells.append("%.1f [%d]" % (100 * r["result"]["top1"], n))
+            notes.append("[%d] %s, %s: top-1 %.2f%%, top-5 %.2f%%, wall %s: `%s`" % (
+                n, row, fmt_frac(f), 100 * r["result"]["top1"],
+                100 * r["result"].get("top5", float("nan")), fmt_wall(r["wall"]), r["cmd"]))
+        out.append("| %s | %s |" % (row, " | ".join(cells)))
+    out.append("")
+    pre = [r for r in runs if r["frac"] == "-"]
+    if pre:
+        out.append("Pretraining runs (no labels):\n")
+        for r in pre:
+            out.append("- %s, wall %s: `%s`" % (r["row"], fmt_wall(r["wall"]), r["cmd"]))
+        out.append("")
+    out.append("How each figure was made (wall time includes loading and feature extraction):\n")
+    out.extend("- " + x for x in notes)
+    out.append("")
+    out.append("Anchors measured with PyTorch on this machine, same protocol (from issue 7):\n")
+    out.append("| method | 1% | 10% | 100% |")
+    out.append("|---|---|---|---|")
+    for anchor in ANCHORS:
+        out.append("| " + " | ".join(anchor) + " |")
+    out.append("")
+    out.append("![accuracy against label fraction](%s)\n" % os.path.relpath(
+        a.png, os.path.dirname(os.path.abspath(a.doc))))
+    if a.notes and os.path.exists(a.notes):
+        out.append(open(a.notes).read().rstrip() + "\n")
+    with open(a.doc, "w") as f:
+        f.write("\n".join(out))
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in rows:
+        xs = [100 * float(f) for f in fracs if (row, f) in cell]
+        ys = [100 * cell[(row, f)]["result"]["top1"] for f in fracs if (row, f) in cell]
+        ax.plot(xs, ys, marker="o", label=row)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training images (%)")
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title("Fashion-MNIST, %s-minute pretraining" % a.budget)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(a.png, dpi=110)
+    print("wrote", a.doc, "and", a.png)
+
+
+if __name__ == "__main__":
+    main()

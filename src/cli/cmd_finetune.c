@@ -1,0 +1,265 @@
+// sslc finetune and sslc supervised: encoder + linear classifier trained on
+// a labelled subset, from a pretrained encoder or from scratch.
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "src/cli/args.h"
+#include "src/cli/commands.h"
+#include "src/cli/eval_common.h"
+#include "src/cli/recipe_args.h"
+#include "src/core/gemm.h"
+#include "src/core/log.h"
+#include "src/eval/encoder.h"
+#include "src/eval/finetune.h"
+#include "src/eval/metrics.h"
+#include "src/optim/schedule.h"
+
+typedef struct options {
+    const char *ckpt, *arch, *train, *test, *subset, *save_subset, *mode, *head_init, *out;
+    const char *results, *name, *lr_scaling;
+    int64_t width, per_class, seed, batch, epochs, max_steps, threads, log_every, eval_batch;
+    double fraction, minutes, lr, weight_decay, momentum, warmup_epochs;
+    bool cifar_stem, nesterov;
+    sslc_recipe_overrides aug;
+} options;
+
+enum { MAX_ARGS = 96 };
+
+static size_t make_args(sslc_arg *a, options *o, bool supervised)
+{
+    const sslc_arg common[] = {
+        {"train", SSLC_ARG_STRING, &o->train, "labelled training images (the subset is drawn from them)", NULL, 0, 0},
+        {"test", SSLC_ARG_STRING, &o->test, "labelled test images", NULL, 0, 0},
+        {"label-fraction", SSLC_ARG_FLOAT, &o->fraction, "class-balanced fraction of the training labels (1: all)", NULL, 1e-6, 1},
+        {"per-class", SSLC_ARG_INT, &o->per_class, "images per class instead of a fraction (0: use the fraction)", NULL, 0, 1LL << 40},
+        {"subset", SSLC_ARG_STRING, &o->subset, "read the labelled subset from this list instead", NULL, 0, 0},
+        {"save-subset", SSLC_ARG_STRING, &o->save_subset, "write the labelled subset list here", NULL, 0, 0},
+        {"seed", SSLC_ARG_INT, &o->seed, "seed of the subset, initialisation, order and augmentation", NULL, 0, 1LL << 62},
+        {"batch", SSLC_ARG_INT, &o->batch, "images per step", NULL, 2, 1 << 20},
+        {"epochs", SSLC_ARG_INT, &o->epochs, "epochs over the subset (auto: about 150k images, 15 to 200 epochs)", NULL, 1, 1000000},
+        {"minutes", SSLC_ARG_FLOAT, &o->minutes, "time budget: stop after this many minutes, schedule fitted to it (0: off)", NULL, 0, 1e6},
+        {"max-steps", SSLC_ARG_INT, &o->max_steps, "stop after this many steps (0: off)", NULL, 0, 1LL << 40},
+        {"lr", SSLC_ARG_FLOAT, &o->lr, "base learning rate before scaling (auto: 0.1 supervised, 0.05 fine-tuning)", NULL, 0, 100},
+        {"lr-scaling", SSLC_ARG_CHOICE, &o->lr_scaling, "peak lr = base * B/256 (linear), base * sqrt(B) (sqrt), or base", "linear|sqrt|none", 0, 0},
+        {"warmup-epochs", SSLC_ARG_FLOAT, &o->warmup_epochs, "linear warmup (auto: 5% of the epochs supervised, 0 fine-tuning)", NULL, 0, 1e6},
+        {"weight-decay", SSLC_ARG_FLOAT, &o->weight_decay, "weight decay on weights (auto: 5e-4 supervised, 0 fine-tuning as SimCLR)", NULL, 0, 1},
+        {"momentum", SSLC_ARG_FLOAT, &o->momentum, "SGD momentum", NULL, 0, 0.9999},
+        {"nesterov", SSLC_ARG_FLAG, &o->nesterov, "Nesterov momentum", NULL, 0, 0},
+        {"eval-batch", SSLC_ARG_INT, &o->eval_batch, "test-set batch", NULL, 1, 1 << 20},
+        {"threads", SSLC_ARG_INT, &o->threads, "threads (0: all cores)", NULL, 0, 1024},
+        {"log-every", SSLC_ARG_INT, &o->log_every, "plain progress lines every N steps", NULL, 1, 1 << 30},
+        {"out", SSLC_ARG_STRING, &o->out, "folder for model.h5 (encoder + classifier), metrics.json, confusion.csv (empty: none)", NULL, 0, 0},
+        {"results", SSLC_ARG_STRING, &o->results, "append a JSON line with the result to this file", NULL, 0, 0},
+        {"name", SSLC_ARG_STRING, &o->name, "a label for this result in --results", NULL, 0, 0},
+    };
+    const sslc_arg finetune[] = {
+        {"ckpt", SSLC_ARG_STRING, &o->ckpt, "pretrained encoder: checkpoint file or run folder", NULL, 0, 0},
+        {"mode", SSLC_ARG_CHOICE, &o->mode, "train everything, or only the head and batch-norm affine parameters", "full|bn-head", 0, 0},
+        {"head-init", SSLC_ARG_CHOICE, &o->head_init, "classifier initialisation (zero: SimCLR's fine-tuning)", "zero|default", 0, 0},
+    };
+    const sslc_arg scratch[] = {
+        {"arch", SSLC_ARG_CHOICE, &o->arch, "encoder", "resnet18|resnet34|resnet50", 0, 0},
+        {"width", SSLC_ARG_INT, &o->width, "encoder base width (64 = torchvision)", NULL, 1, 1024},
+        {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "3x3 stride-1 stem without max pool (small images)", NULL, 0, 0},
+    };
+    size_t n = 0;
+    if (supervised) {
+        memcpy(a, scratch, sizeof scratch);
+        n = sizeof scratch / sizeof scratch[0];
+    } else {
+        memcpy(a, finetune, sizeof finetune);
+        n = sizeof finetune / sizeof finetune[0];
+    }
+    memcpy(a + n, common, sizeof common);
+    n += sizeof common / sizeof common[0];
+    return n + sslc_recipe_args(a + n, MAX_ARGS - n, &o->aug);
+}
+
+static sslc_status make_dir(const char *path)
+{
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return sslc_error(SSLC_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+    return SSLC_OK;
+}
+
+int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
+{
+    static const sslc_command_help help_finetune = {
+        "finetune", "sslc finetune --ckpt CKPT [options]",
+        "Fine-tuning on a class-balanced labelled subset (SimCLR's semi-supervised\n"
+        "protocol): the pretrained encoder and a new linear classifier trained together\n"
+        "with softmax cross-entropy, SGD (Nesterov) and a cosine schedule, on crop + flip\n"
+        "views (the 'supervised' recipe: random resized crop of area 0.5-1, flip).\n"
+        "--mode bn-head trains only the classifier and the batch-norm weights and biases."};
+    static const sslc_command_help help_supervised = {
+        "supervised", "sslc supervised [options]",
+        "The supervised baseline: the same encoder from random initialisation, trained\n"
+        "with labels only (softmax cross-entropy, crop + flip views, SGD Nesterov with\n"
+        "warmup + cosine) on a class-balanced labelled subset."};
+    const char *cmd = supervised ? "supervised" : "finetune";
+    options o = {.ckpt = "", .arch = "resnet18", .train = "fashion-mnist:train",
+                 .test = "fashion-mnist:test", .subset = "", .save_subset = "", .mode = "full",
+                 .head_init = "zero", .out = "", .results = "", .name = "",
+                 .lr_scaling = "linear", .width = 32, .per_class = 0, .seed = 0, .batch = 128,
+                 .epochs = SSLC_ARG_AUTO, .max_steps = 0, .log_every = 20, .eval_batch = 512,
+                 .fraction = 1.0, .minutes = 0, .lr = NAN, .weight_decay = NAN, .momentum = 0.9,
+                 .warmup_epochs = NAN, .cifar_stem = true, .nesterov = true};
+    sslc_recipe_overrides_init(&o.aug);
+    sslc_arg args[MAX_ARGS];
+    size_t n_args = make_args(args, &o, supervised);
+    int st = sslc_args_parse(supervised ? &help_supervised : &help_finetune, args, n_args, argc,
+                             argv, NULL, 0, NULL);
+    if (st == SSLC_ARGS_HELP)
+        return 0;
+    if (st)
+        return sslc_cli_fail(cmd, st);
+    sslc_set_threads((int)o.threads);
+    sslc_dataset *train = NULL, *test = NULL;
+    sslc_resnet enc = {0};
+    sslc_mlp head = {0};
+    sslc_subset subset = {0};
+    sslc_metrics met = {0};
+    float *scores = NULL;
+    int64_t *labels = NULL;
+    char *config_text = NULL;
+    size_t config_len = 0;
+    char method[64];
+    const double start = sslc_now();
+
+    sslc_cli_encoder_args ea = {supervised ? "random" : o.ckpt, o.arch, o.width, o.cifar_stem,
+                                (uint64_t)o.seed};
+    int64_t size;
+    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, o.train, o.test,
+                             &ea)))
+        goto done;
+    const int channels = sslc_dataset_channels(train);
+    const int64_t classes = sslc_dataset_num_classes(train);
+    char spec[32];
+    snprintf(spec, sizeof spec, "linear:%lld", (long long)classes);
+    if ((st = sslc_mlp_create(&head, enc.feature_dim, spec)))
+        goto done;
+    sslc_mlp_init(&head, (uint64_t)o.seed + 1);
+    if (!supervised && !strcmp(o.head_init, "zero")) // SimCLR fine-tunes from a zero head
+        memset(head.params.values, 0, (size_t)head.params.n_values * sizeof(float));
+    sslc_recipe recipe, eval_recipe;
+    if ((st = sslc_cli_supervised_recipe(&recipe, size, channels)) ||
+        (st = sslc_recipe_overrides_apply(&recipe, &o.aug)) ||
+        (st = sslc_cli_eval_recipe(&eval_recipe, size, channels)))
+        goto done;
+    sslc_recipe_overrides_resolve(&o.aug, &recipe);
+    memcpy(eval_recipe.mean, recipe.mean, sizeof recipe.mean);
+    memcpy(eval_recipe.std, recipe.std, sizeof recipe.std);
+    char subset_path[4200] = "";
+    if (o.out[0]) {
+        if ((st = make_dir(o.out)))
+            goto done;
+        snprintf(subset_path, sizeof subset_path, "%s/subset.txt", o.out);
+    }
+    if ((st = sslc_cli_subset(&subset, train, o.subset, o.fraction, o.per_class,
+                              (uint64_t)o.seed, o.save_subset[0] ? o.save_subset : subset_path)))
+        goto done;
+    // ---- resolve "auto" ----
+    if (o.epochs == SSLC_ARG_AUTO) {
+        int64_t e = (150000 + subset.n - 1) / subset.n;
+        o.epochs = e < 15 ? 15 : (e > 200 ? 200 : e);
+    }
+    if (isnan(o.lr))
+        o.lr = supervised ? 0.1 : 0.05;
+    if (isnan(o.weight_decay))
+        o.weight_decay = supervised ? 5e-4 : 0.0;
+    if (isnan(o.warmup_epochs))
+        o.warmup_epochs = supervised ? 0.05 * (double)o.epochs : 0.0;
+    sslc_lr_scaling scaling;
+    sslc_finetune_mode mode = SSLC_FINETUNE_FULL;
+    if ((st = sslc_lr_scaling_parse(&scaling, o.lr_scaling)) ||
+        (!supervised && (st = sslc_finetune_mode_parse(&mode, o.mode))))
+        goto done;
+    FILE *mem = open_memstream(&config_text, &config_len);
+    if (!mem) {
+        st = sslc_error(SSLC_ERR_NOMEM, "cannot format the configuration");
+        goto done;
+    }
+    sslc_args_print(mem, args, n_args);
+    fclose(mem);
+    fprintf(stderr, "sslc %s: resolved configuration\n%s", cmd, config_text);
+    sslc_info("%s: %s encoder (%s, width %lld), %lld labelled images, %lld classes, %lld epochs",
+              cmd, method, sslc_resnet_arch(&enc.config), (long long)enc.config.width,
+              (long long)subset.n, (long long)classes, (long long)o.epochs);
+
+    sslc_finetune_config fc = {
+        .mode = mode, .batch = o.batch, .epochs = o.epochs, .minutes = o.minutes,
+        .max_steps = o.max_steps,
+        .lr = sslc_schedule_scale_lr(o.lr, o.batch < subset.n ? o.batch : subset.n, scaling),
+        .warmup_epochs = o.warmup_epochs, .momentum = o.momentum, .nesterov = o.nesterov,
+        .weight_decay = o.weight_decay, .seed = (uint64_t)o.seed, .log_every = o.log_every};
+    sslc_finetune_result res;
+    if ((st = sslc_finetune(&fc, &enc, &head, train, subset.indices, subset.n, &recipe, &res)))
+        goto done;
+    sslc_info("%s: %lld steps (%lld epochs) in %.1f s, %.0f images/s, loss %.4f -> %.4f, "
+              "train top-1 %.2f%%",
+              cmd, (long long)res.steps, (long long)res.epochs, res.seconds, res.images_per_s,
+              res.first_loss, res.last_loss, 100.0 * res.last_train_top1);
+    int64_t count;
+    if ((st = sslc_classifier_scores(&scores, &labels, &count, &enc, &head, test, &eval_recipe,
+                                     o.eval_batch)) ||
+        (st = sslc_metrics_compute(&met, scores, labels, count, classes)))
+        goto done;
+    const char *names[1024] = {0};
+    for (int64_t c = 0; c < classes && c < 1024; c++)
+        names[c] = sslc_dataset_class_name(test, c);
+    sslc_metrics_print(stdout, &met, names);
+    double seconds = sslc_now() - start;
+    const char *what = supervised ? "supervised" : (mode == SSLC_FINETUNE_FULL ? "finetune" : "finetune-bn-head");
+    printf("%s %s: top-1 %.2f%% top-5 %.2f%% with %lld labels, %lld steps, in %.1f s\n", what,
+           method, 100.0 * met.top1, 100.0 * met.top5, (long long)subset.n, (long long)res.steps,
+           seconds);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"command\": \"%s\", \"name\": \"%s\", \"encoder\": \"%s\", \"ckpt\": \"%s\", "
+             "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"top1\": %.4f, "
+             "\"top5\": %.4f, \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.1f, "
+             "\"seconds\": %.1f, \"images_per_s\": %.1f}",
+             what, o.name, method, supervised ? "" : o.ckpt, o.fraction, (long long)o.per_class,
+             (long long)subset.n, met.top1, met.top5, (long long)res.steps, (long long)res.epochs,
+             res.seconds, seconds, res.images_per_s);
+    if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
+        goto done;
+    if (o.out[0]) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/model.h5", o.out);
+        if ((st = sslc_encoder_save(path, &enc, &head, supervised ? "supervised" : "finetune",
+                                    config_text, size, (uint64_t)o.seed, res.steps, res.epochs)))
+            goto done;
+        snprintf(path, sizeof path, "%s/confusion.csv", o.out);
+        if ((st = sslc_metrics_write_confusion(&met, names, path)))
+            goto done;
+        snprintf(path, sizeof path, "%s/metrics.json", o.out);
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            st = sslc_error(SSLC_ERR_IO, "cannot write '%s'", path);
+            goto done;
+        }
+        fprintf(f, "%s\n", json);
+        fclose(f);
+    }
+done:
+    sslc_dataset_destroy(train);
+    sslc_dataset_destroy(test);
+    sslc_resnet_destroy(&enc);
+    sslc_mlp_destroy(&head);
+    sslc_subset_free(&subset);
+    sslc_metrics_free(&met);
+    free(scores);
+    free(labels);
+    free(config_text);
+    return st ? sslc_cli_fail(cmd, st) : 0;
+}
+
+int sslc_cmd_finetune(int argc, char **argv)
+{
+    return sslc_cli_train_classifier(argc, argv, false);
+}

@@ -1,0 +1,115 @@
+// sslc knn: weighted kNN accuracy of an encoder's features, no training.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "losses/knn.h"
+#include "src/cli/args.h"
+#include "src/cli/commands.h"
+#include "src/cli/eval_common.h"
+#include "src/core/gemm.h"
+#include "src/core/log.h"
+#include "src/eval/probe.h"
+
+int sslc_cmd_knn(int argc, char **argv)
+{
+    static const sslc_command_help help = {
+        "knn", "sslc knn --ckpt CKPT [options]",
+        "A quick check of an encoder without training: features of a labelled bank and of\n"
+        "the test images (eval mode), L2-normalised; each test image's k most similar bank\n"
+        "images vote with weight exp(similarity / tau) (InstDisc, MoCo's kNN monitor)."};
+    const char *ckpt = "", *arch = "resnet18", *train_spec = "fashion-mnist:train",
+               *test_spec = "fashion-mnist:test", *results = "", *name = "";
+    int64_t width = 32, k = 200, per_class = 0, seed = 0, batch = 512, threads = 0;
+    double tau = 0.1, fraction = 1.0;
+    bool cifar_stem = true;
+    const sslc_arg args[] = {
+        {"ckpt", SSLC_ARG_STRING, &ckpt, "encoder: checkpoint file or run folder, or 'random'", NULL, 0, 0},
+        {"arch", SSLC_ARG_CHOICE, &arch, "--ckpt random: encoder", "resnet18|resnet34|resnet50", 0, 0},
+        {"width", SSLC_ARG_INT, &width, "--ckpt random: base width", NULL, 1, 1024},
+        {"cifar-stem", SSLC_ARG_FLAG, &cifar_stem, "--ckpt random: 3x3 stem without max pool", NULL, 0, 0},
+        {"train", SSLC_ARG_STRING, &train_spec, "labelled bank images", NULL, 0, 0},
+        {"test", SSLC_ARG_STRING, &test_spec, "labelled test images", NULL, 0, 0},
+        {"label-fraction", SSLC_ARG_FLOAT, &fraction, "class-balanced fraction of the bank (1: all)", NULL, 1e-6, 1},
+        {"per-class", SSLC_ARG_INT, &per_class, "bank images per class instead of a fraction", NULL, 0, 1LL << 40},
+        {"seed", SSLC_ARG_INT, &seed, "seed of the bank subset", NULL, 0, 1LL << 62},
+        {"k", SSLC_ARG_INT, &k, "neighbours", NULL, 1, 1 << 24},
+        {"tau", SSLC_ARG_FLOAT, &tau, "vote temperature", NULL, 1e-4, 100},
+        {"batch", SSLC_ARG_INT, &batch, "feature-extraction batch", NULL, 1, 1 << 20},
+        {"threads", SSLC_ARG_INT, &threads, "threads (0: all cores)", NULL, 0, 1024},
+        {"results", SSLC_ARG_STRING, &results, "append a JSON line with the result to this file", NULL, 0, 0},
+        {"name", SSLC_ARG_STRING, &name, "a label for this result in --results", NULL, 0, 0},
+    };
+    const size_t n_args = sizeof args / sizeof args[0];
+    int st = sslc_args_parse(&help, args, n_args, argc, argv, NULL, 0, NULL);
+    if (st == SSLC_ARGS_HELP)
+        return 0;
+    if (st)
+        return sslc_cli_fail("knn", st);
+    sslc_set_threads((int)threads);
+    sslc_dataset *train = NULL, *test = NULL;
+    sslc_resnet enc = {0};
+    sslc_subset bank = {0};
+    float *xb = NULL, *xq = NULL;
+    int64_t *yb = NULL, *yq = NULL, *all = NULL;
+    void *ws = NULL;
+    char method[64];
+    const double start = sslc_now();
+    sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed};
+    int64_t size;
+    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, train_spec,
+                             test_spec, &ea)))
+        goto done;
+    const int channels = sslc_dataset_channels(train);
+    const int64_t classes = sslc_dataset_num_classes(train);
+    sslc_recipe eval_recipe;
+    if ((st = sslc_cli_eval_recipe(&eval_recipe, size, channels)) ||
+        (st = sslc_cli_subset(&bank, train, "", fraction, per_class, (uint64_t)seed, "")))
+        goto done;
+    int64_t ntest = sslc_dataset_count(test), dim;
+    all = sslc_malloc((size_t)ntest * sizeof(int64_t));
+    if (!all) {
+        st = SSLC_ERR_NOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < ntest; i++)
+        all[i] = i;
+    double ips = 0;
+    if ((st = sslc_probe_features(&xb, &yb, &dim, &enc, train, bank.indices, bank.n, &eval_recipe,
+                                  batch, 0, 0, NULL)) ||
+        (st = sslc_probe_features(&xq, &yq, &dim, &enc, test, all, ntest, &eval_recipe, batch, 0,
+                                  0, &ips)))
+        goto done;
+    sslc_knn_normalize(xb, bank.n, dim);
+    sslc_knn_normalize(xq, ntest, dim);
+    ws = sslc_aligned_alloc(sslc_knn_workspace_size(bank.n, classes, k));
+    double top1 = 0;
+    if (!ws) {
+        st = SSLC_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = sslc_knn_classify(NULL, &top1, ws, xq, yq, xb, yb, ntest, bank.n, dim, classes, k,
+                                (float)tau)))
+        goto done;
+    double seconds = sslc_now() - start;
+    printf("knn %s: top-1 %.2f%% (k %lld, tau %g, bank %lld images, %lld test) in %.1f s, "
+           "encoder forward %.0f images/s\n",
+           method, 100.0 * top1, (long long)k, tau, (long long)bank.n, (long long)ntest, seconds,
+           ips);
+    if (results[0]) {
+        char json[768];
+        snprintf(json, sizeof json,
+                 "{\"command\": \"knn\", \"name\": \"%s\", \"encoder\": \"%s\", \"ckpt\": \"%s\", "
+                 "\"label_fraction\": %g, \"labels\": %lld, \"k\": %lld, \"top1\": %.4f, "
+                 "\"seconds\": %.1f, \"extract_images_per_s\": %.1f}",
+                 name, method, ckpt, fraction, (long long)bank.n, (long long)k, top1, seconds, ips);
+        st = sslc_cli_append_json(results, json);
+    }
+done:
+    sslc_dataset_destroy(train);
+    sslc_dataset_destroy(test);
+    sslc_resnet_destroy(&enc);
+    sslc_subset_free(&bank);
+    free(xb), free(xq), free(yb), free(yq), free(all), free(ws);
+    return st ? sslc_cli_fail("knn", st) : 0;
+}

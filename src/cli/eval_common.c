@@ -1,0 +1,159 @@
+#include "src/cli/eval_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "src/eval/encoder.h"
+#include "src/io/checkpoint.h"
+
+sslc_status sslc_cli_open_labelled(sslc_dataset **ds, const char *spec, int channels,
+                                   const char *what)
+{
+    sslc_dataset_options opt;
+    sslc_dataset_options_default(&opt);
+    opt.channels = channels;
+    sslc_status st = sslc_dataset_open(ds, spec, &opt);
+    if (st)
+        return sslc_error_prefix(st, "%s", what);
+    if (sslc_dataset_num_classes(*ds) < 2) {
+        sslc_dataset_destroy(*ds);
+        *ds = NULL;
+        return sslc_error(SSLC_ERR_INVALID,
+                          "%s %s: the dataset has no labels (give a labelled one: "
+                          "fashion-mnist:train, imagefolder:DIR with one folder per class, "
+                          "idx:IMAGES,LABELS)",
+                          what, spec);
+    }
+    return SSLC_OK;
+}
+
+sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const char *subset_file,
+                            double fraction, int64_t per_class, uint64_t seed,
+                            const char *save_path)
+{
+    sslc_status st = subset_file && subset_file[0]
+                         ? sslc_subset_load(s, ds, subset_file)
+                         : sslc_subset_from_dataset(s, ds, fraction, per_class, seed);
+    if (!st && save_path && save_path[0])
+        st = sslc_subset_save(s, ds, save_path);
+    return st;
+}
+
+sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method, size_t cap,
+                             const sslc_cli_encoder_args *a, int channels)
+{
+    *image_size = 0;
+    if (!strcmp(a->ckpt, "random")) {
+        sslc_resnet_config cfg = {.in_channels = channels, .width = a->width,
+                                  .cifar_stem = a->cifar_stem};
+        sslc_status st = sslc_resnet_parse_arch(&cfg, a->arch);
+        if (!st)
+            st = sslc_resnet_create(enc, &cfg);
+        if (st)
+            return st;
+        sslc_resnet_init(enc, a->seed);
+        snprintf(method, cap, "random-init");
+        return SSLC_OK;
+    }
+    if (!a->ckpt[0])
+        return sslc_error(SSLC_ERR_INVALID, "give --ckpt CHECKPOINT (a file or a run folder), or "
+                                            "--ckpt random for a randomly initialised encoder");
+    char path[4096];
+    sslc_status st = sslc_ckpt_resolve(a->ckpt, path, sizeof path);
+    if (st)
+        return st;
+    sslc_encoder_info info;
+    if ((st = sslc_encoder_load(enc, &info, path, channels)))
+        return st;
+    *image_size = info.image_size;
+    snprintf(method, cap, "%s", info.method[0] ? info.method : "checkpoint");
+    return SSLC_OK;
+}
+
+sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resnet *enc,
+                           int64_t *image_size, char *method, size_t cap, const char *train_spec,
+                           const char *test_spec, const sslc_cli_encoder_args *a)
+{
+    *train = *test = NULL;
+    *image_size = 0;
+    snprintf(method, cap, "pixels");
+    bool from_ckpt = enc && strcmp(a->ckpt, "random") != 0;
+    int channels = 0;
+    int64_t ckpt_size = 0;
+    sslc_status st;
+    if (from_ckpt) {
+        if ((st = sslc_cli_encoder(enc, &ckpt_size, method, cap, a, 0)))
+            return st;
+        channels = (int)enc->config.in_channels;
+    }
+    if ((st = sslc_cli_open_labelled(train, train_spec, channels, "--train")) ||
+        (st = sslc_cli_open_labelled(test, test_spec, sslc_dataset_channels(*train), "--test")))
+        goto fail;
+    if (sslc_dataset_num_classes(*test) != sslc_dataset_num_classes(*train)) {
+        st = sslc_error(SSLC_ERR_INVALID, "--train has %lld classes, --test %lld",
+                        (long long)sslc_dataset_num_classes(*train),
+                        (long long)sslc_dataset_num_classes(*test));
+        goto fail;
+    }
+    if (enc && !from_ckpt &&
+        (st = sslc_cli_encoder(enc, &ckpt_size, method, cap, a, sslc_dataset_channels(*train))))
+        goto fail;
+    *image_size = ckpt_size > 0 ? ckpt_size : sslc_cli_image_size(*train);
+    return SSLC_OK;
+fail:
+    if (from_ckpt)
+        sslc_resnet_destroy(enc);
+    sslc_dataset_destroy(*train);
+    sslc_dataset_destroy(*test);
+    *train = *test = NULL;
+    return st;
+}
+
+sslc_status sslc_cli_eval_recipe(sslc_recipe *r, int64_t size, int channels)
+{
+    sslc_status st = sslc_recipe_defaults(r, "eval", size, channels);
+    if (st)
+        return st;
+    r->eval_resize = size; // small images: no resize margin before the center crop
+    return sslc_recipe_finalize(r);
+}
+
+sslc_status sslc_cli_supervised_recipe(sslc_recipe *r, int64_t size, int channels)
+{
+    // The usual supervised augmentation (torchvision RandomResizedCrop +
+    // RandomHorizontalFlip), with a milder smallest crop than ImageNet's
+    // 0.08: on 28x28 images a crop under half the area loses the object.
+    sslc_status st = sslc_recipe_defaults(r, "simclr", size, channels);
+    if (st)
+        return st;
+    snprintf(r->name, sizeof r->name, "supervised");
+    r->crop_scale_min = 0.5;
+    r->crop_scale_max = 1.0;
+    r->flip_p = 0.5;
+    r->jitter_p = 0.0;
+    r->jitter_strength = 0.0;
+    r->gray_p = 0.0;
+    r->blur_p = 0.0;
+    r->solarize_p = 0.0;
+    return sslc_recipe_finalize(r);
+}
+
+int64_t sslc_cli_image_size(const sslc_dataset *ds)
+{
+    int64_t h, w;
+    sslc_dataset_dims(ds, 0, &h, &w);
+    return h < w ? h : w;
+}
+
+sslc_status sslc_cli_append_json(const char *path, const char *json)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    fprintf(f, "%s\n", json);
+    if (fclose(f) != 0)
+        return sslc_error(SSLC_ERR_IO, "cannot write '%s'", path);
+    return SSLC_OK;
+}

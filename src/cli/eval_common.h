@@ -1,0 +1,63 @@
+// What the evaluation commands (linear-eval, finetune, supervised, knn)
+// share: labelled datasets, label subsets, encoders from checkpoints or
+// random initialisation, and their view recipes.
+#ifndef SSLC_CLI_EVAL_COMMON_H
+#define SSLC_CLI_EVAL_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "augment/recipe.h"
+#include "data/dataset.h"
+#include "data/subset.h"
+#include "src/models/resnet.h"
+
+// Opens spec and refuses it without labels ("what": "--train", ...).
+sslc_status sslc_cli_open_labelled(sslc_dataset **ds, const char *spec, int channels,
+                                   const char *what);
+
+// The labelled subset: from a list file (subset_file non-empty), or
+// class-balanced per_class (> 0) or fraction; saved to save_path when set.
+sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const char *subset_file,
+                            double fraction, int64_t per_class, uint64_t seed,
+                            const char *save_path);
+
+typedef struct sslc_cli_encoder_args {
+    const char *ckpt; // a checkpoint file or run folder, or "random"
+    const char *arch; // random only
+    int64_t width;
+    bool cifar_stem;
+    uint64_t seed;
+} sslc_cli_encoder_args;
+
+// Builds the encoder; *image_size receives the checkpoint's view size
+// (0 when random or unknown). method (cap bytes) names where it came from.
+sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method, size_t cap,
+                             const sslc_cli_encoder_args *a, int channels);
+
+// Opens the labelled --train and --test sets and builds the encoder (enc
+// NULL: none, the raw-pixel probe). A checkpoint's encoder decides the
+// channels the images are decoded with (grayscale PNGs for a 1-channel
+// encoder); a random one takes the data's. The two sets must have the
+// same classes. *image_size: the checkpoint's view size, else the data's.
+sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resnet *enc,
+                           int64_t *image_size, char *method, size_t cap, const char *train_spec,
+                           const char *test_spec, const sslc_cli_encoder_args *a);
+
+// The deterministic eval recipe for small images (resize = size, center
+// crop) and the light training recipe "supervised": random resized crop of
+// area (0.5, 1) and aspect (3/4, 4/3), horizontal flip 0.5, nothing else.
+sslc_status sslc_cli_eval_recipe(sslc_recipe *r, int64_t size, int channels);
+sslc_status sslc_cli_supervised_recipe(sslc_recipe *r, int64_t size, int channels);
+
+// The size of the first image's short side.
+int64_t sslc_cli_image_size(const sslc_dataset *ds);
+
+// Appends one JSON line to path (creating it), for the table script.
+sslc_status sslc_cli_append_json(const char *path, const char *json);
+
+// sslc finetune (supervised false) and sslc supervised (true): one
+// implementation in cmd_finetune.c.
+int sslc_cli_train_classifier(int argc, char **argv, bool supervised);
+
+#endif

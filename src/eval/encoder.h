@@ -1,0 +1,30 @@
+// Encoders from checkpoints for evaluation: build the ResNet that a
+// checkpoint's /model attributes describe and load its "encoder" part
+// (pretraining runs, exported encoders and fine-tuned classifiers alike);
+// save a trained classifier (encoder + linear head) in the same format.
+#ifndef SSLC_EVAL_ENCODER_H
+#define SSLC_EVAL_ENCODER_H
+
+#include <stdint.h>
+
+#include "src/models/mlp.h"
+#include "src/models/resnet.h"
+
+typedef struct sslc_encoder_info {
+    int64_t image_size; // the view size it was trained on (0: unknown)
+    char method[32];    // "simclr", "moco", "supervised", ...
+    int64_t step, epoch;
+} sslc_encoder_info;
+
+// net: created here. in_channels > 0: the data's channels, checked against
+// the checkpoint (a clear error for a model of the wrong input).
+sslc_status sslc_encoder_load(sslc_resnet *net, sslc_encoder_info *info, const char *path,
+                              int64_t in_channels);
+
+// Writes enc as "encoder" and head (may be NULL) as "classifier" to path
+// (atomic), with the model attributes the loaders read.
+sslc_status sslc_encoder_save(const char *path, sslc_resnet *enc, sslc_mlp *head,
+                              const char *method, const char *config, int64_t image_size,
+                              uint64_t seed, int64_t step, int64_t epoch);
+
+#endif

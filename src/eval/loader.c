@@ -1,0 +1,132 @@
+#include "src/eval/loader.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/core/gemm.h"
+#include "src/core/rng.h"
+
+struct sslc_loader {
+    const sslc_dataset *ds;
+    sslc_recipe recipe;
+    int64_t *indices, *perm, n, batch, steps;
+    uint64_t seed;
+    bool shuffle;
+    int64_t perm_epoch; // epoch perm was made for (-1: none)
+    float *x;           // (batch, size, size, channels)
+    int64_t *labels;    // (batch,)
+    sslc_status *status; // (batch,) per-image result of the last batch
+    sslc_view_scratch *scratch; // one per thread
+    int threads;
+};
+
+sslc_status sslc_loader_create(sslc_loader **out, const sslc_dataset *ds, const int64_t *indices,
+                               int64_t n, const sslc_recipe *recipe, int64_t batch, uint64_t seed,
+                               bool shuffle, bool drop_last)
+{
+    *out = NULL;
+    if (n <= 0 || batch <= 0)
+        return sslc_error(SSLC_ERR_INVALID, "loader: %lld images in batches of %lld", (long long)n,
+                          (long long)batch);
+    if (sslc_dataset_channels(ds) != recipe->channels)
+        return sslc_error(SSLC_ERR_INVALID, "loader: the dataset has %d channels, the recipe %lld",
+                          sslc_dataset_channels(ds), (long long)recipe->channels);
+    sslc_loader *l = sslc_calloc(1, sizeof *l);
+    if (!l)
+        return SSLC_ERR_NOMEM;
+    l->ds = ds;
+    l->recipe = *recipe;
+    l->n = n;
+    l->batch = batch < n ? batch : n;
+    l->steps = drop_last ? n / l->batch : (n + l->batch - 1) / l->batch;
+    l->seed = seed;
+    l->shuffle = shuffle;
+    l->perm_epoch = -1;
+    l->threads = sslc_get_threads() > 0 ? sslc_get_threads() : 1;
+    size_t image = (size_t)(recipe->size * recipe->size * recipe->channels);
+    l->indices = sslc_malloc((size_t)n * sizeof(int64_t));
+    l->perm = sslc_malloc((size_t)n * sizeof(int64_t));
+    l->x = sslc_aligned_alloc((size_t)l->batch * image * sizeof(float));
+    l->labels = sslc_malloc((size_t)l->batch * sizeof(int64_t));
+    l->status = sslc_malloc((size_t)l->batch * sizeof(sslc_status));
+    l->scratch = sslc_calloc((size_t)l->threads, sizeof(sslc_view_scratch));
+    if (!l->indices || !l->perm || !l->x || !l->labels || !l->status || !l->scratch) {
+        sslc_loader_destroy(l);
+        return SSLC_ERR_NOMEM;
+    }
+    memcpy(l->indices, indices, (size_t)n * sizeof(int64_t));
+    *out = l;
+    return SSLC_OK;
+}
+
+void sslc_loader_destroy(sslc_loader *l)
+{
+    if (!l)
+        return;
+    if (l->scratch)
+        for (int t = 0; t < l->threads; t++)
+            sslc_view_scratch_free(&l->scratch[t]);
+    free(l->scratch);
+    free(l->indices);
+    free(l->perm);
+    free(l->x);
+    free(l->labels);
+    free(l->status);
+    free(l);
+}
+
+int64_t sslc_loader_steps(const sslc_loader *l) { return l->steps; }
+int64_t sslc_loader_batch_size(const sslc_loader *l) { return l->batch; }
+
+sslc_status sslc_loader_batch(sslc_loader *l, int64_t epoch, int64_t step, const float **x,
+                              const int64_t **labels, int64_t *count)
+{
+    if (step < 0 || step >= l->steps)
+        return sslc_error(SSLC_ERR_INVALID, "loader: step %lld of %lld", (long long)step,
+                          (long long)l->steps);
+    if (l->perm_epoch != epoch) {
+        memcpy(l->perm, l->indices, (size_t)l->n * sizeof(int64_t));
+        if (l->shuffle) {
+            sslc_rng rng = sslc_rng_make(l->seed, 0x10ade7, (uint64_t)epoch, 0, 0);
+            for (int64_t i = l->n - 1; i > 0; i--) {
+                int64_t j = (int64_t)sslc_rng_below(&rng, (uint64_t)(i + 1));
+                int64_t t = l->perm[i];
+                l->perm[i] = l->perm[j];
+                l->perm[j] = t;
+            }
+        }
+        l->perm_epoch = epoch;
+    }
+    int64_t first = step * l->batch;
+    int64_t nb = l->n - first < l->batch ? l->n - first : l->batch;
+    const size_t image = (size_t)(l->recipe.size * l->recipe.size * l->recipe.channels);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(l->threads)
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t idx = l->perm[first + i];
+        sslc_image img = {0};
+        int scale = 1;
+        sslc_status st = sslc_dataset_decode(l->ds, idx, &img, NULL, NULL, &scale);
+        if (!st) {
+            int64_t H, W;
+            sslc_dataset_dims(l->ds, idx, &H, &W);
+            sslc_view_params p;
+            sslc_recipe_draw(&l->recipe, l->seed, (uint64_t)epoch, (uint64_t)idx, 0, H, W, &p);
+            st = sslc_recipe_apply(l->x + (size_t)i * image, &l->recipe, &p, img.data, img.height,
+                                   img.width, scale, &l->scratch[omp_get_thread_num()]);
+        }
+        sslc_image_free(&img);
+        l->labels[i] = sslc_dataset_label(l->ds, idx);
+        l->status[i] = st;
+    }
+    for (int64_t i = 0; i < nb; i++)
+        if (l->status[i]) {
+            char name[1024];
+            return sslc_error(l->status[i], "loader: cannot make a view of '%s'",
+                              sslc_dataset_name(l->ds, l->perm[first + i], name, sizeof name));
+        }
+    *x = l->x;
+    *labels = l->labels;
+    *count = nb;
+    return SSLC_OK;
+}

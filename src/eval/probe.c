@@ -1,0 +1,146 @@
+#include "src/eval/probe.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/subset.h"
+#include "src/core/log.h"
+#include "src/eval/loader.h"
+
+sslc_status sslc_probe_fit(sslc_logreg *m, sslc_probe_result *r, float *x, const int64_t *y,
+                           int64_t n, const sslc_probe_config *c)
+{
+    memset(r, 0, sizeof *r);
+    const double start = sslc_now();
+    const int64_t D = m->dim, K = m->classes;
+    sslc_logreg_fit_standardize(m, x, n);
+    sslc_logreg_standardize(m, x, x, n);
+    sslc_status st = SSLC_OK;
+    float *xf = NULL, *xv = NULL;
+    int64_t *yf = NULL, *yv = NULL;
+    sslc_subset all = {0}, fit = {0}, val = {0};
+    r->l2 = c->l2;
+    if (c->l2 < 0) {
+        if (c->n_grid < 1 || c->n_grid > SSLC_LOGREG_GRID)
+            return sslc_error(SSLC_ERR_INVALID, "probe: grid of %d values (1 to %d)", c->n_grid,
+                              SSLC_LOGREG_GRID);
+        // Positions 0..n-1 as a "subset" so the class-balanced split applies.
+        all.indices = sslc_malloc((size_t)n * sizeof(int64_t));
+        if (!all.indices)
+            return SSLC_ERR_NOMEM;
+        all.n = n;
+        for (int64_t i = 0; i < n; i++)
+            all.indices[i] = i;
+        if ((st = sslc_subset_split(&fit, &val, &all, y, K, c->holdout, c->seed)))
+            goto done;
+        if (val.n == 0 || fit.n == 0) {
+            st = sslc_error(SSLC_ERR_INVALID, "probe: %lld labelled images are too few to hold "
+                                              "out %.0f%% for choosing the regularisation; "
+                                              "give --l2",
+                            (long long)n, 100.0 * c->holdout);
+            goto done;
+        }
+        xf = sslc_malloc((size_t)(fit.n * D) * sizeof(float));
+        xv = sslc_malloc((size_t)(val.n * D) * sizeof(float));
+        yf = sslc_malloc((size_t)fit.n * sizeof(int64_t));
+        yv = sslc_malloc((size_t)val.n * sizeof(int64_t));
+        if (!xf || !xv || !yf || !yv) {
+            st = SSLC_ERR_NOMEM;
+            goto done;
+        }
+        for (int64_t i = 0; i < fit.n; i++) {
+            memcpy(xf + i * D, x + fit.indices[i] * D, (size_t)D * sizeof(float));
+            yf[i] = y[fit.indices[i]];
+        }
+        for (int64_t i = 0; i < val.n; i++) {
+            memcpy(xv + i * D, x + val.indices[i] * D, (size_t)D * sizeof(float));
+            yv[i] = y[val.indices[i]];
+        }
+        if ((st = sslc_logreg_select(&r->l2, r->val_top1, m, xf, yf, fit.n, xv, yv, val.n,
+                                     c->grid, c->n_grid, &c->solver)))
+            goto done;
+        r->n_grid = c->n_grid;
+        r->n_fit = fit.n;
+        r->n_val = val.n;
+    }
+    memset(m->w, 0, (size_t)(K * D) * sizeof(float));
+    memset(m->b, 0, (size_t)K * sizeof(float));
+    st = sslc_logreg_fit(m, x, y, n, r->l2, &c->solver, &r->fit);
+done:
+    r->seconds = sslc_now() - start;
+    free(xf);
+    free(xv);
+    free(yf);
+    free(yv);
+    sslc_subset_free(&all);
+    sslc_subset_free(&fit);
+    sslc_subset_free(&val);
+    return st;
+}
+
+sslc_status sslc_probe_features(float **x, int64_t **y, int64_t *dim, sslc_resnet *enc,
+                                const sslc_dataset *ds, const int64_t *indices, int64_t n,
+                                const sslc_recipe *recipe, int64_t batch, int64_t epoch,
+                                uint64_t seed, double *images_per_s)
+{
+    *x = NULL;
+    *y = NULL;
+    sslc_loader *loader = NULL;
+    sslc_resnet_run *run = NULL, *partial = NULL;
+    sslc_status st = sslc_loader_create(&loader, ds, indices, n, recipe, batch, seed, false, false);
+    if (st)
+        return st;
+    const int64_t B = sslc_loader_batch_size(loader);
+    const int64_t pixels = recipe->size * recipe->size * recipe->channels;
+    *dim = enc ? enc->feature_dim : pixels;
+    if (enc && (st = sslc_resnet_run_create(&run, enc, B, recipe->size, recipe->size)))
+        goto fail;
+    *x = sslc_malloc((size_t)(n * *dim) * sizeof(float));
+    *y = sslc_malloc((size_t)n * sizeof(int64_t));
+    if (!*x || !*y) {
+        st = SSLC_ERR_NOMEM;
+        goto fail;
+    }
+    if (run)
+        sslc_resnet_prepare(run, enc);
+    double forward = 0.0;
+    for (int64_t s = 0, row = 0; s < sslc_loader_steps(loader); s++) {
+        const float *xb;
+        const int64_t *yb;
+        int64_t count;
+        if ((st = sslc_loader_batch(loader, epoch, s, &xb, &yb, &count)))
+            goto fail;
+        const float *f = xb;
+        if (enc) {
+            sslc_resnet_run *r = run;
+            if (count != B) { // the last, partial batch
+                if ((st = sslc_resnet_run_create(&partial, enc, count, recipe->size, recipe->size)))
+                    goto fail;
+                sslc_resnet_prepare(partial, enc);
+                r = partial;
+            }
+            double t0 = sslc_now();
+            f = sslc_resnet_forward(r, enc, xb, false);
+            forward += sslc_now() - t0;
+        }
+        memcpy(*x + row * *dim, f, (size_t)(count * *dim) * sizeof(float));
+        memcpy(*y + row, yb, (size_t)count * sizeof(int64_t));
+        row += count;
+    }
+    if (images_per_s)
+        *images_per_s = forward > 0 ? (double)n / forward : 0.0;
+    sslc_loader_destroy(loader);
+    sslc_resnet_run_destroy(run);
+    sslc_resnet_run_destroy(partial);
+    return SSLC_OK;
+fail:
+    sslc_loader_destroy(loader);
+    sslc_resnet_run_destroy(run);
+    sslc_resnet_run_destroy(partial);
+    free(*x);
+    free(*y);
+    *x = NULL;
+    *y = NULL;
+    return st;
+}
