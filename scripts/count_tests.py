@@ -13,7 +13,8 @@ for path in sys.argv[1:]:
     with open(path) as f:
         for line in f:
             t = json.loads(line)
-            out = t.get("stdout", "") or ""
+            # meson splits the streams; cmocka prints its verdict on stderr.
+            out = (t.get("stdout") or "") + (t.get("stderr") or "")
             p = sum(int(n) for n in re.findall(r"\[  PASSED  \] (\d+) test", out))
             q = sum(int(n) for n in re.findall(r"\[  FAILED  \] (\d+) test", out))
             if t["result"] != "OK" and q == 0:
