@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#define SSLC_RESIZE_VBMI 1
+#endif
+
 enum { PRECISION_BITS = 32 - 8 - 2 };
 
 void *sslc_scratch_get(sslc_scratch *s, size_t bytes)
@@ -164,6 +169,108 @@ static void hpass_rows2_c3(uint8_t *restrict out0, uint8_t *restrict out1,
     }
 }
 
+#ifdef SSLC_RESIZE_VBMI
+// The horizontal pass for C == 3 with AVX-512 VBMI, 16 output pixels at a
+// time. A group whose input bytes fit in 128 bytes loads them once into two
+// registers; for each tap and channel a byte permute (vpermt2b) places each
+// output's input byte in its own 32-bit lane, which is multiplied by that
+// output's weight and summed in int32 as the scalar code does. Integer sums
+// do not depend on their order, so the bytes are the scalar pass's. Groups
+// that do not fit (shrinking by more than about 2.3x) and the last out_w %
+// 16 pixels take the scalar path.
+typedef struct hplan {
+    int64_t groups;
+    int32_t *start; // first input byte of each group; -1: scalar
+    uint8_t *idx;   // (groups, ksize, 3, 64): permute indices
+    int32_t *w;     // (groups, ksize, 16): weights, 0 past a pixel's taps
+} hplan;
+
+static size_t hplan_bytes(int64_t out_w, int64_t ksize)
+{
+    int64_t g = out_w / 16;
+    return (size_t)((g * 4 + 63) / 64 * 64 + g * ksize * 3 * 64 + g * ksize * 64);
+}
+
+static void hplan_make(hplan *pl, uint8_t *mem, int64_t out_w, int64_t ksize,
+                       const int32_t *bounds, const int32_t *kk)
+{
+    int64_t G = out_w / 16;
+    pl->groups = G;
+    pl->start = (int32_t *)mem;
+    pl->idx = mem + (G * 4 + 63) / 64 * 64;
+    pl->w = (int32_t *)(pl->idx + G * ksize * 3 * 64);
+    memset(pl->idx, 0, (size_t)(G * ksize * 3 * 64));
+    for (int64_t g = 0; g < G; g++) {
+        int64_t x0 = 16 * g, first = (int64_t)bounds[2 * x0] * 3, end = 0;
+        for (int64_t l = 0; l < 16; l++) {
+            int64_t e = ((int64_t)bounds[2 * (x0 + l)] + bounds[2 * (x0 + l) + 1]) * 3;
+            end = e > end ? e : end;
+        }
+        pl->start[g] = end - first <= 128 ? (int32_t)first : -1;
+        for (int64_t t = 0; t < ksize; t++)
+            for (int64_t l = 0; l < 16; l++) {
+                int64_t xx = x0 + l;
+                bool on = t < bounds[2 * xx + 1] && pl->start[g] >= 0;
+                pl->w[(g * ksize + t) * 16 + l] = on ? kk[xx * ksize + t] : 0;
+                for (int64_t c = 0; c < 3; c++)
+                    pl->idx[((g * ksize + t) * 3 + c) * 64 + 4 * l] =
+                        on ? (uint8_t)((bounds[2 * xx] + t) * 3 + c - first) : 0;
+            }
+    }
+}
+
+// in_bytes: how many bytes from `in` may be read (masked loads never touch
+// the others).
+static void hpass_row_vbmi(uint8_t *restrict out, const uint8_t *restrict in, int64_t in_bytes,
+                           int64_t out_w, int64_t ksize, const hplan *pl,
+                           const int32_t *restrict bounds, const int32_t *restrict kk)
+{
+    const __m512i half = _mm512_set1_epi32(1 << (PRECISION_BITS - 1));
+    const __m512i zero = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
+    // Byte 3l + c of the output is byte 16c + l of (r | g | b).
+    const __m512i interleave = _mm512_set_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 47, 31, 15, 46, 30, 14, 45, 29, 13, 44, 28,
+        12, 43, 27, 11, 42, 26, 10, 41, 25, 9, 40, 24, 8, 39, 23, 7, 38, 22, 6, 37, 21, 5, 36, 20,
+        4, 35, 19, 3, 34, 18, 2, 33, 17, 1, 32, 16, 0);
+    const __mmask64 low_bytes = 0x1111111111111111ull; // byte 0 of each 32-bit lane
+    for (int64_t g = 0; g < pl->groups; g++) {
+        int64_t s = pl->start[g];
+        if (s < 0) {
+            hpass_row(out + 48 * g, in, 16, 3, ksize, bounds + 32 * g, kk + 16 * g * ksize);
+            continue;
+        }
+        int64_t left = in_bytes - s;
+        __mmask64 m0 = left >= 64 ? ~0ull : (1ull << left) - 1;
+        __mmask64 m1 = left >= 128 ? ~0ull : left <= 64 ? 0 : (1ull << (left - 64)) - 1;
+        __m512i lo = _mm512_maskz_loadu_epi8(m0, in + s);
+        __m512i hi = _mm512_maskz_loadu_epi8(m1, in + s + 64);
+        __m512i acc[3] = {half, half, half};
+        const uint8_t *ix = pl->idx + g * ksize * 3 * 64;
+        const int32_t *w = pl->w + g * ksize * 16;
+        for (int64_t t = 0; t < ksize; t++) {
+            __m512i wt = _mm512_loadu_si512(w + 16 * t);
+            for (int c = 0; c < 3; c++) {
+                __m512i at = _mm512_loadu_si512(ix + (3 * t + c) * 64);
+                __m512i v = _mm512_maskz_permutex2var_epi8(low_bytes, lo, at, hi);
+                acc[c] = _mm512_add_epi32(acc[c], _mm512_mullo_epi32(v, wt));
+            }
+        }
+        __m128i rgb[3];
+        for (int c = 0; c < 3; c++) { // clip8: (sum >> 22) clamped to 0..255
+            __m512i v = _mm512_srai_epi32(acc[c], PRECISION_BITS);
+            rgb[c] = _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, zero), top));
+        }
+        __m512i z = _mm512_castsi128_si512(rgb[0]);
+        z = _mm512_inserti32x4(z, rgb[1], 1);
+        z = _mm512_inserti32x4(z, rgb[2], 2);
+        _mm512_mask_storeu_epi8(out + 48 * g, 0xFFFFFFFFFFFFull,
+                                _mm512_permutexvar_epi8(interleave, z));
+    }
+    int64_t done = 16 * pl->groups;
+    hpass_row(out + 3 * done, in, out_w - done, 3, ksize, bounds + 2 * done, kk + done * ksize);
+}
+#endif
+
 sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, const uint8_t *src,
                                  int64_t src_h, int64_t src_w, int64_t src_stride, int64_t C,
                                  const double box[4], sslc_scratch *scratch)
@@ -179,7 +286,13 @@ sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, con
     size_t tmp_bytes = (size_t)(kh > kv ? kh : kv) * sizeof(double);
     size_t a = (coef_bytes + 63) / 64 * 64, b = (tmp_bytes + 63) / 64 * 64;
     size_t img_bytes = (size_t)(src_h * out_w * C) + 64 + (size_t)(out_w * C) * sizeof(int32_t);
-    uint8_t *base = sslc_scratch_get(scratch, a + b + img_bytes);
+    size_t plan_bytes = 0;
+#ifdef SSLC_RESIZE_VBMI
+    if (C == 3 && need_h)
+        plan_bytes = (hplan_bytes(out_w, kh) + 63) / 64 * 64;
+#endif
+    img_bytes = (img_bytes + 63) / 64 * 64;
+    uint8_t *base = sslc_scratch_get(scratch, a + b + img_bytes + plan_bytes);
     if (!base)
         return SSLC_ERR_NOMEM;
     int32_t *kk_h = (int32_t *)base, *bounds_h = kk_h + out_w * kh;
@@ -196,6 +309,16 @@ sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, con
     int64_t vin_stride = src_stride, vin_w = src_w;
     if (need_h) {
         int64_t y = y_first;
+#ifdef SSLC_RESIZE_VBMI
+        if (C == 3) {
+            hplan plan;
+            hplan_make(&plan, base + a + b + img_bytes, out_w, kh, bounds_h, kk_h);
+            int64_t src_bytes = (src_h - 1) * src_stride + src_w * C;
+            for (; y < y_last; y++)
+                hpass_row_vbmi(mid + (y - y_first) * out_w * C, src + y * src_stride,
+                               src_bytes - y * src_stride, out_w, kh, &plan, bounds_h, kk_h);
+        }
+#endif
         if (C == 3)
             for (; y + 1 < y_last; y += 2)
                 hpass_rows2_c3(mid + (y - y_first) * out_w * C, mid + (y + 1 - y_first) * out_w * C,

@@ -11,8 +11,13 @@
 #   scripts/fashion_mnist_table.sh [--budget MIN] [--fractions "0.01 0.1 1"]
 #       [--train-minutes "4 8 12"] [--width 16] [--batch 256] [--methods "simclr moco"]
 #       [--out runs/table] [--doc docs/results.md] [--pretrain-args "--tau 0.2"] [--no-lock]
+#       [--pretrained simclr=DIR]
 #
 # --budget: minutes of pretraining per method (30 in the issue's protocol).
+# --pretrained M=DIR: evaluate the run folder DIR of an earlier `sslc pretrain`
+#   as method M instead of pretraining it again (repeatable); the table shows
+#   the configuration stored in DIR/config.txt and the pretraining time from
+#   DIR/metrics.jsonl.
 # --train-minutes: minutes of fine-tuning / supervised training for each
 #   fraction (the anchors' supervised runs took 4 / 8 / 12 minutes).
 # Every heavy command runs under flock /tmp/sslc-cpu.lock so timings are
@@ -31,6 +36,7 @@ OUT=$ROOT/runs/table
 DOC=$ROOT/docs/results.md
 LOCK=1
 EXTRA_PRETRAIN=""
+declare -A PRETRAINED=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --budget) BUDGET=$2; shift 2 ;;
@@ -43,7 +49,8 @@ while [ $# -gt 0 ]; do
         --doc) DOC=$2; shift 2 ;;
         --pretrain-args) EXTRA_PRETRAIN=$2; shift 2 ;;
         --no-lock) LOCK=0; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --pretrained) PRETRAINED[${2%%=*}]=${2#*=}; shift 2 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "fashion_mnist_table.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -99,6 +106,14 @@ cd "$ROOT"
 # 1. Pretraining, no labels.
 for m in $METHODS; do
     rm -rf "$OUT/$m"
+    if [ -n "${PRETRAINED[$m]:-}" ]; then
+        dir=$(cd "${PRETRAINED[$m]}" && pwd)
+        ln -s "$dir" "$OUT/$m"
+        wall=$(tail -1 "$dir/metrics.jsonl" | sed 's/.*"time": \([0-9.]*\).*/\1/')
+        printf '%s\t-\t%s\t-\t%s\n' "$m pretraining (earlier run, pretraining time only)" "$wall" \
+            "$S pretrain $(tr -d '\n' < "$dir/config.txt" | sed 's/^ *//')" >> "$TSV"
+        continue
+    fi
     run "$m pretraining" - "pretrain-$m" -- "$S" pretrain --method "$m" --width "$WIDTH" \
         --batch "$BATCH" --epochs 1000 --minutes "$BUDGET" --knn-every 0 --out "$OUT/$m" \
         $EXTRA_PRETRAIN

@@ -200,3 +200,17 @@ void sslc_args_print(FILE *out, const sslc_arg *args, size_t n_args)
         fputc('\n', out);
     }
 }
+
+char *sslc_args_format(const sslc_arg *args, size_t n_args)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        sslc_error(SSLC_ERR_NOMEM, "cannot format the configuration");
+        return NULL;
+    }
+    sslc_args_print(mem, args, n_args);
+    fclose(mem);
+    return text;
+}

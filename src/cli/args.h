@@ -50,4 +50,8 @@ int sslc_args_parse(const sslc_command_help *help, const sslc_arg *args, size_t 
 // Writes "  --name=value" lines of the resolved configuration to out.
 void sslc_args_print(FILE *out, const sslc_arg *args, size_t n_args);
 
+// The same lines as one malloc'd string (stored with runs and models);
+// NULL with a message when out of memory.
+char *sslc_args_format(const sslc_arg *args, size_t n_args);
+
 #endif

@@ -126,7 +126,6 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     float *scores = NULL;
     int64_t *labels = NULL;
     char *config_text = NULL;
-    size_t config_len = 0;
     char method[64];
     const double start = sslc_now();
 
@@ -178,13 +177,10 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     if ((st = sslc_lr_scaling_parse(&scaling, o.lr_scaling)) ||
         (!supervised && (st = sslc_finetune_mode_parse(&mode, o.mode))))
         goto done;
-    FILE *mem = open_memstream(&config_text, &config_len);
-    if (!mem) {
-        st = sslc_error(SSLC_ERR_NOMEM, "cannot format the configuration");
+    if (!(config_text = sslc_args_format(args, n_args))) {
+        st = SSLC_ERR_NOMEM;
         goto done;
     }
-    sslc_args_print(mem, args, n_args);
-    fclose(mem);
     fprintf(stderr, "sslc %s: resolved configuration\n%s", cmd, config_text);
     sslc_info("%s: %s encoder (%s, width %lld), %lld labelled images, %lld classes, %lld epochs",
               cmd, method, sslc_resnet_arch(&enc.config), (long long)enc.config.width,
@@ -234,17 +230,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         if ((st = sslc_encoder_save(path, &enc, &head, supervised ? "supervised" : "finetune",
                                     config_text, size, (uint64_t)o.seed, res.steps, res.epochs)))
             goto done;
-        snprintf(path, sizeof path, "%s/confusion.csv", o.out);
-        if ((st = sslc_metrics_write_confusion(&met, names, path)))
+        if ((st = sslc_cli_write_results(o.out, &met, names, json)))
             goto done;
-        snprintf(path, sizeof path, "%s/metrics.json", o.out);
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            st = sslc_error(SSLC_ERR_IO, "cannot write '%s'", path);
-            goto done;
-        }
-        fprintf(f, "%s\n", json);
-        fclose(f);
     }
 done:
     sslc_dataset_destroy(train);

@@ -285,20 +285,8 @@ int sslc_cmd_linear_eval(int argc, char **argv)
              o.augment ? "true" : "false", seconds, ips_test);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
         goto done;
-    if (o.out[0]) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/confusion.csv", o.out);
-        if ((st = sslc_metrics_write_confusion(&met, names, path)))
-            goto done;
-        snprintf(path, sizeof path, "%s/metrics.json", o.out);
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            st = sslc_error(SSLC_ERR_IO, "cannot write '%s'", path);
-            goto done;
-        }
-        fprintf(f, "%s\n", json);
-        fclose(f);
-    }
+    if (o.out[0] && (st = sslc_cli_write_results(o.out, &met, names, json)))
+        goto done;
 done:
     sslc_dataset_destroy(train);
     sslc_dataset_destroy(test);

@@ -140,6 +140,10 @@ int sslc_cmd_pretrain(int argc, char **argv)
     char resume_path[4096] = "";
     sslc_ckpt_info info = {0};
     char *stored = NULL;
+    sslc_dataset *ds = NULL, *bank = NULL, *val = NULL;
+    sslc_pretrain_config cfg = {0};
+    sslc_recipe recipe, eval_recipe;
+    char head[256], *config_text = NULL;
     if (o.resume[0]) {
         if ((st = sslc_ckpt_resolve(o.resume, resume_path, sizeof resume_path)) ||
             (st = sslc_ckpt_read_info(resume_path, &info)))
@@ -158,11 +162,6 @@ int sslc_cmd_pretrain(int argc, char **argv)
     }
     sslc_set_threads((int)o.threads);
     bool moco = strcmp(o.method, "moco") == 0;
-    sslc_dataset *ds = NULL, *bank = NULL, *val = NULL;
-    sslc_pretrain_config cfg = {0};
-    sslc_recipe recipe, eval_recipe;
-    char head[256], *config_text = NULL;
-    size_t config_len = 0;
 
     // ---- resolve every "auto" before any work ----
     if ((st = open_dataset(&ds, o.data, 0)))
@@ -240,13 +239,10 @@ int sslc_cmd_pretrain(int argc, char **argv)
         goto done;
     }
 
-    FILE *mem = open_memstream(&config_text, &config_len);
-    if (!mem) {
-        st = sslc_error(SSLC_ERR_NOMEM, "cannot format the configuration");
+    if (!(config_text = sslc_args_format(args, n_args))) {
+        st = SSLC_ERR_NOMEM;
         goto done;
     }
-    sslc_args_print(mem, args, n_args);
-    fclose(mem);
     fprintf(stderr, "sslc pretrain: resolved configuration\n%s", config_text);
 
     sslc_optim_config oc = sslc_optim_defaults(kind);

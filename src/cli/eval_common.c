@@ -157,3 +157,21 @@ sslc_status sslc_cli_append_json(const char *path, const char *json)
         return sslc_error(SSLC_ERR_IO, "cannot write '%s'", path);
     return SSLC_OK;
 }
+
+sslc_status sslc_cli_write_results(const char *out, const sslc_metrics *met,
+                                   const char *const *class_names, const char *json)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/confusion.csv", out);
+    sslc_status st = sslc_metrics_write_confusion(met, class_names, path);
+    if (st)
+        return st;
+    snprintf(path, sizeof path, "%s/metrics.json", out);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    fprintf(f, "%s\n", json);
+    if (fclose(f) != 0)
+        return sslc_error(SSLC_ERR_IO, "cannot write '%s'", path);
+    return SSLC_OK;
+}

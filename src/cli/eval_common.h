@@ -10,6 +10,7 @@
 #include "augment/recipe.h"
 #include "data/dataset.h"
 #include "data/subset.h"
+#include "src/eval/metrics.h"
 #include "src/models/resnet.h"
 
 // Opens spec and refuses it without labels ("what": "--train", ...).
@@ -55,6 +56,10 @@ int64_t sslc_cli_image_size(const sslc_dataset *ds);
 
 // Appends one JSON line to path (creating it), for the table script.
 sslc_status sslc_cli_append_json(const char *path, const char *json);
+
+// Writes out/confusion.csv and out/metrics.json (the result line).
+sslc_status sslc_cli_write_results(const char *out, const sslc_metrics *met,
+                                   const char *const *class_names, const char *json);
 
 // sslc finetune (supervised false) and sslc supervised (true): one
 // implementation in cmd_finetune.c.

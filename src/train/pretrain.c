@@ -152,7 +152,7 @@ typedef struct ckpt_view {
     sslc_ckpt_attr model[MAX_ATTRS];
     sslc_ckpt_part parts[MAX_PARTS];
     sslc_ckpt_optim_buffer optim[MAX_OPTIM];
-    sslc_ckpt_array arrays[2];
+    sslc_ckpt_array arrays[3];
     int64_t queue_ptr, total_steps;
 } ckpt_view;
 
@@ -190,6 +190,7 @@ static void describe(trainer *t, ckpt_view *v)
         v->queue_ptr = sslc_queue_pointer(t->queue);
         v->arrays[nr++] = (sslc_ckpt_array){"queue", SSLC_CKPT_F32, 2, {c->queue, t->D},
                                             sslc_queue_data(t->queue)};
+        v->arrays[nr++] = (sslc_ckpt_array){"queue_ptr", SSLC_CKPT_I64, 1, {1}, &v->queue_ptr};
     }
     v->c = (sslc_ckpt){
         .method = c->method, .config = c->config_text, .epoch = t->epoch, .step = t->step,
@@ -199,16 +200,10 @@ static void describe(trainer *t, ckpt_view *v)
         .arrays = v->arrays, .n_arrays = nr};
 }
 
-// The queue pointer travels as an extra int64 array next to the queue.
 static sslc_status save(trainer *t, bool is_best)
 {
     ckpt_view v;
     describe(t, &v);
-    sslc_ckpt_array arrays[3];
-    memcpy(arrays, v.arrays, v.c.n_arrays * sizeof arrays[0]);
-    if (t->moco)
-        arrays[v.c.n_arrays++] = (sslc_ckpt_array){"queue_ptr", SSLC_CKPT_I64, 1, {1}, &v.queue_ptr};
-    v.c.arrays = arrays;
     return sslc_ckpt_save_run(t->cfg->out, &v.c, t->cfg->keep, is_best);
 }
 
@@ -216,11 +211,6 @@ static sslc_status resume(trainer *t, const char *path)
 {
     ckpt_view v;
     describe(t, &v);
-    sslc_ckpt_array arrays[3];
-    memcpy(arrays, v.arrays, v.c.n_arrays * sizeof arrays[0]);
-    if (t->moco)
-        arrays[v.c.n_arrays++] = (sslc_ckpt_array){"queue_ptr", SSLC_CKPT_I64, 1, {1}, &v.queue_ptr};
-    v.c.arrays = arrays;
     v.c.optimizer_step = 0;
     sslc_status st = sslc_ckpt_load(path, &v.c);
     if (st)
@@ -435,6 +425,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     if (cfg->resume)
         set_schedule(&t, t.total_steps);
     bool budget_fitted = cfg->resume != NULL;
+    double fit_from = 0.0;
 
     char path[4096];
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out);
@@ -525,16 +516,19 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
             window_loss += loss;
             window_acc += acc;
             window_n++;
-            // Fit the schedule to a time budget once the step time is known
+            // Fit the schedule to a time budget once the step time is known:
+            // timed over steps 5-25, after the first steps' one-off set-up
             // (still inside warmup, so the learning rate has no jump).
             int64_t done_here = t.step - start_step;
-            if (cfg->minutes > 0 && !budget_fitted && done_here == 10) {
-                double per_step = (sslc_now() - start) / 10.0;
-                int64_t fit = (int64_t)(cfg->minutes * 60.0 / per_step);
+            if (cfg->minutes > 0 && !budget_fitted && done_here == 5)
+                fit_from = sslc_now();
+            if (cfg->minutes > 0 && !budget_fitted && done_here == 25) {
+                double now = sslc_now(), per_step = (now - fit_from) / 20.0;
+                int64_t fit = t.step + (int64_t)((cfg->minutes * 60.0 - (now - start)) / per_step);
                 if (fit < t.total_steps) {
                     set_schedule(&t, fit > t.step + 1 ? fit : t.step + 1);
                     bar.total = t.total_steps;
-                    sslc_info("time budget %.1f min at %.2f s/step: %lld steps", cfg->minutes,
+                    sslc_info("time budget %.1f min at %.3f s/step: %lld steps", cfg->minutes,
                               per_step, (long long)t.total_steps);
                 }
                 budget_fitted = true;
@@ -544,7 +538,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
             snprintf(text, sizeof text,
                      "epoch %lld loss %.4f acc %.2f lr %.4f %.0f pairs/s wait %.0f%%",
                      (long long)t.epoch, (double)loss, (double)acc, (double)lr,
-                     (double)(t.samples - 0) > 0 ? (double)(done_here * cfg->batch) / elapsed : 0.0,
+                     (double)(done_here * cfg->batch) / elapsed,
                      100.0 * wait_total / elapsed);
             sslc_progress_update(&bar, t.step, text);
             if (t.step % cfg->log_every == 0 || t.step == t.total_steps) {
@@ -568,7 +562,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
             }
             bool timeout = cfg->minutes > 0 && sslc_now() - start >= cfg->minutes * 60.0;
             bool limit = cfg->max_steps > 0 && t.step - start_step >= cfg->max_steps;
-            if (sslc_interrupt_pending() || timeout || limit) {
+            if (sslc_interrupt_pending() || timeout || limit || t.step >= t.total_steps) {
                 stop = true;
                 res->interrupted = sslc_interrupt_pending() != 0;
                 break;

@@ -281,7 +281,7 @@ static void chain_matches_torchvision(void **state)
     sslc_scratch_free(&s);
 }
 
-// The table-driven hue against Pillow's per-pixel conversion.
+// The vectorised hue against Pillow's per-pixel conversion.
 static void hue_fast_matches_naive(int64_t npix, bool exhaustive)
 {
     uint8_t *a = malloc((size_t)(npix * 3)), *b = malloc((size_t)(npix * 3));

@@ -524,13 +524,21 @@ static void resize_matches_naive_on_random_shapes(void **state)
     (void)state;
     sslc_rng r = sslc_rng_make(11, 0, 0, 0, 0);
     sslc_scratch s = {0};
-    for (int trial = 0; trial < 200; trial++) {
-        int64_t H = 1 + (int64_t)sslc_rng_below(&r, 70), W = 1 + (int64_t)sslc_rng_below(&r, 70);
-        int64_t C = sslc_rng_below(&r, 2) ? 3 : 1;
-        int64_t oh = 1 + (int64_t)sslc_rng_below(&r, 60), ow = 1 + (int64_t)sslc_rng_below(&r, 60);
-        uint8_t *src = malloc((size_t)(H * W * C)), *a = malloc((size_t)(oh * ow * C)),
+    // 200 small shapes (every path, edges of rows), then 40 of the sizes
+    // augmentation makes (crops of a photo to 224, rows inside a wider
+    // image: the vectorised horizontal pass and its masked loads).
+    for (int trial = 0; trial < 240; trial++) {
+        bool big = trial >= 200;
+        int64_t lim = big ? 500 : 70, olim = big ? 300 : 60;
+        int64_t H = 1 + (int64_t)sslc_rng_below(&r, (uint64_t)lim);
+        int64_t W = 1 + (int64_t)sslc_rng_below(&r, (uint64_t)lim);
+        int64_t C = big || sslc_rng_below(&r, 2) ? 3 : 1;
+        int64_t oh = 1 + (int64_t)sslc_rng_below(&r, (uint64_t)olim);
+        int64_t ow = trial % 4 == 0 && big ? 224 : 1 + (int64_t)sslc_rng_below(&r, (uint64_t)olim);
+        int64_t stride = W * C + (big ? (int64_t)sslc_rng_below(&r, 40) : 0);
+        uint8_t *src = malloc((size_t)(H * stride)), *a = malloc((size_t)(oh * ow * C)),
                 *b = malloc((size_t)(oh * ow * C));
-        for (int64_t i = 0; i < H * W * C; i++)
+        for (int64_t i = 0; i < H * stride; i++)
             src[i] = (uint8_t)sslc_rng_below(&r, 256);
         double box[4] = {0, 0, (double)W, (double)H};
         if (trial % 2) { // fractional boxes, as scaled JPEG decoding uses
@@ -539,8 +547,8 @@ static void resize_matches_naive_on_random_shapes(void **state)
             box[2] = box[0] + (W - box[0]) * (0.3 + 0.7 * sslc_rng_uniform(&r));
             box[3] = box[1] + (H - box[1]) * (0.3 + 0.7 * sslc_rng_uniform(&r));
         }
-        assert_int_equal(sslc_resize_bilinear(a, oh, ow, src, H, W, W * C, C, box, &s), SSLC_OK);
-        assert_int_equal(sslc_resize_bilinear_naive(b, oh, ow, src, H, W, W * C, C, box),
+        assert_int_equal(sslc_resize_bilinear(a, oh, ow, src, H, W, stride, C, box, &s), SSLC_OK);
+        assert_int_equal(sslc_resize_bilinear_naive(b, oh, ow, src, H, W, stride, C, box),
                          SSLC_OK);
         assert_memory_equal(a, b, (size_t)(oh * ow * C));
         free(src);
