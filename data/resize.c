@@ -306,7 +306,7 @@ sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, con
     int64_t y_first = bounds_v[0];
     int64_t y_last = bounds_v[2 * out_h - 2] + bounds_v[2 * out_h - 1];
     const uint8_t *vin = src;
-    int64_t vin_stride = src_stride, vin_w = src_w;
+    int64_t vin_stride = src_stride;
     if (need_h) {
         int64_t y = y_first;
 #ifdef SSLC_RESIZE_VBMI
@@ -331,14 +331,12 @@ sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, con
             bounds_v[2 * i] -= (int32_t)y_first;
         vin = mid;
         vin_stride = out_w * C;
-        vin_w = out_w;
     }
     if (!need_v) {
         for (int64_t y = 0; y < out_h; y++)
-            memcpy(dst + y * out_w * C, vin + (need_h ? y : y) * vin_stride, (size_t)(out_w * C));
+            memcpy(dst + y * out_w * C, vin + y * vin_stride, (size_t)(out_w * C));
         return SSLC_OK;
     }
-    (void)vin_w;
     const int32_t half = 1 << (PRECISION_BITS - 1);
     int64_t row = out_w * C;
     int32_t *acc = (int32_t *)(mid + ((size_t)(src_h * out_w * C) + 63) / 64 * 64);

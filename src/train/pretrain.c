@@ -434,11 +434,15 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
         st = sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
         goto done;
     }
+    // The resolved configuration, readable without sslc (also in every checkpoint).
     snprintf(path, sizeof path, "%s/config.txt", cfg->out);
     FILE *conf = fopen(path, "w");
-    if (conf) {
-        fputs(cfg->config_text, conf);
-        fclose(conf);
+    bool written = conf && fputs(cfg->config_text ? cfg->config_text : "", conf) >= 0;
+    if (conf && fclose(conf) != 0)
+        written = false;
+    if (!written) {
+        st = sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        goto done;
     }
     if ((st = sslc_interrupt_install()))
         goto done;
