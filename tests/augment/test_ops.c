@@ -215,6 +215,22 @@ static void blur_matches_torchvision_and_naive(void **state)
             free(p);
             free(want);
         }
+        // A 23-tap kernel with small sigmas, whose outer taps the fast blur
+        // skips (below 1e-9 of the centre), against the naive 2-D sum of all.
+        for (int k = 0; k < 3; k++) {
+            const double sigmas[] = {0.3, 1.0, 2.0};
+            memcpy(work, in.px, n);
+            memcpy(naive, in.px, n);
+            assert_int_equal(sslc_aug_gaussian_blur(work, in.H, in.W, in.C, 23, sigmas[k], &s),
+                             SSLC_OK);
+            assert_int_equal(sslc_aug_gaussian_blur_naive(naive, in.H, in.W, in.C, 23, sigmas[k]),
+                             SSLC_OK);
+            float *nf = malloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++)
+                nf[i] = naive[i];
+            check_pixels("  k23 fast vs naive 2-D", work, nf, n, 1, 0.01);
+            free(nf);
+        }
         // Kernel too large for reflect padding is refused, not read out of bounds.
         assert_int_equal(sslc_aug_gaussian_blur(work, in.H, in.W, in.C, 61, 1.0, &s),
                          SSLC_ERR_INVALID);
