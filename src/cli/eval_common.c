@@ -147,15 +147,21 @@ int64_t sslc_cli_image_size(const sslc_dataset *ds)
     return h < w ? h : w;
 }
 
-sslc_status sslc_cli_append_json(const char *path, const char *json)
+// One line of text into path, appended (mode "a") or replacing it ("w").
+static sslc_status write_line(const char *path, const char *mode, const char *line)
 {
-    FILE *f = fopen(path, "a");
+    FILE *f = fopen(path, mode);
     if (!f)
         return sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    fprintf(f, "%s\n", json);
+    fprintf(f, "%s\n", line);
     if (fclose(f) != 0)
         return sslc_error(SSLC_ERR_IO, "cannot write '%s'", path);
     return SSLC_OK;
+}
+
+sslc_status sslc_cli_append_json(const char *path, const char *json)
+{
+    return write_line(path, "a", json);
 }
 
 sslc_status sslc_cli_write_results(const char *out, const sslc_metrics *met,
@@ -167,11 +173,5 @@ sslc_status sslc_cli_write_results(const char *out, const sslc_metrics *met,
     if (st)
         return st;
     snprintf(path, sizeof path, "%s/metrics.json", out);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    fprintf(f, "%s\n", json);
-    if (fclose(f) != 0)
-        return sslc_error(SSLC_ERR_IO, "cannot write '%s'", path);
-    return SSLC_OK;
+    return write_line(path, "w", json);
 }
