@@ -58,7 +58,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"lr-scaling", SSLC_ARG_CHOICE, &o->lr_scaling, "peak lr = base * B/256 (linear), base * sqrt(B) (sqrt), or base", "linear|sqrt|none", 0, 0},
         {"final-lr", SSLC_ARG_FLOAT, &o->final_lr, "learning rate at the end of the cosine", NULL, 0, 100},
         {"warmup", SSLC_ARG_FLOAT, &o->warmup, "linear warmup, a fraction of the schedule (auto: 0.1 SimCLR, 0 MoCo)", NULL, 0, 1},
-        {"weight-decay", SSLC_ARG_FLOAT, &o->weight_decay, "weight decay (auto: LARS 1e-4 for views <= 64 px, else 1e-6; SGD 5e-4; AdamW 0.05)", NULL, 0, 1},
+        {"weight-decay", SSLC_ARG_FLOAT, &o->weight_decay, "weight decay (auto: LARS 1e-4 for views <= 64 px, else 1e-6; SGD 5e-4 below 200k images, else 1e-4; AdamW 0.05)", NULL, 0, 1},
         {"momentum", SSLC_ARG_FLOAT, &o->momentum, "optimizer momentum", NULL, 0, 0.9999},
         {"nesterov", SSLC_ARG_FLAG, &o->nesterov, "Nesterov momentum", NULL, 0, 0},
         {"tau", SSLC_ARG_FLOAT, &o->tau, "temperature (auto: 0.5 SimCLR, 0.07 MoCo v1, 0.2 MoCo v2)", NULL, 1e-4, 100},
@@ -190,20 +190,22 @@ int sslc_cmd_pretrain(int argc, char **argv)
     sslc_optim_kind kind;
     if ((st = sslc_optim_kind_parse(&kind, o.optimizer)))
         goto done;
-    // SimCLR's published settings: ImageNet lr 0.3, weight decay 1e-6; its
+    // Published settings. SimCLR: ImageNet lr 0.3, weight decay 1e-6; its
     // CIFAR-10 setup (small views, as the recipe's) lr 1.0, weight decay 1e-4.
-    bool small = o.size <= 64;
+    // MoCo: ImageNet weight decay 1e-4 with K 65536 and m 0.999; the official
+    // CIFAR demo 5e-4 with K 4096 and m 0.99 (small datasets).
+    bool small = o.size <= 64, big = sslc_dataset_count(ds) >= 200000;
     if (isnan(o.lr))
         o.lr = kind == SSLC_OPTIM_ADAMW ? 1e-3 : moco ? 0.03 : small ? 1.0 : 0.3;
     if (isnan(o.weight_decay))
         o.weight_decay = kind == SSLC_OPTIM_ADAMW ? 0.05
                          : kind == SSLC_OPTIM_LARS ? (small ? 1e-4 : 1e-6)
+                         : big                     ? 1e-4
                                                    : 5e-4;
     if (isnan(o.warmup))
         o.warmup = moco ? 0.0 : 0.1;
     if (isnan(o.tau))
         o.tau = moco ? (o.moco_version == 1 ? 0.07 : 0.2) : 0.5;
-    bool big = sslc_dataset_count(ds) >= 200000;
     if (o.queue == SSLC_ARG_AUTO)
         o.queue = big ? 65536 : 4096;
     if (isnan(o.moco_m))
