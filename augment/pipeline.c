@@ -78,15 +78,34 @@ static sslc_status make_sample(sslc_pipeline *p, sslc_batch *b, int64_t i, int64
     int scale = sslc_recipe_decode_scale(&p->recipe, vp, (int)V, H, W);
     sslc_image img;
     int used = 1;
-    sslc_status st = sslc_dataset_decode(p->ds, idx, &img, fixed_scale, &scale, &used);
+    sslc_status st;
+    if (scale == 1 && p->recipe.random_crop) {
+        // Only the pixels under the crops: the union of their boxes.
+        int64_t win[4] = {H, W, 0, 0};
+        for (int64_t v = 0; v < V; v++) {
+            const sslc_crop *c = &vp[v].crop;
+            win[0] = c->top < win[0] ? c->top : win[0];
+            win[1] = c->left < win[1] ? c->left : win[1];
+            win[2] = c->top + c->height > win[2] ? c->top + c->height : win[2];
+            win[3] = c->left + c->width > win[3] ? c->left + c->width : win[3];
+        }
+        st = sslc_dataset_decode_window(p->ds, idx, win, &img);
+    } else {
+        st = sslc_dataset_decode(p->ds, idx, &img, fixed_scale, &scale, &used);
+    }
     if (st != SSLC_OK)
         return st;
-    if (used == 1 && (img.height != H || img.width != W)) {
+    for (int64_t v = 0; v < V; v++) {
+        vp[v].crop.top -= img.top;
+        vp[v].crop.left -= img.left;
+    }
+    if (used == 1 && (img.full_height != H || img.full_width != W)) {
         sslc_image_free(&img);
         char name[512];
         return sslc_error(SSLC_ERR_FORMAT, "'%s' is %lldx%lld now, %lldx%lld when scanned",
                           sslc_dataset_name(p->ds, idx, name, sizeof name),
-                          (long long)img.width, (long long)img.height, (long long)W, (long long)H);
+                          (long long)img.full_width, (long long)img.full_height, (long long)W,
+                          (long long)H);
     }
     size_t view_floats = (size_t)(p->S * p->S * p->C);
     for (int64_t v = 0; v < V && st == SSLC_OK; v++) {

@@ -892,9 +892,11 @@ int64_t sslc_dataset_max_pixels(const sslc_dataset *ds)
     return m;
 }
 
-sslc_status sslc_dataset_decode(const sslc_dataset *ds, int64_t i, sslc_image *out,
-                                int (*choose_scale)(void *ctx, int64_t h, int64_t w), void *ctx,
-                                int *scale_out)
+// sslc_dataset_decode and sslc_dataset_decode_window: window (top, left,
+// bottom, right) or NULL.
+static sslc_status decode_item(const sslc_dataset *ds, int64_t i, sslc_image *out,
+                               int (*choose_scale)(void *ctx, int64_t h, int64_t w), void *ctx,
+                               int *scale_out, const int64_t *window)
 {
     memset(out, 0, sizeof *out);
     if (scale_out)
@@ -935,6 +937,10 @@ sslc_status sslc_dataset_decode(const sslc_dataset *ds, int64_t i, sslc_image *o
     }
     sslc_decode_options dopt = {.channels = (int)C, .max_pixels = ds->max_pixels_limit,
                                 .choose_scale = ds->cache_map ? NULL : choose_scale, .ctx = ctx};
+    if (window && !ds->cache_map) {
+        dopt.window_top = window[0], dopt.window_left = window[1];
+        dopt.window_bottom = window[2], dopt.window_right = window[3];
+    }
     st = sslc_image_load(out, ds->items[i].path, &dopt, scale_out);
     if (!ds->cache_map)
         return st;
@@ -968,6 +974,19 @@ sslc_status sslc_dataset_decode(const sslc_dataset *ds, int64_t i, sslc_image *o
     memcpy(ds->cache_map + e->offset, out->data, (size_t)(e->height * e->width * C));
     __atomic_store_n(&ds->cache_flags[i], CACHE_FILLED, __ATOMIC_RELEASE);
     return SSLC_OK;
+}
+
+sslc_status sslc_dataset_decode(const sslc_dataset *ds, int64_t i, sslc_image *out,
+                                int (*choose_scale)(void *ctx, int64_t h, int64_t w), void *ctx,
+                                int *scale_out)
+{
+    return decode_item(ds, i, out, choose_scale, ctx, scale_out, NULL);
+}
+
+sslc_status sslc_dataset_decode_window(const sslc_dataset *ds, int64_t i, const int64_t window[4],
+                                       sslc_image *out)
+{
+    return decode_item(ds, i, out, NULL, NULL, NULL, window);
 }
 
 sslc_status sslc_dataset_decode_into(const sslc_dataset *ds, int64_t i, uint8_t *buf, size_t cap,

@@ -71,6 +71,12 @@ bool sslc_dataset_cached(const sslc_dataset *ds);
 sslc_status sslc_dataset_decode(const sslc_dataset *ds, int64_t i, sslc_image *out,
                                 int (*choose_scale)(void *ctx, int64_t h, int64_t w), void *ctx,
                                 int *scale_out);
+// The same at full size, when only the window (top, left, bottom, right)
+// of the full-size image is needed: a JPEG read from its file is decoded
+// only around it (out->top / out->left say where out lies), an image from
+// IDX or the cache is whole.
+sslc_status sslc_dataset_decode_window(const sslc_dataset *ds, int64_t i, const int64_t window[4],
+                                       sslc_image *out);
 // Decodes image i into a caller's buffer: (h, w, channels) uint8, cap bytes.
 sslc_status sslc_dataset_decode_into(const sslc_dataset *ds, int64_t i, uint8_t *buf, size_t cap,
                                      int64_t *height, int64_t *width);

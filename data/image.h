@@ -18,9 +18,14 @@
 typedef struct sslc_image {
     uint8_t *data; // (height, width, channels) uint8, row-major, owned
     int64_t height, width, channels;
+    // The whole image this is a window of, and where pixel (0, 0) lies in
+    // it: the image itself (0, 0, height, width) unless a window was
+    // decoded (sslc_decode_options.window_*).
+    int64_t top, left, full_height, full_width;
 } sslc_image;
 
-// Allocates data for (height, width, channels); contents undefined.
+// Allocates data for (height, width, channels), a whole image; contents
+// undefined.
 sslc_status sslc_image_alloc(sslc_image *img, int64_t height, int64_t width, int64_t channels);
 // Frees data and zeroes the struct; NULL-safe, safe on a zeroed struct.
 void sslc_image_free(sslc_image *img);
@@ -46,6 +51,14 @@ typedef struct sslc_decode_options {
     // which to decode. PNG ignores it. NULL means full size.
     int (*choose_scale)(void *ctx, int64_t height, int64_t width);
     void *ctx;
+    // Optional: only rows [top, bottom) and columns [left, right) of the
+    // full-size image are needed (all 0: the whole image). A JPEG decoded
+    // at full size is then cut to a slightly larger window whose pixels in
+    // the asked one are exactly a whole decode's (libjpeg-turbo's
+    // jpeg_skip_scanlines / jpeg_crop_scanline; the rows below are not
+    // decoded, so damage there goes unnoticed when the file still ends
+    // with its end-of-image marker). PNG and scaled JPEG decode everything.
+    int64_t window_top, window_left, window_bottom, window_right;
 } sslc_decode_options;
 
 // Header only: full-size dimensions and the file's own channel count

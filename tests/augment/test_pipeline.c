@@ -433,6 +433,61 @@ static double mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
     return s / (double)n;
 }
 
+// JPEGs are decoded only around the two crops; the views are the ones a
+// whole decode gives.
+static void jpeg_views_from_crop_windows_equal_whole_decode(void **state)
+{
+    (void)state;
+    const char *dir = sslc_test_tmpdir("pipewindow");
+    uint8_t *bytes;
+    size_t n;
+    assert_int_equal(sslc_file_read(sslc_fixture_path("decode/big.jpg"), &bytes, &n), SSLC_OK);
+    char path[4300], spec[4400];
+    for (int k = 0; k < 8; k++) {
+        snprintf(path, sizeof path, "%s/img%d.jpg", dir, k);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bytes, 1, n, f), n);
+        fclose(f);
+    }
+    snprintf(spec, sizeof spec, "folder:%s", dir);
+    sslc_dataset *ds;
+    assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_OK);
+    sslc_recipe r;
+    assert_int_equal(sslc_recipe_defaults(&r, "simclr", 24, 3), SSLC_OK);
+    r.crop_scale_min = 0.02; // small crops, so most windows are cut
+    sslc_pipeline_config cfg;
+    sslc_pipeline_config_default(&cfg);
+    cfg.batch_size = 8;
+    cfg.seed = 5;
+    sslc_pipeline *p;
+    assert_int_equal(sslc_pipeline_create(&p, ds, &r, &cfg), SSLC_OK);
+    sslc_image whole;
+    sslc_decode_options opt = {.channels = 3};
+    assert_int_equal(sslc_image_decode(&whole, bytes, n, "big.jpg", &opt, NULL), SSLC_OK);
+    sslc_view_scratch s = {0};
+    float want[24 * 24 * 3];
+    for (int e = 0; e < 3; e++) {
+        assert_int_equal(sslc_pipeline_begin_epoch(p, e, 0), SSLC_OK);
+        const sslc_batch *b;
+        assert_int_equal(sslc_pipeline_next(p, &b), SSLC_OK);
+        for (int64_t v = 0; v < 2; v++)
+            for (int64_t i = 0; i < 8; i++) {
+                sslc_view_params vp;
+                sslc_recipe_draw(&r, 5, (uint64_t)e, (uint64_t)b->indices[i], (uint64_t)v, 96,
+                                 128, &vp);
+                assert_int_equal(sslc_recipe_apply(want, &r, &vp, whole.data, 96, 128, 1, &s),
+                                 SSLC_OK);
+                assert_memory_equal(b->views + (v * 8 + i) * 24 * 24 * 3, want, sizeof want);
+            }
+    }
+    sslc_view_scratch_free(&s);
+    sslc_image_free(&whole);
+    free(bytes);
+    sslc_pipeline_destroy(p);
+    sslc_dataset_destroy(ds);
+}
+
 static void scaled_jpeg_decode_is_close_to_full(void **state)
 {
     (void)state;
@@ -502,6 +557,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(gray_views_jitter_only_brightness_and_contrast),
         cmocka_unit_test(bad_images_are_skipped_named_and_counted),
         cmocka_unit_test(eval_recipe_resizes_and_center_crops),
+        cmocka_unit_test(jpeg_views_from_crop_windows_equal_whole_decode),
         cmocka_unit_test(scaled_jpeg_decode_is_close_to_full),
     };
     const sslc_test_group groups[] = {SSLC_GROUP("unit", unit)};

@@ -1,11 +1,14 @@
 // data/: decoders against PIL (tests/fixtures/decode_ref.h5, made by
 // scripts/gen_augment_fixtures.py), bad files, dataset specs, manifest,
 // cache, PNG writer, and the resize against its naive twin.
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
+// jpeglib.h needs FILE and size_t before it.
+#include <jpeglib.h>
 
 #include "data/dataset.h"
 #include "data/image.h"
@@ -115,6 +118,111 @@ static uint8_t *read_fixture(const char *name, size_t *n)
     assert_int_equal(sslc_file_read(path, &b, n), SSLC_OK);
     free(path);
     return b;
+}
+
+// A w x h JPEG in memory (free with free()): colour (first component
+// sampled hs x vs), gray (comps 1) or plain CMYK (comps 4); smooth ramps
+// with noise so every component varies.
+static uint8_t *encode_jpeg(int w, int h, int comps, int hs, int vs, bool progressive,
+                            unsigned long *size)
+{
+    uint8_t *px = malloc((size_t)(w * h * comps));
+    sslc_rng g = sslc_rng_make(7, (uint64_t)w, (uint64_t)comps, (uint64_t)hs, (uint64_t)vs);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < comps; c++)
+                px[(y * w + x) * comps + c] =
+                    (uint8_t)((x * (3 + c) + y * (5 - c) + (int)sslc_rng_below(&g, 40)) & 255);
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr err;
+    ci.err = jpeg_std_error(&err);
+    jpeg_create_compress(&ci);
+    uint8_t *out = NULL;
+    *size = 0;
+    jpeg_mem_dest(&ci, &out, size);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = comps;
+    ci.in_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, 85, TRUE);
+    if (comps == 3) {
+        ci.comp_info[0].h_samp_factor = hs;
+        ci.comp_info[0].v_samp_factor = vs;
+    }
+    if (progressive)
+        jpeg_simple_progression(&ci);
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW row = px + (size_t)ci.next_scanline * (size_t)(w * comps);
+        jpeg_write_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    free(px);
+    return out;
+}
+
+// A window's pixels are exactly the whole decode's, for every sampling,
+// progressive, gray and CMYK, as 3 and 1 channels, windows at the edges
+// included; a file without its end-of-image marker is decoded whole (and
+// so refused when truncated).
+static void jpeg_window_matches_whole_decode(void **state)
+{
+    (void)state;
+    const struct {
+        int comps, hs, vs;
+        bool progressive;
+    } kinds[] = {{3, 2, 2, false}, {3, 2, 1, false}, {3, 1, 1, false}, {3, 1, 2, false},
+                 {3, 2, 2, true},  {1, 1, 1, false}, {1, 1, 1, true},  {4, 1, 1, false}};
+    const int W = 203, H = 157;
+    sslc_rng g = sslc_rng_make(3, 0, 0, 0, 0);
+    int64_t smaller = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        unsigned long size;
+        uint8_t *jpg = encode_jpeg(W, H, kinds[k].comps, kinds[k].hs, kinds[k].vs,
+                                   kinds[k].progressive, &size);
+        for (int channels = 1; channels <= 3; channels += 2) {
+            sslc_decode_options opt = {.channels = channels};
+            sslc_image whole;
+            assert_int_equal(sslc_image_decode(&whole, jpg, size, "whole", &opt, NULL), SSLC_OK);
+            for (int t = 0; t < 60; t++) {
+                int64_t y0 = (int64_t)sslc_rng_below(&g, H), x0 = (int64_t)sslc_rng_below(&g, W);
+                int64_t y1 = y0 + 1 + (int64_t)sslc_rng_below(&g, (uint64_t)(H - y0));
+                int64_t x1 = x0 + 1 + (int64_t)sslc_rng_below(&g, (uint64_t)(W - x0));
+                opt.window_top = y0, opt.window_left = x0;
+                opt.window_bottom = y1, opt.window_right = x1;
+                sslc_image win;
+                assert_int_equal(sslc_image_decode(&win, jpg, size, "window", &opt, NULL), SSLC_OK);
+                assert_int_equal(win.full_height, H);
+                assert_int_equal(win.full_width, W);
+                assert_true(win.top <= y0 && win.top + win.height >= y1);
+                assert_true(win.left <= x0 && win.left + win.width >= x1);
+                smaller += win.height * win.width < H * W;
+                for (int64_t y = y0; y < y1; y++) {
+                    const uint8_t *a = whole.data + (y * W + x0) * channels;
+                    const uint8_t *b =
+                        win.data + ((y - win.top) * win.width + x0 - win.left) * channels;
+                    if (memcmp(a, b, (size_t)((x1 - x0) * channels)) != 0)
+                        fail_msg("kind %zu, %d channel(s), window rows %lld-%lld cols %lld-%lld: "
+                                 "row %lld differs",
+                                 k, channels, (long long)y0, (long long)y1, (long long)x0,
+                                 (long long)x1, (long long)y);
+                }
+                sslc_image_free(&win);
+            }
+            sslc_image_free(&whole);
+        }
+        // No end-of-image marker: the window is not used, the truncation
+        // is found.
+        sslc_decode_options opt = {.channels = 3, .window_top = 0, .window_left = 0,
+                                   .window_bottom = 8, .window_right = 8};
+        sslc_image img;
+        assert_int_equal(sslc_image_decode(&img, jpg, size * 2 / 3, "trunc", &opt, NULL),
+                         SSLC_ERR_FORMAT);
+        free(jpg);
+    }
+    assert_true(smaller > 400); // the windows were cut, not decoded whole
 }
 
 static void write_png(const char *path, int64_t h, int64_t w, int64_t c, int seed)
@@ -573,6 +681,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(fashion_mnist_opens_when_installed),
         cmocka_unit_test(cache_decodes_once_and_reloads),
         cmocka_unit_test(png_writer_round_trips),
+        cmocka_unit_test(jpeg_window_matches_whole_decode),
         cmocka_unit_test(resize_matches_naive_on_random_shapes),
     };
     const struct CMUnitTest fixture[] = {
