@@ -335,6 +335,46 @@ static void hue_fast_matches_naive_every_colour(void **state)
     hue_fast_matches_naive(1 << 24, true);
 }
 
+// Pillow's blend, written plainly: (uint8) clip(in1 + a * (in2 - in1)).
+static uint8_t blend_ref(int in1, int in2, float a)
+{
+    float t = (float)in1 + a * (float)(in2 - in1);
+    return t <= 0.0f ? 0 : t >= 255.0f ? 255 : (uint8_t)t;
+}
+
+// Brightness and contrast go through a byte table (64 bytes a step with
+// AVX-512 VBMI): every byte value, lengths with and without a tail.
+static void table_ops_match_the_formula(void **state)
+{
+    (void)state;
+    const float factors[] = {0.0f, 0.37f, 1.0f, 1.61f, 2.9f};
+    const int64_t lengths[] = {1, 63, 64, 255 * 3, 1000};
+    for (size_t f = 0; f < sizeof factors / sizeof factors[0]; f++)
+        for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+            int64_t n = lengths[l];
+            uint8_t *a = malloc((size_t)n), *b = malloc((size_t)n);
+            for (int64_t i = 0; i < n; i++)
+                a[i] = b[i] = (uint8_t)(i * 131 + 7);
+            sslc_aug_brightness(a, n, factors[f]);
+            for (int64_t i = 0; i < n; i++)
+                assert_int_equal(a[i], blend_ref(0, b[i], factors[f]));
+            if (n % 3 == 0) {
+                // contrast blends towards the rounded mean luma
+                memcpy(a, b, (size_t)n);
+                uint64_t sum = 0;
+                for (int64_t i = 0; i < n / 3; i++)
+                    sum += (b[3 * i] * 19595u + b[3 * i + 1] * 38470u + b[3 * i + 2] * 7471u +
+                            0x8000u) >> 16;
+                int mean = (int)((double)sum / (double)(n / 3) + 0.5);
+                sslc_aug_contrast(a, n / 3, 3, factors[f]);
+                for (int64_t i = 0; i < n; i++)
+                    assert_int_equal(a[i], blend_ref(mean, b[i], factors[f]));
+            }
+            free(a);
+            free(b);
+        }
+}
+
 static void crop_params_follow_torchvision_rules(void **state)
 {
     (void)state;
@@ -383,6 +423,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest unit[] = {
         cmocka_unit_test(crop_params_follow_torchvision_rules),
         cmocka_unit_test(hue_fast_matches_naive_sampled),
+        cmocka_unit_test(table_ops_match_the_formula),
     };
     const struct CMUnitTest slow[] = {
         cmocka_unit_test(hue_fast_matches_naive_every_colour),
