@@ -77,9 +77,28 @@ sslc_status sslc_aug_resized_crop(uint8_t *dst, int64_t out_h, int64_t out_w, co
 
 void sslc_aug_hflip(uint8_t *img, int64_t H, int64_t W, int64_t C)
 {
+#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
+    // P = 64 / C pixels a step from each end: a byte permute reverses the
+    // pixels of a block and keeps each pixel's channels in order.
+    const int64_t P = 64 / C;
+    const __mmask64 m = C * P == 64 ? ~(__mmask64)0 : ((__mmask64)1 << (C * P)) - 1;
+    uint8_t rev[64] = {0};
+    for (int64_t j = 0; j < C * P; j++)
+        rev[j] = (uint8_t)((P - 1 - j / C) * C + j % C);
+    const __m512i idx = _mm512_loadu_si512(rev);
+#endif
     for (int64_t y = 0; y < H; y++) {
         uint8_t *row = img + y * W * C;
-        for (int64_t a = 0, b = W - 1; a < b; a++, b--)
+        int64_t a = 0, b = W - 1; // pixels a..b are still to swap
+#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
+        for (; b - a + 1 >= 2 * P; a += P, b -= P) {
+            uint8_t *pa = row + a * C, *pb = row + (b - P + 1) * C;
+            __m512i x = _mm512_maskz_loadu_epi8(m, pa), z = _mm512_maskz_loadu_epi8(m, pb);
+            _mm512_mask_storeu_epi8(pa, m, _mm512_permutexvar_epi8(idx, z));
+            _mm512_mask_storeu_epi8(pb, m, _mm512_permutexvar_epi8(idx, x));
+        }
+#endif
+        for (; a < b; a++, b--)
             for (int64_t c = 0; c < C; c++) {
                 uint8_t t = row[a * C + c];
                 row[a * C + c] = row[b * C + c];

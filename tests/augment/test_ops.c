@@ -375,6 +375,29 @@ static void table_ops_match_the_formula(void **state)
         }
 }
 
+// The flip (blocks of 64 bytes with AVX-512 VBMI) on widths around the
+// block sizes, 1 and 3 channels: pixel x lands at W - 1 - x.
+static void hflip_mirrors_every_width(void **state)
+{
+    (void)state;
+    for (int64_t C = 1; C <= 3; C += 2)
+        for (int64_t W = 1; W <= 200; W++) {
+            const int64_t H = 2;
+            uint8_t *a = malloc((size_t)(H * W * C)), *b = malloc((size_t)(H * W * C));
+            for (int64_t i = 0; i < H * W * C; i++)
+                a[i] = b[i] = (uint8_t)(i * 7 + i / 256);
+            sslc_aug_hflip(a, H, W, C);
+            for (int64_t y = 0; y < H; y++)
+                for (int64_t x = 0; x < W; x++)
+                    for (int64_t c = 0; c < C; c++)
+                        if (a[(y * W + x) * C + c] != b[(y * W + W - 1 - x) * C + c])
+                            fail_msg("W %lld C %lld: pixel %lld wrong", (long long)W,
+                                     (long long)C, (long long)x);
+            free(a);
+            free(b);
+        }
+}
+
 static void crop_params_follow_torchvision_rules(void **state)
 {
     (void)state;
@@ -424,6 +447,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(crop_params_follow_torchvision_rules),
         cmocka_unit_test(hue_fast_matches_naive_sampled),
         cmocka_unit_test(table_ops_match_the_formula),
+        cmocka_unit_test(hflip_mirrors_every_width),
     };
     const struct CMUnitTest slow[] = {
         cmocka_unit_test(hue_fast_matches_naive_every_colour),
