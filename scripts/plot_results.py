@@ -97,6 +97,14 @@ def main():
                 100 * r["result"].get("top5", float("nan")), fmt_wall(r["wall"]), r["cmd"]))
         out.append("| %s | %s |" % (row, " | ".join(cells)))
     out.append("")
+    out.append("Anchors measured with PyTorch on this machine, same protocol (from issue 7):\n")
+    out.append("| method | 1% | 10% | 100% |")
+    out.append("|---|---|---|---|")
+    for anchor in ANCHORS:
+        out.append("| " + " | ".join(anchor) + " |")
+    out.append("")
+    out.append("![accuracy against label fraction](%s)\n" % os.path.relpath(
+        a.png, os.path.dirname(os.path.abspath(a.doc))))
     pre = [r for r in runs if r["frac"] == "-"]
     if pre:
         out.append("Pretraining runs (no labels):\n")
@@ -106,14 +114,6 @@ def main():
     out.append("How each figure was made (wall time includes loading and feature extraction):\n")
     out.extend("- " + x for x in notes)
     out.append("")
-    out.append("Anchors measured with PyTorch on this machine, same protocol (from issue 7):\n")
-    out.append("| method | 1% | 10% | 100% |")
-    out.append("|---|---|---|---|")
-    for anchor in ANCHORS:
-        out.append("| " + " | ".join(anchor) + " |")
-    out.append("")
-    out.append("![accuracy against label fraction](%s)\n" % os.path.relpath(
-        a.png, os.path.dirname(os.path.abspath(a.doc))))
     if a.notes and os.path.exists(a.notes):
         out.append(open(a.notes).read().rstrip() + "\n")
     with open(a.doc, "w") as f:
