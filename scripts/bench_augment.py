@@ -152,7 +152,7 @@ def main():
                                                      quality=90)
     files = sorted(os.listdir(jdir))
     B = 32
-    warm, timed = (1, 3) if QUICK else (2, 6)
+    warm, timed = (1, 3) if QUICK else (2, 12)
 
     def pil_load(i):
         with open(os.path.join(jdir, files[i]), "rb") as f:
@@ -166,7 +166,7 @@ def main():
         T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
     tv2, _ = torch_bench(Pairs(pil_load, len(files), large_t), B, warm, timed)
     me, kids = rss_mb()
-    warm_s, timed_s = (2, 5) if QUICK else (3, 8)
+    warm_s, timed_s = (2, 5) if QUICK else (3, 16)
     sl2 = run_sslc([f"folder:{jdir}", "simclr", 224, B, 2, warm_s, timed_s])
     sl3 = run_sslc([f"folder:{jdir}", "simclr", 224, B, 2, warm_s, timed_s, "scaled"])
     cache = os.path.join(tmp, "cache.bin")
