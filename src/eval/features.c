@@ -33,7 +33,7 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
     sslc_resnet_run *run = NULL;
     sslc_status st = sslc_pipeline_create(&pipe, ds, recipe, &pc);
     if (!st)
-        st = sslc_resnet_run_create(&run, net, pc.batch_size, recipe->size, recipe->size);
+        st = sslc_resnet_inference_run_create(&run, net, pc.batch_size, recipe->size, recipe->size);
     if (!st)
         st = sslc_pipeline_begin_epoch(pipe, 0, 0);
     if (st)
@@ -58,7 +58,8 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
         if (b->count != pc.batch_size) {
             sslc_resnet_run_destroy(partial);
             partial = NULL;
-            if ((st = sslc_resnet_run_create(&partial, net, b->count, recipe->size, recipe->size)))
+            if ((st = sslc_resnet_inference_run_create(&partial, net, b->count, recipe->size,
+                                                       recipe->size)))
                 break;
             sslc_resnet_prepare(partial, net);
             r = partial;

@@ -94,7 +94,7 @@ sslc_status sslc_probe_features(float **x, int64_t **y, int64_t *dim, sslc_resne
     const int64_t B = sslc_loader_batch_size(loader);
     const int64_t pixels = recipe->size * recipe->size * recipe->channels;
     *dim = enc ? enc->feature_dim : pixels;
-    if (enc && (st = sslc_resnet_run_create(&run, enc, B, recipe->size, recipe->size)))
+    if (enc && (st = sslc_resnet_inference_run_create(&run, enc, B, recipe->size, recipe->size)))
         goto fail;
     *x = sslc_malloc((size_t)(n * *dim) * sizeof(float));
     *y = sslc_malloc((size_t)n * sizeof(int64_t));
@@ -115,7 +115,8 @@ sslc_status sslc_probe_features(float **x, int64_t **y, int64_t *dim, sslc_resne
         if (enc) {
             sslc_resnet_run *r = run;
             if (count != B) { // the last, partial batch
-                if ((st = sslc_resnet_run_create(&partial, enc, count, recipe->size, recipe->size)))
+                if ((st = sslc_resnet_inference_run_create(&partial, enc, count, recipe->size,
+                                                           recipe->size)))
                     goto fail;
                 sslc_resnet_prepare(partial, enc);
                 r = partial;

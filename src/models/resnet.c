@@ -1,5 +1,6 @@
 #include "src/models/resnet.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,11 @@ struct sslc_resnet_run {
     float *grad[4];      // activation-gradient buffers, each of the largest size
     float *conv_ws;      // shared convolution scratch
     double *bn_ws;       // shared batch-norm scratch
+    // An inference run keeps no activations for a backward pass: the units
+    // share one convolution output and rotate their outputs through three
+    // buffers (the block's input, the branch's latest output, the next one).
+    bool inference;
+    float *shared[4]; // inference: shared[0] every unit's pre, shared[1..3] the acts
     size_t bytes;
 };
 
@@ -228,13 +234,48 @@ double sslc_resnet_run_flops(const sslc_resnet_run *run, const sslc_resnet *net)
 }
 size_t sslc_resnet_run_bytes(const sslc_resnet_run *run) { return run->bytes; }
 
-sslc_status sslc_resnet_run_create(sslc_resnet_run **out, const sslc_resnet *net, int64_t N,
-                                   int64_t H, int64_t W)
+// The buffer of shared[1..3] that is neither a nor b.
+static int other_buffer(int a, int b)
+{
+    for (int k = 1; k < 4; k++)
+        if (k != a && k != b)
+            return k;
+    return -1; // not reached: three buffers, two excluded
+}
+
+// Points each unit's pre and act at the shared buffers, walking the net as
+// forward does: a unit never writes the buffer it reads nor its block's
+// input, which the shortcut still needs.
+static void assign_inference_buffers(sslc_resnet_run *run, const sslc_resnet *net)
+{
+    for (int i = 0; i < net->n_units; i++)
+        run->units[i].pre = run->shared[0];
+    int cur = 1;
+    run->units[0].act = run->shared[cur];
+    if (!net->config.cifar_stem) {
+        cur = 2;
+        run->pooled = run->shared[cur];
+    }
+    for (int b = 0; b < net->n_blocks; b++) {
+        const sslc_resnet_block *blk = &net->blocks[b];
+        int in = cur;
+        for (int k = 0; k < blk->count; k++) {
+            cur = other_buffer(in, cur);
+            run->units[blk->first + k].act = run->shared[cur];
+        }
+        if (blk->down >= 0)
+            run->units[blk->down].act = run->shared[other_buffer(in, cur)];
+    }
+}
+
+static sslc_status run_create(sslc_resnet_run **out, const sslc_resnet *net, int64_t N,
+                              int64_t H, int64_t W, bool inference)
 {
     *out = NULL;
     sslc_resnet_run *run = sslc_calloc(1, sizeof *run);
     if (!run)
         return SSLC_ERR_NOMEM;
+    run->inference = inference;
     run->N = N;
     run->H = H;
     run->W = W;
@@ -288,13 +329,15 @@ sslc_status sslc_resnet_run_create(sslc_resnet_run **out, const sslc_resnet *net
             goto fail;
         size_t n = (size_t)(N * s->P * s->Q * u->out);
         size_t in_size = (size_t)(N * s->H * s->W * u->in);
-        s->pre = run_alloc(run, n);
-        s->act = run_alloc(run, n);
-        s->mean = run_alloc(run, (size_t)u->out);
-        s->rstd = run_alloc(run, (size_t)u->out);
-        if (!s->pre || !s->act || !s->mean || !s->rstd) {
-            st = SSLC_ERR_NOMEM;
-            goto fail;
+        if (!inference) {
+            s->pre = run_alloc(run, n);
+            s->act = run_alloc(run, n);
+            s->mean = run_alloc(run, (size_t)u->out);
+            s->rstd = run_alloc(run, (size_t)u->out);
+            if (!s->pre || !s->act || !s->mean || !s->rstd) {
+                st = SSLC_ERR_NOMEM;
+                goto fail;
+            }
         }
         largest = n > largest ? n : largest;
         largest = in_size > largest ? in_size : largest;
@@ -304,23 +347,31 @@ sslc_status sslc_resnet_run_create(sslc_resnet_run **out, const sslc_resnet *net
     }
     if (!net->config.cifar_stem) {
         size_t pn = (size_t)(N * run->pool_H * run->pool_W * net->units[0].out);
-        run->pooled = run_alloc(run, pn);
+        if (!inference)
+            run->pooled = run_alloc(run, pn);
         run->argmax = sslc_aligned_alloc(pn * sizeof(int32_t));
         run->bytes += pn * sizeof(int32_t);
-        if (!run->pooled || !run->argmax) {
+        if ((!inference && !run->pooled) || !run->argmax) {
             st = SSLC_ERR_NOMEM;
             goto fail;
         }
     }
-    run->features = run_alloc(run, (size_t)(N * net->feature_dim));
+    // Training keeps every activation and needs four gradient buffers; an
+    // inference run only the four shared ones. Each is of the largest size.
+    float **bufs = inference ? run->shared : run->grad;
     for (int k = 0; k < 4; k++)
-        run->grad[k] = run_alloc(run, largest);
+        if (!(bufs[k] = run_alloc(run, largest))) {
+            st = SSLC_ERR_NOMEM;
+            goto fail;
+        }
+    if (inference)
+        assign_inference_buffers(run, net);
+    run->features = run_alloc(run, (size_t)(N * net->feature_dim));
     run->conv_ws = ws ? run_alloc(run, ws) : NULL;
     size_t bnw = sslc_batchnorm_workspace_size(maxc);
     run->bn_ws = sslc_aligned_alloc(bnw * sizeof(double));
     run->bytes += bnw * sizeof(double);
-    if (!run->features || !run->grad[0] || !run->grad[1] || !run->grad[2] || !run->grad[3] ||
-        (ws && !run->conv_ws) || !run->bn_ws) {
+    if (!run->features || (ws && !run->conv_ws) || !run->bn_ws) {
         st = SSLC_ERR_NOMEM;
         goto fail;
     }
@@ -331,6 +382,18 @@ fail:
     return st;
 }
 
+sslc_status sslc_resnet_run_create(sslc_resnet_run **run, const sslc_resnet *net, int64_t N,
+                                   int64_t H, int64_t W)
+{
+    return run_create(run, net, N, H, W, false);
+}
+
+sslc_status sslc_resnet_inference_run_create(sslc_resnet_run **run, const sslc_resnet *net,
+                                             int64_t N, int64_t H, int64_t W)
+{
+    return run_create(run, net, N, H, W, true);
+}
+
 void sslc_resnet_run_destroy(sslc_resnet_run *run)
 {
     if (!run)
@@ -338,17 +401,22 @@ void sslc_resnet_run_destroy(sslc_resnet_run *run)
     for (int i = 0; run->units && i < run->n_units; i++) {
         unit_state *s = &run->units[i];
         sslc_conv2d_plan_destroy(s->plan);
-        free(s->pre);
-        free(s->act);
-        free(s->mean);
-        free(s->rstd);
+        if (!run->inference) { // otherwise they point into run->shared
+            free(s->pre);
+            free(s->act);
+            free(s->mean);
+            free(s->rstd);
+        }
     }
     free(run->units);
-    free(run->pooled);
+    if (!run->inference)
+        free(run->pooled);
     free(run->argmax);
     free(run->features);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 4; k++) {
         free(run->grad[k]);
+        free(run->shared[k]);
+    }
     free(run->conv_ws);
     free(run->bn_ws);
     free(run);
@@ -388,6 +456,7 @@ static void unit_forward(sslc_resnet_run *run, sslc_resnet *net, int i, const fl
 const float *sslc_resnet_forward(sslc_resnet_run *run, sslc_resnet *net, const float *x,
                                  bool training)
 {
+    assert(!(training && run->inference)); // an inference run keeps nothing to learn from
     run->input = x;
     unit_forward(run, net, 0, x, training, true);
     const float *cur = run->units[0].act;
@@ -439,6 +508,7 @@ static void unit_backward(sslc_resnet_run *run, sslc_resnet *net, int i, float *
 
 void sslc_resnet_backward(sslc_resnet_run *run, sslc_resnet *net, const float *dfeatures)
 {
+    assert(!run->inference);
     float **g = run->grad; // g[0]: gradient of the current block's output
     int b = net->n_blocks - 1;
     const unit_state *top = &run->units[net->blocks[b].first + net->blocks[b].count - 1];

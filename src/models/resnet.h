@@ -59,6 +59,12 @@ typedef struct sslc_resnet_run sslc_resnet_run;
 
 sslc_status sslc_resnet_run_create(sslc_resnet_run **run, const sslc_resnet *net, int64_t N,
                                    int64_t H, int64_t W);
+// A run for eval-mode forwards only (feature extraction): it keeps no
+// activations for a backward pass, so it holds four activation-sized buffers
+// whatever the depth (a training run: two per convolution, and four more).
+// Its features equal a training run's eval-mode forward bit for bit.
+sslc_status sslc_resnet_inference_run_create(sslc_resnet_run **run, const sslc_resnet *net,
+                                             int64_t N, int64_t H, int64_t W);
 void sslc_resnet_run_destroy(sslc_resnet_run *run);
 int64_t sslc_resnet_run_batch(const sslc_resnet_run *run);
 // Bytes held by the run (activations and scratch).

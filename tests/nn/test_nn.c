@@ -449,7 +449,14 @@ static void resnet_matches_torchvision(const char *group)
     float *feval = load(MODELS, group, "features_eval", &nf);
     y = sslc_resnet_forward(run, &net, x, false);
     sslc_assert_close("features (eval)", y, feval, nf, 1e-4, 1e-3);
+    // An inference run, whose units share their buffers, gives the same bits.
+    sslc_resnet_run *inference;
+    assert_int_equal(sslc_resnet_inference_run_create(&inference, &net, N, HW, HW), SSLC_OK);
+    assert_true(sslc_resnet_run_bytes(inference) < sslc_resnet_run_bytes(run));
+    sslc_resnet_prepare(inference, &net);
+    assert_memory_equal(sslc_resnet_forward(inference, &net, x, false), y, nf * sizeof(float));
     free(x), free(feat), free(dfeat), free(feval);
+    sslc_resnet_run_destroy(inference);
     sslc_resnet_run_destroy(run);
     sslc_resnet_destroy(&net);
 }
