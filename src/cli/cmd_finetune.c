@@ -1,11 +1,9 @@
 // sslc finetune and sslc supervised: encoder + linear classifier trained on
 // a labelled subset, from a pretrained encoder or from scratch.
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
@@ -19,10 +17,10 @@
 #include "src/optim/schedule.h"
 
 typedef struct options {
-    const char *ckpt, *arch, *train, *test, *subset, *save_subset, *mode, *head_init, *out;
-    const char *results, *name, *lr_scaling;
-    int64_t width, per_class, seed, batch, epochs, max_steps, threads, log_every, eval_batch;
-    double fraction, minutes, lr, weight_decay, momentum, warmup_epochs;
+    const char *ckpt, *arch, *mode, *head_init, *out, *results, *name, *lr_scaling;
+    sslc_cli_labels labels;
+    int64_t width, seed, batch, epochs, max_steps, threads, log_every, eval_batch;
+    double minutes, lr, weight_decay, momentum, warmup_epochs;
     bool cifar_stem, nesterov;
     sslc_recipe_overrides aug;
 } options;
@@ -32,12 +30,6 @@ enum { MAX_ARGS = 96 };
 static size_t make_args(sslc_arg *a, options *o, bool supervised)
 {
     const sslc_arg common[] = {
-        {"train", SSLC_ARG_STRING, &o->train, "labelled training images (the subset is drawn from them)", NULL, 0, 0},
-        {"test", SSLC_ARG_STRING, &o->test, "labelled test images", NULL, 0, 0},
-        {"label-fraction", SSLC_ARG_FLOAT, &o->fraction, "class-balanced fraction of the training labels (1: all)", NULL, 1e-6, 1},
-        {"per-class", SSLC_ARG_INT, &o->per_class, "images per class instead of a fraction (0: use the fraction)", NULL, 0, 1LL << 40},
-        {"subset", SSLC_ARG_STRING, &o->subset, "read the labelled subset from this list instead", NULL, 0, 0},
-        {"save-subset", SSLC_ARG_STRING, &o->save_subset, "write the labelled subset list here", NULL, 0, 0},
         {"seed", SSLC_ARG_INT, &o->seed, "seed of the subset, initialisation, order and augmentation", NULL, 0, 1LL << 62},
         {"batch", SSLC_ARG_INT, &o->batch, "images per step", NULL, 2, 1 << 20},
         {"epochs", SSLC_ARG_INT, &o->epochs, "epochs over the subset (auto: about 150k images, 15 to 200 epochs)", NULL, 1, 1000000},
@@ -74,16 +66,10 @@ static size_t make_args(sslc_arg *a, options *o, bool supervised)
         memcpy(a, finetune, sizeof finetune);
         n = sizeof finetune / sizeof finetune[0];
     }
+    n += sslc_cli_label_args(a + n, &o->labels);
     memcpy(a + n, common, sizeof common);
     n += sizeof common / sizeof common[0];
     return n + sslc_recipe_args(a + n, MAX_ARGS - n, &o->aug);
-}
-
-static sslc_status make_dir(const char *path)
-{
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return sslc_error(SSLC_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
-    return SSLC_OK;
 }
 
 int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
@@ -101,12 +87,11 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         "with labels only (softmax cross-entropy, crop + flip views, SGD Nesterov with\n"
         "warmup + cosine) on a class-balanced labelled subset."};
     const char *cmd = supervised ? "supervised" : "finetune";
-    options o = {.ckpt = "", .arch = "resnet18", .train = "fashion-mnist:train",
-                 .test = "fashion-mnist:test", .subset = "", .save_subset = "", .mode = "full",
-                 .head_init = "zero", .out = "", .results = "", .name = "",
-                 .lr_scaling = "linear", .width = 32, .per_class = 0, .seed = 0, .batch = 128,
+    options o = {.ckpt = "", .arch = "resnet18", .mode = "full", .head_init = "zero", .out = "",
+                 .results = "", .name = "", .lr_scaling = "linear",
+                 .labels = SSLC_CLI_LABELS_DEFAULT, .width = 32, .seed = 0, .batch = 128,
                  .epochs = SSLC_ARG_AUTO, .max_steps = 0, .log_every = 20, .eval_batch = 512,
-                 .fraction = 1.0, .minutes = 0, .lr = NAN, .weight_decay = NAN, .momentum = 0.9,
+                 .minutes = 0, .lr = NAN, .weight_decay = NAN, .momentum = 0.9,
                  .warmup_epochs = NAN, .cifar_stem = true, .nesterov = true};
     sslc_recipe_overrides_init(&o.aug);
     sslc_arg args[MAX_ARGS];
@@ -132,8 +117,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     sslc_cli_encoder_args ea = {supervised ? "random" : o.ckpt, o.arch, o.width, o.cifar_stem,
                                 (uint64_t)o.seed};
     int64_t size;
-    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, o.train, o.test,
-                             &ea)))
+    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, o.labels.train,
+                             o.labels.test, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
@@ -152,14 +137,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     sslc_recipe_overrides_resolve(&o.aug, &recipe);
     memcpy(eval_recipe.mean, recipe.mean, sizeof recipe.mean);
     memcpy(eval_recipe.std, recipe.std, sizeof recipe.std);
-    char subset_path[4200] = "";
-    if (o.out[0]) {
-        if ((st = make_dir(o.out)))
-            goto done;
-        snprintf(subset_path, sizeof subset_path, "%s/subset.txt", o.out);
-    }
-    if ((st = sslc_cli_subset(&subset, train, o.subset, o.fraction, o.per_class,
-                              (uint64_t)o.seed, o.save_subset[0] ? o.save_subset : subset_path)))
+    if ((o.out[0] && (st = sslc_make_dir(o.out, "output folder"))) ||
+        (st = sslc_cli_subset(&subset, train, &o.labels, (uint64_t)o.seed, o.out)))
         goto done;
     // ---- resolve "auto" ----
     if (o.epochs == SSLC_ARG_AUTO) {
@@ -219,7 +198,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
              "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"top1\": %.4f, "
              "\"top5\": %.4f, \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.1f, "
              "\"seconds\": %.1f, \"images_per_s\": %.1f}",
-             what, o.name, method, supervised ? "" : o.ckpt, o.fraction, (long long)o.per_class,
+             what, o.name, method, supervised ? "" : o.ckpt, o.labels.fraction, (long long)o.labels.per_class,
              (long long)subset.n, met.top1, met.top5, (long long)res.steps, (long long)res.epochs,
              res.seconds, seconds, res.images_per_s);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))

@@ -17,21 +17,21 @@ int sslc_cmd_knn(int argc, char **argv)
         "knn", "sslc knn --ckpt CKPT [options]",
         "A quick check of an encoder without training: features of a labelled bank and of\n"
         "the test images (eval mode), L2-normalised; each test image's k most similar bank\n"
-        "images vote with weight exp(similarity / tau) (InstDisc, MoCo's kNN monitor)."};
-    const char *ckpt = "", *arch = "resnet18", *train_spec = "fashion-mnist:train",
-               *test_spec = "fashion-mnist:test", *results = "", *name = "";
-    int64_t width = 32, k = 200, per_class = 0, seed = 0, batch = 512, threads = 0;
-    double tau = 0.1, fraction = 1.0;
+        "images vote with weight exp(similarity / tau) (InstDisc, MoCo's kNN monitor).\n"
+        "The bank is the --train images, or the class-balanced subset the label options\n"
+        "choose."};
+    const char *ckpt = "", *arch = "resnet18", *results = "", *name = "";
+    sslc_cli_labels labels = SSLC_CLI_LABELS_DEFAULT; // the bank: --train, --label-fraction ...
+    int64_t width = 32, k = 200, seed = 0, batch = 512, threads = 0;
+    double tau = 0.1;
     bool cifar_stem = true;
-    const sslc_arg args[] = {
+    const sslc_arg encoder[] = {
         {"ckpt", SSLC_ARG_STRING, &ckpt, "encoder: checkpoint file or run folder, or 'random'", NULL, 0, 0},
         {"arch", SSLC_ARG_CHOICE, &arch, "--ckpt random: encoder", "resnet18|resnet34|resnet50", 0, 0},
         {"width", SSLC_ARG_INT, &width, "--ckpt random: base width", NULL, 1, 1024},
         {"cifar-stem", SSLC_ARG_FLAG, &cifar_stem, "--ckpt random: 3x3 stem without max pool", NULL, 0, 0},
-        {"train", SSLC_ARG_STRING, &train_spec, "labelled bank images", NULL, 0, 0},
-        {"test", SSLC_ARG_STRING, &test_spec, "labelled test images", NULL, 0, 0},
-        {"label-fraction", SSLC_ARG_FLOAT, &fraction, "class-balanced fraction of the bank (1: all)", NULL, 1e-6, 1},
-        {"per-class", SSLC_ARG_INT, &per_class, "bank images per class instead of a fraction", NULL, 0, 1LL << 40},
+    };
+    const sslc_arg knn[] = {
         {"seed", SSLC_ARG_INT, &seed, "seed of the bank subset", NULL, 0, 1LL << 62},
         {"k", SSLC_ARG_INT, &k, "neighbours", NULL, 1, 1 << 24},
         {"tau", SSLC_ARG_FLOAT, &tau, "vote temperature", NULL, 1e-4, 100},
@@ -40,7 +40,12 @@ int sslc_cmd_knn(int argc, char **argv)
         {"results", SSLC_ARG_STRING, &results, "append a JSON line with the result to this file", NULL, 0, 0},
         {"name", SSLC_ARG_STRING, &name, "a label for this result in --results", NULL, 0, 0},
     };
-    const size_t n_args = sizeof args / sizeof args[0];
+    sslc_arg args[sizeof encoder / sizeof encoder[0] + SSLC_CLI_LABEL_ARGS + sizeof knn / sizeof knn[0]];
+    size_t n_args = sizeof encoder / sizeof encoder[0];
+    memcpy(args, encoder, sizeof encoder);
+    n_args += sslc_cli_label_args(args + n_args, &labels);
+    memcpy(args + n_args, knn, sizeof knn);
+    n_args += sizeof knn / sizeof knn[0];
     int st = sslc_args_parse(&help, args, n_args, argc, argv, NULL, 0, NULL);
     if (st == SSLC_ARGS_HELP)
         return 0;
@@ -51,33 +56,26 @@ int sslc_cmd_knn(int argc, char **argv)
     sslc_resnet enc = {0};
     sslc_subset bank = {0};
     float *xb = NULL, *xq = NULL;
-    int64_t *yb = NULL, *yq = NULL, *all = NULL;
+    int64_t *yb = NULL, *yq = NULL;
     void *ws = NULL;
     char method[64];
     const double start = sslc_now();
     sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed};
     int64_t size;
-    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, train_spec,
-                             test_spec, &ea)))
+    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, labels.train,
+                             labels.test, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
     sslc_recipe eval_recipe;
     if ((st = sslc_cli_eval_recipe(&eval_recipe, size, channels)) ||
-        (st = sslc_cli_subset(&bank, train, "", fraction, per_class, (uint64_t)seed, "")))
+        (st = sslc_cli_subset(&bank, train, &labels, (uint64_t)seed, NULL)))
         goto done;
     int64_t ntest = sslc_dataset_count(test), dim;
-    all = sslc_malloc((size_t)ntest * sizeof(int64_t));
-    if (!all) {
-        st = SSLC_ERR_NOMEM;
-        goto done;
-    }
-    for (int64_t i = 0; i < ntest; i++)
-        all[i] = i;
     double ips = 0;
     if ((st = sslc_probe_features(&xb, &yb, &dim, &enc, train, bank.indices, bank.n, &eval_recipe,
                                   batch, 0, 0, NULL)) ||
-        (st = sslc_probe_features(&xq, &yq, &dim, &enc, test, all, ntest, &eval_recipe, batch, 0,
+        (st = sslc_probe_features(&xq, &yq, &dim, &enc, test, NULL, ntest, &eval_recipe, batch, 0,
                                   0, &ips)))
         goto done;
     sslc_knn_normalize(xb, bank.n, dim);
@@ -102,7 +100,7 @@ int sslc_cmd_knn(int argc, char **argv)
                  "{\"command\": \"knn\", \"name\": \"%s\", \"encoder\": \"%s\", \"ckpt\": \"%s\", "
                  "\"label_fraction\": %g, \"labels\": %lld, \"k\": %lld, \"top1\": %.4f, "
                  "\"seconds\": %.1f, \"extract_images_per_s\": %.1f}",
-                 name, method, ckpt, fraction, (long long)bank.n, (long long)k, top1, seconds, ips);
+                 name, method, ckpt, labels.fraction, (long long)bank.n, (long long)k, top1, seconds, ips);
         st = sslc_cli_append_json(results, json);
     }
 done:
@@ -110,6 +108,6 @@ done:
     sslc_dataset_destroy(test);
     sslc_resnet_destroy(&enc);
     sslc_subset_free(&bank);
-    free(xb), free(xq), free(yb), free(yq), free(all), free(ws);
+    free(xb), free(xq), free(yb), free(yq), free(ws);
     return st ? sslc_cli_fail("knn", st) : 0;
 }

@@ -1,10 +1,8 @@
 // sslc linear-eval: a linear probe on a frozen encoder (or on raw pixels).
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
@@ -17,27 +15,23 @@
 #include "src/eval/probe.h"
 
 typedef struct options {
-    const char *ckpt, *arch, *features, *train, *test, *subset, *save_subset, *solver, *out;
-    const char *results, *name;
-    int64_t width, per_class, seed, max_iter, epochs, sgd_batch, batch, threads, history;
-    double fraction, l2, holdout, tol, lr, momentum;
+    const char *ckpt, *arch, *features, *solver, *out, *results, *name;
+    sslc_cli_labels labels;
+    int64_t width, seed, max_iter, epochs, sgd_batch, batch, threads, history;
+    double l2, holdout, tol, lr, momentum;
     bool cifar_stem, nesterov, augment;
 } options;
 
 static size_t make_args(sslc_arg *a, options *o)
 {
-    const sslc_arg list[] = {
+    const sslc_arg encoder[] = {
         {"ckpt", SSLC_ARG_STRING, &o->ckpt, "encoder: checkpoint file or run folder, or 'random' (random initialisation)", NULL, 0, 0},
         {"features", SSLC_ARG_CHOICE, &o->features, "probe the encoder's pooled features, or the raw pixels", "encoder|pixels", 0, 0},
         {"arch", SSLC_ARG_CHOICE, &o->arch, "--ckpt random: encoder", "resnet18|resnet34|resnet50", 0, 0},
         {"width", SSLC_ARG_INT, &o->width, "--ckpt random: base width", NULL, 1, 1024},
         {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "--ckpt random: 3x3 stem without max pool", NULL, 0, 0},
-        {"train", SSLC_ARG_STRING, &o->train, "labelled training images (the subset is drawn from them)", NULL, 0, 0},
-        {"test", SSLC_ARG_STRING, &o->test, "labelled test images", NULL, 0, 0},
-        {"label-fraction", SSLC_ARG_FLOAT, &o->fraction, "class-balanced fraction of the training labels (1: all)", NULL, 1e-6, 1},
-        {"per-class", SSLC_ARG_INT, &o->per_class, "images per class instead of a fraction (0: use the fraction)", NULL, 0, 1LL << 40},
-        {"subset", SSLC_ARG_STRING, &o->subset, "read the labelled subset from this list instead", NULL, 0, 0},
-        {"save-subset", SSLC_ARG_STRING, &o->save_subset, "write the labelled subset list here", NULL, 0, 0},
+    };
+    const sslc_arg probe[] = {
         {"seed", SSLC_ARG_INT, &o->seed, "seed of the subset, the held-out split and SGD", NULL, 0, 1LL << 62},
         {"solver", SSLC_ARG_CHOICE, &o->solver, "full-batch L-BFGS or mini-batch SGD (Nesterov, cosine)", "lbfgs|sgd", 0, 0},
         {"l2", SSLC_ARG_FLOAT, &o->l2, "L2 strength on the weights (auto: chosen on a held-out part of the subset)", NULL, 0, 100},
@@ -57,15 +51,11 @@ static size_t make_args(sslc_arg *a, options *o)
         {"results", SSLC_ARG_STRING, &o->results, "append a JSON line with the result to this file", NULL, 0, 0},
         {"name", SSLC_ARG_STRING, &o->name, "a label for this result in --results", NULL, 0, 0},
     };
-    memcpy(a, list, sizeof list);
-    return sizeof list / sizeof list[0];
-}
-
-static sslc_status make_dir(const char *path)
-{
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return sslc_error(SSLC_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
-    return SSLC_OK;
+    size_t n = sizeof encoder / sizeof encoder[0];
+    memcpy(a, encoder, sizeof encoder);
+    n += sslc_cli_label_args(a + n, &o->labels);
+    memcpy(a + n, probe, sizeof probe);
+    return n + sizeof probe / sizeof probe[0];
 }
 
 // SGD epochs over freshly augmented features of the subset (MoCo's linear
@@ -130,11 +120,10 @@ int sslc_cmd_linear_eval(int argc, char **argv)
         "of the subset, refitted on all of it; top-1 / top-5, per-class accuracy and the\n"
         "confusion matrix on the test set. --ckpt random probes a randomly initialised\n"
         "encoder, --features pixels the raw pixels (the baselines of the results table)."};
-    options o = {.ckpt = "", .arch = "resnet18", .features = "encoder",
-                 .train = "fashion-mnist:train", .test = "fashion-mnist:test", .subset = "",
-                 .save_subset = "", .solver = "lbfgs", .out = "", .results = "", .name = "",
-                 .width = 32, .per_class = 0, .seed = 0, .max_iter = 1000, .epochs = 100,
-                 .sgd_batch = 256, .batch = 512, .history = 10, .fraction = 1.0, .l2 = NAN,
+    options o = {.ckpt = "", .arch = "resnet18", .features = "encoder", .solver = "lbfgs",
+                 .out = "", .results = "", .name = "", .labels = SSLC_CLI_LABELS_DEFAULT,
+                 .width = 32, .seed = 0, .max_iter = 1000, .epochs = 100,
+                 .sgd_batch = 256, .batch = 512, .history = 10, .l2 = NAN,
                  .holdout = 0.1, .tol = 1e-5, .lr = 0.1, .momentum = 0.9, .cifar_stem = true,
                  .nesterov = true};
     sslc_arg args[48];
@@ -155,14 +144,14 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     sslc_logreg lr = {0};
     sslc_metrics met = {0};
     float *xtr = NULL, *xte = NULL, *scores = NULL;
-    int64_t *ytr = NULL, *yte = NULL, *all = NULL;
+    int64_t *ytr = NULL, *yte = NULL;
     char method[64] = "pixels";
     const double start = sslc_now();
 
     sslc_cli_encoder_args ea = {o.ckpt, o.arch, o.width, o.cifar_stem, (uint64_t)o.seed};
     int64_t size;
     if ((st = sslc_cli_setup(&train, &test, pixels ? NULL : &enc, &size, method, sizeof method,
-                             o.train, o.test, &ea)))
+                             o.labels.train, o.labels.test, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
@@ -172,14 +161,8 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     if ((st = sslc_cli_eval_recipe(&eval_recipe, size, channels)) ||
         (st = sslc_cli_supervised_recipe(&aug_recipe, size, channels)))
         goto done;
-    char subset_path[4200] = "";
-    if (o.out[0]) {
-        if ((st = make_dir(o.out)))
-            goto done;
-        snprintf(subset_path, sizeof subset_path, "%s/subset.txt", o.out);
-    }
-    if ((st = sslc_cli_subset(&subset, train, o.subset, o.fraction, o.per_class,
-                              (uint64_t)o.seed, o.save_subset[0] ? o.save_subset : subset_path)))
+    if ((o.out[0] && (st = sslc_make_dir(o.out, "output folder"))) ||
+        (st = sslc_cli_subset(&subset, train, &o.labels, (uint64_t)o.seed, o.out)))
         goto done;
     fprintf(stderr, "sslc linear-eval: resolved configuration\n");
     sslc_args_print(stderr, args, n_args);
@@ -194,14 +177,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     if ((st = sslc_probe_features(&xtr, &ytr, &dim, pixels ? NULL : &enc, train, subset.indices,
                                   subset.n, &eval_recipe, o.batch, 0, 0, &ips_train)))
         goto done;
-    all = sslc_malloc((size_t)ntest * sizeof(int64_t));
-    if (!all) {
-        st = SSLC_ERR_NOMEM;
-        goto done;
-    }
-    for (int64_t i = 0; i < ntest; i++)
-        all[i] = i;
-    if ((st = sslc_probe_features(&xte, &yte, &dim, pixels ? NULL : &enc, test, all, ntest,
+    if ((st = sslc_probe_features(&xte, &yte, &dim, pixels ? NULL : &enc, test, NULL, ntest,
                                   &eval_recipe, o.batch, 0, 0, &ips_test)))
         goto done;
     double extract_s = sslc_now() - t0;
@@ -280,8 +256,8 @@ int sslc_cmd_linear_eval(int argc, char **argv)
              "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"top1\": %.4f, "
              "\"top5\": %.4f, \"l2\": %g, \"solver\": \"%s\", \"augment\": %s, \"seconds\": %.1f, "
              "\"extract_images_per_s\": %.1f}",
-             o.name, pixels ? "pixels" : method, pixels ? "" : o.ckpt, o.fraction,
-             (long long)o.per_class, (long long)subset.n, met.top1, met.top5, pr.l2, o.solver,
+             o.name, pixels ? "pixels" : method, pixels ? "" : o.ckpt, o.labels.fraction,
+             (long long)o.labels.per_class, (long long)subset.n, met.top1, met.top5, pr.l2, o.solver,
              o.augment ? "true" : "false", seconds, ips_test);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
         goto done;
@@ -295,6 +271,6 @@ done:
     sslc_subset_free(&subset);
     sslc_logreg_destroy(&lr);
     sslc_metrics_free(&met);
-    free(xtr), free(xte), free(scores), free(ytr), free(yte), free(all);
+    free(xtr), free(xte), free(scores), free(ytr), free(yte);
     return st ? sslc_cli_fail("linear-eval", st) : 0;
 }

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "src/eval/encoder.h"
 #include "src/io/checkpoint.h"
@@ -29,16 +28,34 @@ sslc_status sslc_cli_open_labelled(sslc_dataset **ds, const char *spec, int chan
     return SSLC_OK;
 }
 
-sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const char *subset_file,
-                            double fraction, int64_t per_class, uint64_t seed,
-                            const char *save_path)
+size_t sslc_cli_label_args(sslc_arg *a, sslc_cli_labels *l)
 {
-    sslc_status st = subset_file && subset_file[0]
-                         ? sslc_subset_load(s, ds, subset_file)
-                         : sslc_subset_from_dataset(s, ds, fraction, per_class, seed);
-    if (!st && save_path && save_path[0])
-        st = sslc_subset_save(s, ds, save_path);
-    return st;
+    const sslc_arg list[SSLC_CLI_LABEL_ARGS] = {
+        {"train", SSLC_ARG_STRING, &l->train, "labelled training images (the subset is drawn from them)", NULL, 0, 0},
+        {"test", SSLC_ARG_STRING, &l->test, "labelled test images", NULL, 0, 0},
+        {"label-fraction", SSLC_ARG_FLOAT, &l->fraction, "class-balanced fraction of the training labels (1: all)", NULL, 1e-6, 1},
+        {"per-class", SSLC_ARG_INT, &l->per_class, "images per class instead of a fraction (0: use the fraction)", NULL, 0, 1LL << 40},
+        {"subset", SSLC_ARG_STRING, &l->subset, "read the labelled subset from this list instead", NULL, 0, 0},
+        {"save-subset", SSLC_ARG_STRING, &l->save_subset, "write the labelled subset list here", NULL, 0, 0},
+    };
+    memcpy(a, list, sizeof list);
+    return SSLC_CLI_LABEL_ARGS;
+}
+
+sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const sslc_cli_labels *l,
+                            uint64_t seed, const char *out)
+{
+    sslc_status st = l->subset[0] ? sslc_subset_load(s, ds, l->subset)
+                                  : sslc_subset_from_dataset(s, ds, l->fraction, l->per_class, seed);
+    if (st)
+        return st;
+    char path[4200];
+    const char *save = l->save_subset;
+    if (!save[0] && out && out[0]) {
+        snprintf(path, sizeof path, "%s/subset.txt", out);
+        save = path;
+    }
+    return save[0] ? sslc_subset_save(s, ds, save) : SSLC_OK;
 }
 
 sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method, size_t cap,

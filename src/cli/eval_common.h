@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "augment/recipe.h"
+#include "src/cli/args.h"
 #include "data/dataset.h"
 #include "data/subset.h"
 #include "src/eval/metrics.h"
@@ -17,11 +18,26 @@
 sslc_status sslc_cli_open_labelled(sslc_dataset **ds, const char *spec, int channels,
                                    const char *what);
 
-// The labelled subset: from a list file (subset_file non-empty), or
-// class-balanced per_class (> 0) or fraction; saved to save_path when set.
-sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const char *subset_file,
-                            double fraction, int64_t per_class, uint64_t seed,
-                            const char *save_path);
+// The options that choose the labelled data: --train, --test,
+// --label-fraction, --per-class, --subset, --save-subset.
+typedef struct sslc_cli_labels {
+    const char *train, *test; // dataset specs
+    double fraction;          // class-balanced fraction of train (1: all)
+    int64_t per_class;        // or this many images per class (> 0)
+    const char *subset;       // or the list in this file (non-empty)
+    const char *save_subset;  // where to write the subset's list ("": see sslc_cli_subset)
+} sslc_cli_labels;
+
+#define SSLC_CLI_LABELS_DEFAULT {"fashion-mnist:train", "fashion-mnist:test", 1.0, 0, "", ""}
+enum { SSLC_CLI_LABEL_ARGS = 6 };
+
+// Writes the SSLC_CLI_LABEL_ARGS argument entries for l to a.
+size_t sslc_cli_label_args(sslc_arg *a, sslc_cli_labels *l);
+
+// The labelled subset of ds that l chooses; its list is saved to
+// l->save_subset, else to out/subset.txt when out is non-empty.
+sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const sslc_cli_labels *l,
+                            uint64_t seed, const char *out);
 
 typedef struct sslc_cli_encoder_args {
     const char *ckpt; // a checkpoint file or run folder, or "random"

@@ -55,7 +55,8 @@ sslc_status sslc_loader_create(sslc_loader **out, const sslc_dataset *ds, const 
         sslc_loader_destroy(l);
         return SSLC_ERR_NOMEM;
     }
-    memcpy(l->indices, indices, (size_t)n * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++)
+        l->indices[i] = indices ? indices[i] : i;
     *out = l;
     return SSLC_OK;
 }

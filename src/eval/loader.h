@@ -17,7 +17,7 @@
 
 typedef struct sslc_loader sslc_loader;
 
-// indices: (n,) dataset indices (copied). drop_last: drop a last partial
+// indices: (n,) dataset indices (copied; NULL: images 0..n-1). drop_last: drop a last partial
 // batch (training: batch norm on a handful of images is noise), unless n is
 // smaller than one batch. The dataset must outlive the loader; the recipe
 // is copied.

@@ -37,7 +37,7 @@ typedef struct sslc_probe_result {
 sslc_status sslc_probe_fit(sslc_logreg *m, sslc_probe_result *r, float *x, const int64_t *y,
                            int64_t n, const sslc_probe_config *c);
 
-// Features of ds's images indices (n,) through recipe (view seed / epoch
+// Features of ds's images indices (n,; NULL: images 0..n-1) through recipe (view seed / epoch
 // as sslc_loader), enc in eval mode; enc NULL: the normalised pixels
 // themselves (the raw-pixel baseline). x: (n, dim) and y: (n,) allocated
 // here. images_per_s: encoder throughput (NULL: not wanted).

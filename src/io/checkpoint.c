@@ -1807,15 +1807,16 @@ static void rotate(const char *dir, int64_t keep, int64_t current)
 
 sslc_status sslc_ckpt_save_run(const char *dir, const sslc_ckpt *c, int64_t keep, bool is_best)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return sslc_error(SSLC_ERR_IO, "cannot create run folder '%s': %s", dir, strerror(errno));
+    sslc_status st = sslc_make_dir(dir, "run folder");
+    if (st)
+        return st;
     remove_stale_tmp(dir);
     char name[64];
     snprintf(name, sizeof name, "ckpt-%" PRId64 ".h5", c->step);
     char *path = join_path(dir, name);
     if (!path)
         return SSLC_ERR_NOMEM;
-    sslc_status st = sslc_ckpt_save(path, c);
+    st = sslc_ckpt_save(path, c);
     if (st == SSLC_OK)
         st = link_atomically(dir, path, "last.h5");
     if (st == SSLC_OK && is_best)

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "augment/pipeline.h"
 #include "losses/infonce.h"
@@ -51,13 +50,6 @@ typedef struct trainer {
 } trainer;
 
 // ---- set-up ----------------------------------------------------------------------
-
-static sslc_status make_dir(const char *path)
-{
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return sslc_error(SSLC_ERR_IO, "cannot create run folder '%s': %s", path, strerror(errno));
-    return SSLC_OK;
-}
 
 static sslc_status build(trainer *t, const sslc_recipe *recipe)
 {
@@ -400,7 +392,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     sslc_pipeline *pipe = NULL;
     memset(res, 0, sizeof *res);
     res->knn_top1 = res->best_knn_top1 = res->knn_initial = -1.0;
-    sslc_status st = make_dir(cfg->out);
+    sslc_status st = sslc_make_dir(cfg->out, "run folder");
     if (!st)
         st = build(&t, recipe);
     sslc_pipeline_config pc;
