@@ -40,12 +40,12 @@ int sslc_cmd_knn(int argc, char **argv)
         {"results", SSLC_ARG_STRING, &results, "append a JSON line with the result to this file", NULL, 0, 0},
         {"name", SSLC_ARG_STRING, &name, "a label for this result in --results", NULL, 0, 0},
     };
-    sslc_arg args[sizeof encoder / sizeof encoder[0] + SSLC_CLI_LABEL_ARGS + sizeof knn / sizeof knn[0]];
-    size_t n_args = sizeof encoder / sizeof encoder[0];
+    enum { N_ENCODER = sizeof encoder / sizeof encoder[0], N_KNN = sizeof knn / sizeof knn[0] };
+    sslc_arg args[N_ENCODER + SSLC_CLI_LABEL_ARGS + N_KNN];
     memcpy(args, encoder, sizeof encoder);
-    n_args += sslc_cli_label_args(args + n_args, &labels);
+    size_t n_args = N_ENCODER + sslc_cli_label_args(args + N_ENCODER, &labels);
     memcpy(args + n_args, knn, sizeof knn);
-    n_args += sizeof knn / sizeof knn[0];
+    n_args += N_KNN;
     int st = sslc_args_parse(&help, args, n_args, argc, argv, NULL, 0, NULL);
     if (st == SSLC_ARGS_HELP)
         return 0;
@@ -100,7 +100,8 @@ int sslc_cmd_knn(int argc, char **argv)
                  "{\"command\": \"knn\", \"name\": \"%s\", \"encoder\": \"%s\", \"ckpt\": \"%s\", "
                  "\"label_fraction\": %g, \"labels\": %lld, \"k\": %lld, \"top1\": %.4f, "
                  "\"seconds\": %.1f, \"extract_images_per_s\": %.1f}",
-                 name, method, ckpt, labels.fraction, (long long)bank.n, (long long)k, top1, seconds, ips);
+                 name, method, ckpt, labels.fraction, (long long)bank.n, (long long)k, top1,
+                 seconds, ips);
         st = sslc_cli_append_json(results, json);
     }
 done:
