@@ -396,11 +396,13 @@ static inline void taps64(float *acc, const float *const *rows, const float *k, 
 }
 #else
 typedef float v16f __attribute__((vector_size(64)));
-static inline v16f load16(const float *p)
+// acc += kv * p[0..16): through pointers, since passing or returning a
+// 64-byte vector by value changes the ABI without AVX-512 (-Wpsabi).
+static inline void fma16(v16f *acc, const v16f *kv, const float *p)
 {
-    v16f v;
-    memcpy(&v, p, sizeof v);
-    return v;
+    v16f x;
+    memcpy(&x, p, sizeof x);
+    *acc += *kv * x;
 }
 
 static inline void taps64(float *acc, const float *const *rows, const float *k, int64_t ksize)
@@ -409,10 +411,10 @@ static inline void taps64(float *acc, const float *const *rows, const float *k, 
     for (int64_t t = 0; t < ksize; t++) {
         v16f kv = (v16f){0} + k[t];
         const float *in = rows[t];
-        a0 += kv * load16(in);
-        a1 += kv * load16(in + 16);
-        a2 += kv * load16(in + 32);
-        a3 += kv * load16(in + 48);
+        fma16(&a0, &kv, in);
+        fma16(&a1, &kv, in + 16);
+        fma16(&a2, &kv, in + 32);
+        fma16(&a3, &kv, in + 48);
     }
     memcpy(acc, &a0, 64);
     memcpy(acc + 16, &a1, 64);

@@ -22,12 +22,23 @@ sslc_ensure_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# sslc_build DIR [meson options...]: configures DIR once, then builds it.
+# sslc_build DIR [meson options...]: configures DIR (again when the options
+# differ from those it was configured with), then builds it. The build's
+# output is shown only when it fails.
 sslc_build() {
     local dir=$1
     shift
+    local want="$*" stamp="$dir/.sslc-options"
     if [ ! -f "$dir/build.ninja" ]; then
         meson setup "$dir" "$@" >/dev/null
+    elif [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        meson setup --wipe "$dir" "$@" >/dev/null
     fi
-    ninja -C "$dir" >/dev/null
+    printf '%s' "$want" > "$stamp"
+    local log
+    if ! log=$(ninja -C "$dir" 2>&1); then
+        printf '%s\n' "$log" | tail -n 60 >&2
+        echo "sslc: the build in $dir failed (above)" >&2
+        return 1
+    fi
 }

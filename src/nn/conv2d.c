@@ -336,7 +336,13 @@ sslc_status sslc_conv2d_plan_create(sslc_conv2d_plan **out, const sslc_conv2d_de
         return SSLC_ERR_NOMEM;
     pl->d = *d;
 #if defined(SSLC_USE_DNNL)
-    if (strcmp(forced_impl(), "gemm") != 0) {
+    // oneDNN 2.6's strided 1x1 weight gradient (jit_1x1:avx2, input copied
+    // to unit stride) is wrong and writes past its buffer when C is not a
+    // multiple of the ISA's channel block: measured on AMD Zen 3 with C = 5,
+    // 6. Such layers only occur at odd width multipliers; im2col + GEMM
+    // handles them.
+    bool onednn_broken = d->R == 1 && d->S == 1 && d->stride > 1 && d->C % 16 != 0;
+    if (strcmp(forced_impl(), "gemm") != 0 && !onednn_broken) {
         pl->onednn = onednn_create(pl);
         if (pl->onednn) {
             *out = pl;
