@@ -5,11 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/log.h"
 
 enum { SLOT_FREE = 0, SLOT_BUSY = 1, SLOT_READY = 2 };
@@ -141,11 +137,7 @@ static void produce(sslc_pipeline *p, slot *sl, int64_t step)
     char fatal_msg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1) num_threads(p->threads)
     for (int64_t i = 0; i < count; i++) {
-#ifdef _OPENMP
-        int t = omp_get_thread_num();
-#else
-        int t = 0;
-#endif
+        int t = sslc_thread_index();
         int64_t idx = p->perm[first + i];
         sslc_status st = SSLC_ERR_FORMAT;
         for (int64_t tries = 0; tries < p->n; tries++, idx = (idx + 1) % p->n) {

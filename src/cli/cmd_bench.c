@@ -8,7 +8,7 @@
 
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
-#include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/models/resnet.h"

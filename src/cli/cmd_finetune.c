@@ -9,10 +9,11 @@
 #include "src/cli/commands.h"
 #include "src/cli/eval_common.h"
 #include "src/cli/recipe_args.h"
-#include "src/core/gemm.h"
+#include "src/core/threads.h"
+#include "src/core/fs.h"
 #include "src/core/log.h"
 #include "src/eval/encoder.h"
-#include "src/eval/finetune.h"
+#include "src/train/finetune.h"
 #include "src/eval/metrics.h"
 #include "src/optim/schedule.h"
 

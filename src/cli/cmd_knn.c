@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "losses/knn.h"
+#include "src/eval/knn.h"
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/cli/eval_common.h"
-#include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/log.h"
 #include "src/eval/probe.h"
 

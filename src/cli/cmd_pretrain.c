@@ -7,7 +7,7 @@
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/cli/recipe_args.h"
-#include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/log.h"
 #include "src/io/checkpoint.h"
 #include "src/models/mlp.h"

@@ -4,6 +4,7 @@
 
 #include "src/cli/commands.h"
 #include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/status.h"
 
 typedef struct command {
@@ -31,13 +32,6 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "  %-16s %s\n", "version", "print the version and math backend");
-}
-
-int sslc_cli_fail(const char *command, int status)
-{
-    const char *msg = sslc_error_message();
-    fprintf(stderr, "sslc %s: %s\n", command, msg[0] ? msg : sslc_status_string(status));
-    return status == SSLC_ERR_INVALID ? 2 : 1;
 }
 
 int main(int argc, char **argv)

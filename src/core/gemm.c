@@ -5,9 +5,6 @@
 #elif defined(SSLC_USE_CBLAS)
 #include <cblas.h>
 #endif
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 void sslc_sgemm_naive(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
@@ -57,21 +54,3 @@ const char *sslc_gemm_backend(void)
 #endif
 }
 
-void sslc_set_threads(int threads)
-{
-#ifdef _OPENMP
-    if (threads > 0)
-        omp_set_num_threads(threads);
-#else
-    (void)threads;
-#endif
-}
-
-int sslc_get_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}

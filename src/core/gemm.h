@@ -21,8 +21,5 @@ void sslc_sgemm_naive(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
 // "dnnl", "cblas" or "naive".
 const char *sslc_gemm_backend(void);
 
-// Threads used by kernels and the augmentation pipeline (OpenMP).
-void sslc_set_threads(int threads);
-int sslc_get_threads(void);
 
 #endif

@@ -1,11 +1,9 @@
 #include "src/core/status.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 enum { MESSAGE_CAP = 1024 };
 static _Thread_local char message[MESSAGE_CAP];
@@ -82,11 +80,4 @@ void *sslc_aligned_alloc(size_t bytes)
     if (!p)
         sslc_error(SSLC_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
     return p;
-}
-
-sslc_status sslc_make_dir(const char *path, const char *what)
-{
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return sslc_error(SSLC_ERR_IO, "cannot create %s '%s': %s", what, path, strerror(errno));
-    return SSLC_OK;
 }

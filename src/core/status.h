@@ -45,8 +45,5 @@ void *sslc_calloc(size_t count, size_t size);
 // 64-byte aligned, for float buffers handed to SIMD kernels; free with free().
 void *sslc_aligned_alloc(size_t bytes);
 
-// Creates the folder path (one that exists is fine); what names it in the
-// error ("run folder").
-sslc_status sslc_make_dir(const char *path, const char *what);
 
 #endif

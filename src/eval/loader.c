@@ -1,10 +1,9 @@
 #include "src/eval/loader.h"
 
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/rng.h"
 
 struct sslc_loader {
@@ -114,7 +113,7 @@ sslc_status sslc_loader_batch(sslc_loader *l, int64_t epoch, int64_t step, const
             sslc_view_params p;
             sslc_recipe_draw(&l->recipe, l->seed, (uint64_t)epoch, (uint64_t)idx, 0, H, W, &p);
             st = sslc_recipe_apply(l->x + (size_t)i * image, &l->recipe, &p, img.data, img.height,
-                                   img.width, scale, &l->scratch[omp_get_thread_num()]);
+                                   img.width, scale, &l->scratch[sslc_thread_index()]);
         }
         sslc_image_free(&img);
         l->labels[i] = sslc_dataset_label(l->ds, idx);

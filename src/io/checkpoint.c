@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "src/core/log.h"
+#include "src/core/fs.h"
 
 // HDF5 1.12 renamed the link iteration API; sslc builds against 1.10 and later.
 #if H5_VERSION_GE(1, 12, 0)

@@ -21,7 +21,7 @@
 //
 // Not thread-safe (Debian's HDF5 is built without its global lock): call
 // from one thread. Not async-signal-safe: a signal handler only sets a flag
-// (src/io/interrupt.h) and the trainer saves after the step.
+// (src/train/interrupt.h) and the trainer saves after the step.
 #ifndef SSLC_IO_CHECKPOINT_H
 #define SSLC_IO_CHECKPOINT_H
 

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/core/gemm.h"
 #include "src/core/rng.h"
 
 static const float BN_MOMENTUM = 0.1f; // PyTorch defaults

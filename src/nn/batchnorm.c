@@ -5,28 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "src/core/gemm.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-static int thread_count(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
+#include "src/core/threads.h"
 
 size_t sslc_batchnorm_workspace_size(int64_t C)
 {
@@ -42,7 +21,7 @@ static void column_sums(double *work, const float *a, const float *b, const floa
     int used = 1;
 #pragma omp parallel
     {
-        int t = thread_id(), T = thread_count();
+        int t = sslc_thread_index(), T = sslc_thread_count();
 #pragma omp single
         used = T;
         double *s1 = work + (size_t)(t + 1) * 2 * (size_t)C, *s2 = s1 + C;

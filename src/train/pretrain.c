@@ -9,18 +9,18 @@
 
 #include "augment/pipeline.h"
 #include "losses/infonce.h"
-#include "losses/knn.h"
+#include "src/eval/knn.h"
 #include "losses/ntxent.h"
 #include "losses/queue.h"
-#include "src/core/gemm.h"
+#include "src/core/fs.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/eval/features.h"
 #include "src/io/checkpoint.h"
-#include "src/io/interrupt.h"
+#include "src/train/interrupt.h"
 #include "src/models/mlp.h"
 #include "src/optim/schedule.h"
-#include "src/train/progress.h"
+#include "src/core/progress.h"
 
 typedef struct trainer {
     const sslc_pretrain_config *cfg;

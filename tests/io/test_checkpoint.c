@@ -18,7 +18,7 @@
 #include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/io/checkpoint.h"
-#include "src/io/interrupt.h"
+#include "src/train/interrupt.h"
 #include "src/models/resnet.h"
 #include "tests/harness.h"
 

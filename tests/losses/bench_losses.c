@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include "losses/infonce.h"
-#include "losses/knn.h"
+#include "src/eval/knn.h"
 #include "losses/ntxent.h"
 #include "losses/queue.h"
 #include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
 

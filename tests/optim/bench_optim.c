@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/models/resnet.h"

@@ -9,7 +9,7 @@
 #include "losses/infonce.h"
 #include "losses/ntxent.h"
 #include "losses/queue.h"
-#include "src/core/gemm.h"
+#include "src/core/threads.h"
 #include "src/core/rng.h"
 #include "src/models/mlp.h"
 #include "src/nn/params.h"

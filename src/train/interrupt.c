@@ -1,4 +1,4 @@
-#include "src/io/interrupt.h"
+#include "src/train/interrupt.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "src/train/progress.h"
+#include "src/core/progress.h"
 
 #include <unistd.h>
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "losses/knn.h"
+#include "src/eval/knn.h"
 #include "src/core/rng.h"
 #include "tests/harness.h"
 

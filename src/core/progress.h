@@ -1,7 +1,7 @@
 // Progress output for long work: a live bar redrawn in place on a terminal,
 // one plain line every `every` updates otherwise (logs, CI, pipes).
-#ifndef SSLC_TRAIN_PROGRESS_H
-#define SSLC_TRAIN_PROGRESS_H
+#ifndef SSLC_CORE_PROGRESS_H
+#define SSLC_CORE_PROGRESS_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "src/eval/finetune.h"
+#include "src/train/finetune.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include "src/eval/loader.h"
 #include "src/optim/optimizer.h"
 #include "src/optim/schedule.h"
-#include "src/train/progress.h"
+#include "src/core/progress.h"
 
 sslc_status sslc_finetune_mode_parse(sslc_finetune_mode *mode, const char *name)
 {

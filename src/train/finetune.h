@@ -5,8 +5,8 @@
 // random initialisation). One loop: a batch of augmented views -> encoder
 // (training mode) -> linear head -> softmax cross-entropy -> backward
 // through everything -> SGD (Nesterov) with warmup + cosine.
-#ifndef SSLC_EVAL_FINETUNE_H
-#define SSLC_EVAL_FINETUNE_H
+#ifndef SSLC_TRAIN_FINETUNE_H
+#define SSLC_TRAIN_FINETUNE_H
 
 #include <stdbool.h>
 #include <stdint.h>

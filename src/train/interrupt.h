@@ -6,8 +6,8 @@
 // The first signal of a kind asks for that; the handler then restores the
 // default action, so a second Ctrl-C kills at once. A kill during the save
 // cannot harm the previous checkpoint, since saves are atomic renames.
-#ifndef SSLC_IO_INTERRUPT_H
-#define SSLC_IO_INTERRUPT_H
+#ifndef SSLC_TRAIN_INTERRUPT_H
+#define SSLC_TRAIN_INTERRUPT_H
 
 #include "src/core/status.h"
 

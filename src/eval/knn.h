@@ -3,16 +3,15 @@
 // query's k most cosine-similar training features vote for their class with
 // weight exp(sim / tau); the prediction is the class with the largest sum.
 //
-// It is not a loss, but like the losses it works on feature vectors only
-// (it knows nothing of images or models) and uses only src/core, so it
-// lives in losses/.
+// It works on feature vectors only and uses only src/core; it lives with
+// the other evaluation code.
 //
 // Features must be L2-normalised (sslc_knn_normalize) so that the dot
 // products computed with sslc_sgemm are cosine similarities. Queries are
 // processed in chunks of SSLC_KNN_CHUNK rows, so the workspace holds a
 // (chunk, Ntrain) similarity block, not (M, Ntrain).
-#ifndef SSLC_LOSSES_KNN_H
-#define SSLC_LOSSES_KNN_H
+#ifndef SSLC_EVAL_KNN_H
+#define SSLC_EVAL_KNN_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "losses/knn.h"
+#include "src/eval/knn.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -1,0 +1,15 @@
+// The thread count of every OpenMP loop: kernels, oneDNN (which runs on the
+// same OpenMP runtime) and the augmentation workers.
+#ifndef SSLC_CORE_THREADS_H
+#define SSLC_CORE_THREADS_H
+
+// threads > 0: use that many from now on; 0 leaves the runtime's default
+// (OMP_NUM_THREADS, else every core).
+void sslc_set_threads(int threads);
+int sslc_get_threads(void);
+// Inside a parallel region: which thread this is, and how many there are
+// (0 and 1 outside one).
+int sslc_thread_index(void);
+int sslc_thread_count(void);
+
+#endif
