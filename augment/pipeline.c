@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/core/threads.h"
 #include "src/core/log.h"
+#include "src/core/threads.h"
 
 enum { SLOT_FREE = 0, SLOT_BUSY = 1, SLOT_READY = 2 };
 enum { MAX_VIEWS = 16 };

@@ -8,9 +8,9 @@
 
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
-#include "src/core/threads.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
+#include "src/core/threads.h"
 #include "src/models/resnet.h"
 #include "src/nn/layers.h"
 

@@ -9,13 +9,14 @@
 #include "src/cli/commands.h"
 #include "src/cli/eval_common.h"
 #include "src/cli/recipe_args.h"
-#include "src/core/threads.h"
 #include "src/core/fs.h"
 #include "src/core/log.h"
+#include "src/core/threads.h"
 #include "src/eval/encoder.h"
-#include "src/train/finetune.h"
+#include "src/eval/features.h"
 #include "src/eval/metrics.h"
 #include "src/optim/schedule.h"
+#include "src/train/finetune.h"
 
 typedef struct options {
     const char *ckpt, *arch, *mode, *head_init, *out, *results, *name, *lr_scaling;

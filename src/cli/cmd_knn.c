@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/eval/knn.h"
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/cli/eval_common.h"
-#include "src/core/threads.h"
 #include "src/core/log.h"
+#include "src/core/threads.h"
+#include "src/eval/knn.h"
 #include "src/eval/probe.h"
 
 int sslc_cmd_knn(int argc, char **argv)

@@ -7,10 +7,10 @@
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/cli/eval_common.h"
-#include "src/core/threads.h"
 #include "src/core/fs.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
+#include "src/core/threads.h"
 #include "src/eval/logreg.h"
 #include "src/eval/metrics.h"
 #include "src/eval/probe.h"
@@ -57,57 +57,6 @@ static size_t make_args(sslc_arg *a, options *o)
     n += sslc_cli_label_args(a + n, &o->labels);
     memcpy(a + n, probe, sizeof probe);
     return n + sizeof probe / sizeof probe[0];
-}
-
-// SGD epochs over freshly augmented features of the subset (MoCo's linear
-// classification protocol: RandomResizedCrop + flip every epoch).
-static sslc_status augmented_sgd(sslc_logreg *m, sslc_resnet *enc, const sslc_dataset *ds,
-                                 const sslc_subset *s, const sslc_recipe *recipe,
-                                 const options *o, double l2)
-{
-    const int64_t D = m->dim, K = m->classes, B = o->sgd_batch < s->n ? o->sgd_batch : s->n;
-    const int64_t per_epoch = (s->n + B - 1) / B, total = per_epoch * o->epochs;
-    float *vel = sslc_calloc((size_t)(K * D + K), sizeof(float));
-    float *xb = sslc_malloc((size_t)(B * D) * sizeof(float));
-    int64_t *yb = sslc_malloc((size_t)B * sizeof(int64_t));
-    int64_t *perm = sslc_malloc((size_t)s->n * sizeof(int64_t));
-    void *ws = sslc_aligned_alloc(sslc_logreg_sgd_workspace_size(B, D, K));
-    sslc_status st = vel && xb && yb && perm && ws ? SSLC_OK : SSLC_ERR_NOMEM;
-    memset(m->w, 0, (size_t)(K * D) * sizeof(float));
-    memset(m->b, 0, (size_t)K * sizeof(float));
-    int64_t step = 0;
-    for (int64_t ep = 0; !st && ep < o->epochs; ep++) {
-        float *x = NULL;
-        int64_t *y = NULL, dim;
-        if ((st = sslc_probe_features(&x, &y, &dim, enc, ds, s->indices, s->n, recipe, o->batch,
-                                      ep, (uint64_t)o->seed, NULL)))
-            break;
-        sslc_logreg_standardize(m, x, x, s->n);
-        sslc_rng rng = sslc_rng_make((uint64_t)o->seed, 0xa06, (uint64_t)ep, 0, 0);
-        sslc_rng_permutation(&rng, perm, s->n);
-        double loss = 0.0;
-        for (int64_t b0 = 0; !st && b0 < s->n; b0 += B, step++) {
-            int64_t nb = s->n - b0 < B ? s->n - b0 : B;
-            for (int64_t i = 0; i < nb; i++) {
-                memcpy(xb + i * D, x + perm[b0 + i] * D, (size_t)D * sizeof(float));
-                yb[i] = y[perm[b0 + i]];
-            }
-            double lr = o->lr * 0.5 * (1.0 + cos(M_PI * (double)step / (double)total));
-            st = sslc_logreg_sgd_step(m, vel, ws, xb, yb, nb, l2, lr, o->momentum, o->nesterov,
-                                      &loss);
-        }
-        free(x);
-        free(y);
-        if (!st && (ep + 1) % 10 == 0)
-            sslc_info("augmented probe: epoch %lld/%lld loss %.4f", (long long)ep + 1,
-                      (long long)o->epochs, loss);
-    }
-    free(vel);
-    free(xb);
-    free(yb);
-    free(perm);
-    free(ws);
-    return st;
 }
 
 int sslc_cmd_linear_eval(int argc, char **argv)
@@ -222,7 +171,8 @@ int sslc_cmd_linear_eval(int argc, char **argv)
             st = sslc_error(SSLC_ERR_INVALID, "--augment needs --features encoder");
             goto done;
         }
-        if ((st = augmented_sgd(&lr, &enc, train, &subset, &aug_recipe, &o, pr.l2)))
+        if ((st = sslc_probe_fit_augmented(&lr, &enc, train, subset.indices, subset.n,
+                                           &aug_recipe, o.batch, pr.l2, &pc.solver)))
             goto done;
     }
     scores = sslc_malloc((size_t)(ntest * classes) * sizeof(float));

@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 #include "augment/recipe.h"
-#include "src/cli/args.h"
 #include "data/dataset.h"
 #include "data/subset.h"
+#include "src/cli/args.h"
 #include "src/eval/metrics.h"
 #include "src/models/resnet.h"
 

@@ -4,8 +4,8 @@
 
 #include "src/cli/commands.h"
 #include "src/core/gemm.h"
-#include "src/core/threads.h"
 #include "src/core/status.h"
+#include "src/core/threads.h"
 
 typedef struct command {
     const char *name;

@@ -55,24 +55,30 @@ done:
     return st;
 }
 
+size_t sslc_encoder_attrs(sslc_ckpt_attr *attrs, const sslc_resnet *enc, int64_t image_size)
+{
+    const sslc_resnet_config *e = &enc->config;
+    size_t n = 0;
+    attrs[n++] = (sslc_ckpt_attr){"arch", SSLC_CKPT_ATTR_STRING, 0, 0, sslc_resnet_arch(e)};
+    attrs[n++] = (sslc_ckpt_attr){"in_channels", SSLC_CKPT_ATTR_INT, e->in_channels, 0, NULL};
+    attrs[n++] = (sslc_ckpt_attr){"width", SSLC_CKPT_ATTR_INT, e->width, 0, NULL};
+    attrs[n++] = (sslc_ckpt_attr){"cifar_stem", SSLC_CKPT_ATTR_INT, e->cifar_stem, 0, NULL};
+    attrs[n++] = (sslc_ckpt_attr){"feature_dim", SSLC_CKPT_ATTR_INT, enc->feature_dim, 0, NULL};
+    attrs[n++] = (sslc_ckpt_attr){"image_size", SSLC_CKPT_ATTR_INT, image_size, 0, NULL};
+    return n;
+}
+
 sslc_status sslc_encoder_save(const char *path, sslc_resnet *enc, sslc_mlp *head,
                               const char *method, const char *config, int64_t image_size,
                               uint64_t seed, int64_t step, int64_t epoch)
 {
-    const sslc_resnet_config *e = &enc->config;
-    sslc_ckpt_attr model[] = {
-        {"arch", SSLC_CKPT_ATTR_STRING, 0, 0, sslc_resnet_arch(e)},
-        {"in_channels", SSLC_CKPT_ATTR_INT, e->in_channels, 0, NULL},
-        {"width", SSLC_CKPT_ATTR_INT, e->width, 0, NULL},
-        {"cifar_stem", SSLC_CKPT_ATTR_INT, e->cifar_stem, 0, NULL},
-        {"feature_dim", SSLC_CKPT_ATTR_INT, enc->feature_dim, 0, NULL},
-        {"image_size", SSLC_CKPT_ATTR_INT, image_size, 0, NULL},
-        {"num_classes", SSLC_CKPT_ATTR_INT, head ? head->out_dim : 0, 0, NULL},
-    };
+    sslc_ckpt_attr model[SSLC_ENCODER_ATTRS + 1];
+    size_t n = sslc_encoder_attrs(model, enc, image_size);
+    model[n++] = (sslc_ckpt_attr){"num_classes", SSLC_CKPT_ATTR_INT, head ? head->out_dim : 0, 0, NULL};
     sslc_ckpt_part parts[2] = {{"encoder", &enc->params}, {"classifier", head ? &head->params : NULL}};
     sslc_ckpt c = {.method = method, .config = config ? config : "", .epoch = epoch,
                    .step = step, .seed = seed, .model = model,
-                   .n_model = sizeof model / sizeof model[0], .parts = parts,
+                   .n_model = n, .parts = parts,
                    .n_parts = head ? 2 : 1};
     return sslc_ckpt_save(path, &c);
 }

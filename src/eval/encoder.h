@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "src/io/checkpoint.h"
 #include "src/models/mlp.h"
 #include "src/models/resnet.h"
 
@@ -20,6 +21,13 @@ typedef struct sslc_encoder_info {
 // the checkpoint (a clear error for a model of the wrong input).
 sslc_status sslc_encoder_load(sslc_resnet *net, sslc_encoder_info *info, const char *path,
                               int64_t in_channels);
+
+// The /model attributes that describe enc to the loaders (arch,
+// in_channels, width, cifar_stem, feature_dim, image_size) into attrs
+// (room for SSLC_ENCODER_ATTRS); returns how many. image_size: the view
+// size it trains on.
+enum { SSLC_ENCODER_ATTRS = 6 };
+size_t sslc_encoder_attrs(sslc_ckpt_attr *attrs, const sslc_resnet *enc, int64_t image_size);
 
 // Writes enc as "encoder" and head (may be NULL) as "classifier" to path
 // (atomic), with the model attributes the loaders read.

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "augment/pipeline.h"
+#include "src/models/mlp.h"
 
 void sslc_features_free(sslc_features *f)
 {
@@ -83,5 +84,35 @@ fail:
     sslc_resnet_run_destroy(run);
     sslc_pipeline_destroy(pipe);
     sslc_features_free(out);
+    return st;
+}
+
+sslc_status sslc_classifier_scores(float **scores, int64_t **labels, int64_t *count,
+                                   sslc_resnet *enc, sslc_mlp *head, const sslc_dataset *ds,
+                                   const sslc_recipe *eval_recipe, int64_t batch)
+{
+    *scores = NULL;
+    *labels = NULL;
+    *count = 0;
+    sslc_features f;
+    sslc_status st = sslc_features_extract(&f, enc, ds, eval_recipe, batch, 0, 0);
+    if (st)
+        return st;
+    sslc_mlp_run *run = NULL;
+    const int64_t K = head->out_dim;
+    if ((st = sslc_mlp_run_create(&run, head, f.n)))
+        goto done;
+    *scores = sslc_malloc((size_t)(f.n * K) * sizeof(float));
+    if (!*scores) {
+        st = SSLC_ERR_NOMEM;
+        goto done;
+    }
+    memcpy(*scores, sslc_mlp_forward(run, head, f.x, false), (size_t)(f.n * K) * sizeof(float));
+    *labels = f.labels;
+    f.labels = NULL;
+    *count = f.n;
+done:
+    sslc_mlp_run_destroy(run);
+    sslc_features_free(&f);
     return st;
 }

@@ -5,6 +5,7 @@
 
 #include "augment/recipe.h"
 #include "data/dataset.h"
+#include "src/models/mlp.h"
 #include "src/models/resnet.h"
 
 typedef struct sslc_features {
@@ -21,5 +22,12 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
                                   const sslc_recipe *recipe, int64_t batch, int64_t limit,
                                   uint64_t seed);
 void sslc_features_free(sslc_features *f); // NULL-safe
+
+// Class scores of every image of ds through enc (eval mode: running
+// statistics) and head: scores (count, classes) and labels (count,) are
+// allocated here (free with free()).
+sslc_status sslc_classifier_scores(float **scores, int64_t **labels, int64_t *count,
+                                   sslc_resnet *enc, sslc_mlp *head, const sslc_dataset *ds,
+                                   const sslc_recipe *eval_recipe, int64_t batch);
 
 #endif

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/core/threads.h"
 #include "src/core/rng.h"
+#include "src/core/threads.h"
 
 struct sslc_loader {
     const sslc_dataset *ds;

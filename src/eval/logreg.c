@@ -7,6 +7,7 @@
 #include "losses/xent.h"
 #include "src/core/gemm.h"
 #include "src/core/rng.h"
+#include "src/optim/schedule.h"
 
 const double sslc_logreg_default_grid[SSLC_LOGREG_GRID] = {
     1.0, 3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6};
@@ -74,11 +75,6 @@ void sslc_logreg_standardize(const sslc_logreg *m, float *out, const float *x, i
 size_t sslc_logreg_workspace_size(int64_t n, int64_t classes)
 {
     return (size_t)(2 * n * classes) * sizeof(float);
-}
-
-size_t sslc_logreg_sgd_workspace_size(int64_t n, int64_t dim, int64_t classes)
-{
-    return sslc_logreg_workspace_size(n, classes) + (size_t)(classes * dim + classes) * sizeof(float);
 }
 
 void sslc_logreg_scores(const sslc_logreg *m, float *scores, const float *x, int64_t n)
@@ -280,24 +276,50 @@ done:
 
 // ---- SGD -------------------------------------------------------------------------
 
-sslc_status sslc_logreg_sgd_step(sslc_logreg *m, float *vel, void *workspace, const float *x,
-                                 const int64_t *y, int64_t n, double l2, double lr,
-                                 double momentum, bool nesterov, double *loss)
+sslc_status sslc_logreg_sgd_init(sslc_logreg_sgd *s, const sslc_logreg *m, int64_t n,
+                                 const sslc_logreg_options *o)
+{
+    const int64_t D = m->dim, K = m->classes;
+    *s = (sslc_logreg_sgd){.o = *o, .batch = o->batch < n ? o->batch : n};
+    s->total = (n + s->batch - 1) / s->batch * o->epochs;
+    s->vel = sslc_calloc((size_t)(K * D + K), sizeof(float));
+    s->xb = sslc_malloc((size_t)(s->batch * D) * sizeof(float));
+    s->yb = sslc_malloc((size_t)s->batch * sizeof(int64_t));
+    s->perm = sslc_malloc((size_t)n * sizeof(int64_t));
+    s->n = n;
+    // The objective's workspace, then the gradient (W first, then b).
+    s->ws = sslc_aligned_alloc(sslc_logreg_workspace_size(s->batch, K) +
+                               (size_t)(K * D + K) * sizeof(float));
+    if (!s->vel || !s->xb || !s->yb || !s->perm || !s->ws) {
+        sslc_logreg_sgd_free(s);
+        return SSLC_ERR_NOMEM;
+    }
+    return SSLC_OK;
+}
+
+void sslc_logreg_sgd_free(sslc_logreg_sgd *s)
+{
+    free(s->vel);
+    free(s->xb);
+    free(s->yb);
+    free(s->perm);
+    free(s->ws);
+    memset(s, 0, sizeof *s);
+}
+
+// One step on the mini-batch (xb, yb) of nb rows.
+static sslc_status sgd_step(sslc_logreg_sgd *s, sslc_logreg *m, int64_t nb, double l2, double lr)
 {
     const int64_t P = m->classes * m->dim, K = m->classes;
-    // The gradient goes into the tail of the workspace past the objective's.
-    float *g = (float *)((char *)workspace + sslc_logreg_workspace_size(n, K));
-    double f;
-    sslc_status st = sslc_logreg_objective(&f, g, g + P, workspace, m, x, y, n, l2);
+    float *g = (float *)((char *)s->ws + sslc_logreg_workspace_size(nb, K));
+    sslc_status st = sslc_logreg_objective(&s->loss, g, g + P, s->ws, m, s->xb, s->yb, nb, l2);
     if (st)
         return st;
-    if (loss)
-        *loss = f;
     // torch.optim.SGD: buf = m buf + g; p -= lr (nesterov ? g + m buf : buf).
-    const float mu = (float)momentum, rate = (float)lr;
+    const float mu = (float)s->o.momentum, rate = (float)lr;
     for (int64_t j = 0; j < P + K; j++) {
-        vel[j] = mu * vel[j] + g[j];
-        float u = nesterov ? g[j] + mu * vel[j] : vel[j];
+        s->vel[j] = mu * s->vel[j] + g[j];
+        float u = s->o.nesterov ? g[j] + mu * s->vel[j] : s->vel[j];
         if (j < P)
             m->w[j] -= rate * u;
         else
@@ -306,48 +328,37 @@ sslc_status sslc_logreg_sgd_step(sslc_logreg *m, float *vel, void *workspace, co
     return SSLC_OK;
 }
 
+sslc_status sslc_logreg_sgd_epoch(sslc_logreg_sgd *s, sslc_logreg *m, const float *x,
+                                  const int64_t *y, double l2, int64_t epoch)
+{
+    const int64_t D = m->dim, n = s->n, B = s->batch;
+    sslc_rng rng = sslc_rng_make(s->o.seed, 0x106e6, (uint64_t)epoch, 0, 0);
+    sslc_rng_permutation(&rng, s->perm, n);
+    for (int64_t first = 0; first < n; first += B, s->step++) {
+        int64_t nb = n - first < B ? n - first : B;
+        for (int64_t i = 0; i < nb; i++) {
+            memcpy(s->xb + i * D, x + s->perm[first + i] * D, (size_t)D * sizeof(float));
+            s->yb[i] = y[s->perm[first + i]];
+        }
+        double lr = sslc_cosine(s->o.lr, 0.0, (double)s->step, (double)s->total);
+        sslc_status st = sgd_step(s, m, nb, l2, lr);
+        if (st)
+            return st;
+    }
+    return SSLC_OK;
+}
+
 static sslc_status fit_sgd(sslc_logreg *m, const float *x, const int64_t *y, int64_t n,
                            double l2, const sslc_logreg_options *o, sslc_logreg_fit_info *info)
 {
-    const int64_t D = m->dim, K = m->classes, P = K * D;
-    const int64_t B = o->batch < n ? o->batch : n;
-    const int64_t per_epoch = (n + B - 1) / B, total = per_epoch * o->epochs;
-    float *vel = sslc_calloc((size_t)(P + K), sizeof(float));
-    float *xb = sslc_malloc((size_t)(B * D) * sizeof(float));
-    int64_t *yb = sslc_malloc((size_t)B * sizeof(int64_t));
-    int64_t *perm = sslc_malloc((size_t)n * sizeof(int64_t));
-    void *ws = sslc_aligned_alloc(sslc_logreg_sgd_workspace_size(B, D, K));
-    sslc_status st = SSLC_OK;
-    if (!vel || !xb || !yb || !perm || !ws) {
-        st = SSLC_ERR_NOMEM;
-        goto done;
-    }
-    int64_t step = 0;
-    double loss = 0.0;
-    for (int64_t ep = 0; ep < o->epochs; ep++) {
-        sslc_rng rng = sslc_rng_make(o->seed, 0x106e6, (uint64_t)ep, 0, 0);
-        sslc_rng_permutation(&rng, perm, n);
-        for (int64_t s = 0; s < n; s += B, step++) {
-            int64_t nb = n - s < B ? n - s : B;
-            for (int64_t i = 0; i < nb; i++) {
-                memcpy(xb + i * D, x + perm[s + i] * D, (size_t)D * sizeof(float));
-                yb[i] = y[perm[s + i]];
-            }
-            double lr = o->lr * 0.5 * (1.0 + cos(M_PI * (double)step / (double)total));
-            if ((st = sslc_logreg_sgd_step(m, vel, ws, xb, yb, nb, l2, lr, o->momentum,
-                                           o->nesterov, &loss)))
-                goto done;
-        }
-    }
-    if (info)
-        *info = (sslc_logreg_fit_info){.iterations = step, .loss = loss, .grad_max = NAN,
+    sslc_logreg_sgd s;
+    sslc_status st = sslc_logreg_sgd_init(&s, m, n, o);
+    for (int64_t ep = 0; !st && ep < o->epochs; ep++)
+        st = sslc_logreg_sgd_epoch(&s, m, x, y, l2, ep);
+    if (!st && info)
+        *info = (sslc_logreg_fit_info){.iterations = s.step, .loss = s.loss, .grad_max = NAN,
                                        .converged = true};
-done:
-    free(vel);
-    free(xb);
-    free(yb);
-    free(perm);
-    free(ws);
+    sslc_logreg_sgd_free(&s);
     return st;
 }
 

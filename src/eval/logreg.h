@@ -75,14 +75,27 @@ typedef struct sslc_logreg_fit_info {
 sslc_status sslc_logreg_fit(sslc_logreg *m, const float *x, const int64_t *y, int64_t n,
                             double l2, const sslc_logreg_options *o, sslc_logreg_fit_info *info);
 
-// Bytes of workspace for sslc_logreg_sgd_step on batches of up to n rows.
-size_t sslc_logreg_sgd_workspace_size(int64_t n, int64_t dim, int64_t classes);
-// One SGD step on a mini-batch (for probes whose features change every
-// epoch, MoCo's augmented protocol): vel: (classes * dim + classes,) the
-// momentum buffer, W first then b, zero at the start.
-sslc_status sslc_logreg_sgd_step(sslc_logreg *m, float *vel, void *workspace, const float *x,
-                                 const int64_t *y, int64_t n, double l2, double lr,
-                                 double momentum, bool nesterov, double *loss);
+// Mini-batch SGD (momentum / Nesterov, cosine from o->lr to 0 over
+// o->epochs epochs) for fits whose features may change every epoch (MoCo's
+// augmented probe): init, then one sslc_logreg_sgd_epoch per epoch.
+typedef struct sslc_logreg_sgd {
+    sslc_logreg_options o;
+    int64_t n, batch;   // rows per epoch, rows per step
+    int64_t step, total; // steps done, of total
+    double loss;        // the last step's objective
+    float *vel;         // (classes * dim + classes,) momentum buffer, W first then b
+    float *xb;          // (batch, dim)
+    int64_t *yb, *perm; // (batch,), (n,)
+    void *ws;           // the objective's workspace and gradient
+} sslc_logreg_sgd;
+
+sslc_status sslc_logreg_sgd_init(sslc_logreg_sgd *s, const sslc_logreg *m, int64_t n,
+                                 const sslc_logreg_options *o);
+void sslc_logreg_sgd_free(sslc_logreg_sgd *s);
+// One epoch over standardised x: (n, dim), y: (n,) in the order of a
+// permutation seeded by (o->seed, epoch), updating m's weights.
+sslc_status sslc_logreg_sgd_epoch(sslc_logreg_sgd *s, sslc_logreg *m, const float *x,
+                                  const int64_t *y, double l2, int64_t epoch);
 
 // The default regularisation grid: l2 from 1 down to 1e-6 in half decades.
 enum { SSLC_LOGREG_GRID = 13 };

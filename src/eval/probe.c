@@ -145,3 +145,30 @@ fail:
     *y = NULL;
     return st;
 }
+
+sslc_status sslc_probe_fit_augmented(sslc_logreg *m, sslc_resnet *enc, const sslc_dataset *ds,
+                                     const int64_t *indices, int64_t n,
+                                     const sslc_recipe *recipe, int64_t batch, double l2,
+                                     const sslc_logreg_options *o)
+{
+    memset(m->w, 0, (size_t)(m->classes * m->dim) * sizeof(float));
+    memset(m->b, 0, (size_t)m->classes * sizeof(float));
+    sslc_logreg_sgd sgd;
+    sslc_status st = sslc_logreg_sgd_init(&sgd, m, n, o);
+    for (int64_t ep = 0; !st && ep < o->epochs; ep++) {
+        float *x = NULL;
+        int64_t *y = NULL, dim;
+        if ((st = sslc_probe_features(&x, &y, &dim, enc, ds, indices, n, recipe, batch, ep,
+                                      o->seed, NULL)))
+            break;
+        sslc_logreg_standardize(m, x, x, n);
+        st = sslc_logreg_sgd_epoch(&sgd, m, x, y, l2, ep);
+        free(x);
+        free(y);
+        if (!st && (ep + 1) % 10 == 0)
+            sslc_info("augmented probe: epoch %lld/%lld loss %.4f", (long long)ep + 1,
+                      (long long)o->epochs, sgd.loss);
+    }
+    sslc_logreg_sgd_free(&sgd);
+    return st;
+}

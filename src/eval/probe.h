@@ -46,4 +46,13 @@ sslc_status sslc_probe_features(float **x, int64_t **y, int64_t *dim, sslc_resne
                                 const sslc_recipe *recipe, int64_t batch, int64_t epoch,
                                 uint64_t seed, double *images_per_s);
 
+// MoCo's linear classification protocol: SGD (o's epochs, batch, lr,
+// momentum) over fresh augmented views of the subset's images every epoch
+// (recipe: crop + flip), through enc in eval mode, standardised with m's
+// statistics; m's weights start from zero.
+sslc_status sslc_probe_fit_augmented(sslc_logreg *m, sslc_resnet *enc, const sslc_dataset *ds,
+                                     const int64_t *indices, int64_t n,
+                                     const sslc_recipe *recipe, int64_t batch, double l2,
+                                     const sslc_logreg_options *o);
+
 #endif

@@ -3,6 +3,12 @@
 #include <math.h>
 #include <string.h>
 
+double sslc_cosine(double from, double to, double t, double span)
+{
+    const double pi = 3.14159265358979323846;
+    return to + (from - to) * 0.5 * (1.0 + cos(pi * t / span));
+}
+
 double sslc_schedule_scale_lr(double base, int64_t batch, sslc_lr_scaling scaling)
 {
     switch (scaling) {
@@ -62,6 +68,5 @@ double sslc_schedule_lr(const sslc_schedule *s, int64_t step)
     double t = (double)(step - s->warmup_steps);
     if (t > span)
         t = span;
-    const double pi = 3.14159265358979323846;
-    return s->final_lr + (s->peak_lr - s->final_lr) * 0.5 * (1.0 + cos(pi * t / span));
+    return sslc_cosine(s->peak_lr, s->final_lr, t, span);
 }

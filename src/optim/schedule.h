@@ -19,6 +19,11 @@ typedef enum sslc_lr_scaling {
     SSLC_LR_SCALE_SQRT,   // lr = base * sqrt(B) (SimCLR v1 appendix B.1, with LARS)
 } sslc_lr_scaling;
 
+// The cosine from `from` at t = 0 to `to` at t = span:
+// to + (from - to) (1 + cos(pi t / span)) / 2. The one formula behind the
+// learning rate, MoCo's momentum ramp and the probes' SGD.
+double sslc_cosine(double from, double to, double t, double span);
+
 // The peak learning rate for a batch of B images (pairs, not views).
 double sslc_schedule_scale_lr(double base, int64_t batch, sslc_lr_scaling scaling);
 // "none", "linear", "sqrt"; parse returns SSLC_ERR_INVALID on anything else.

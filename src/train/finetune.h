@@ -40,7 +40,7 @@ typedef struct sslc_finetune_config {
 
 typedef struct sslc_finetune_result {
     int64_t steps, epochs;
-    double first_loss, last_loss; // mean over the first / last epoch
+    double first_loss, last_loss; // means over the first / last log_every steps (an epoch when quiet)
     double last_train_top1;       // accuracy on the augmented batches of the last epoch
     double seconds, images_per_s;
 } sslc_finetune_result;
@@ -50,12 +50,5 @@ typedef struct sslc_finetune_result {
 sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, sslc_mlp *head,
                           const sslc_dataset *ds, const int64_t *indices, int64_t n,
                           const sslc_recipe *recipe, sslc_finetune_result *result);
-
-// Class scores of every image of ds through enc (eval mode: running
-// statistics) and head: scores (count, classes) and labels (count,) are
-// allocated here (free with free()).
-sslc_status sslc_classifier_scores(float **scores, int64_t **labels, int64_t *count,
-                                   sslc_resnet *enc, sslc_mlp *head, const sslc_dataset *ds,
-                                   const sslc_recipe *eval_recipe, int64_t batch);
 
 #endif

@@ -18,14 +18,15 @@
 #include "data/image.h"
 #include "data/subset.h"
 #include "losses/xent.h"
-#include "src/core/threads.h"
 #include "src/core/rng.h"
+#include "src/core/threads.h"
 #include "src/eval/encoder.h"
-#include "src/train/finetune.h"
+#include "src/eval/features.h"
 #include "src/eval/loader.h"
 #include "src/eval/logreg.h"
 #include "src/eval/metrics.h"
 #include "src/eval/probe.h"
+#include "src/train/finetune.h"
 #include "tests/harness.h"
 
 // ---------------------------------------------------------------- a generated folder

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/eval/knn.h"
 #include "src/core/rng.h"
+#include "src/eval/knn.h"
 #include "tests/harness.h"
 
 static void *workspace(int64_t ntrain, int64_t classes, int64_t k)

@@ -6,13 +6,13 @@
 #include <string.h>
 
 #include "losses/infonce.h"
-#include "src/eval/knn.h"
 #include "losses/ntxent.h"
 #include "losses/queue.h"
 #include "src/core/gemm.h"
-#include "src/core/threads.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
+#include "src/core/threads.h"
+#include "src/eval/knn.h"
 
 enum { WARMUP = 3, REPS = 15 };
 

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "src/core/threads.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
+#include "src/core/threads.h"
 #include "src/models/resnet.h"
 #include "src/optim/optimizer.h"
 
