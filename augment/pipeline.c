@@ -122,6 +122,35 @@ static sslc_status make_sample(sslc_pipeline *p, sslc_batch *b, int64_t i, int64
     return st;
 }
 
+// Removes the samples whose index is -1 (bad images, drop_bad) from b:
+// rows move down within each view's block, which also shrinks.
+static void drop_marked(const sslc_pipeline *p, sslc_batch *b)
+{
+    const int64_t count = b->count, V = p->cfg.views;
+    int64_t kept = 0;
+    for (int64_t i = 0; i < count; i++)
+        kept += b->indices[i] >= 0;
+    if (kept == count)
+        return;
+    const size_t row = (size_t)(p->S * p->S * p->C) * sizeof(float);
+    // Destinations never pass their sources (v * kept + j <= v * count + i),
+    // so one pass in increasing order is safe.
+    for (int64_t v = 0; v < V; v++)
+        for (int64_t i = 0, j = 0; i < count; i++)
+            if (b->indices[i] >= 0) {
+                memmove((char *)b->views + (size_t)(v * kept + j) * row,
+                        (char *)b->views + (size_t)(v * count + i) * row, row);
+                j++;
+            }
+    for (int64_t i = 0, j = 0; i < count; i++)
+        if (b->indices[i] >= 0) {
+            b->indices[j] = b->indices[i];
+            b->labels[j] = b->labels[i];
+            j++;
+        }
+    b->count = kept;
+}
+
 // Fills slot sl with batch `step` of the current epoch. Called from the
 // producer thread (async) or the consumer (sync); workers are OpenMP.
 static void produce(sslc_pipeline *p, slot *sl, int64_t step)
@@ -142,14 +171,20 @@ static void produce(sslc_pipeline *p, slot *sl, int64_t step)
         sslc_status st = SSLC_ERR_FORMAT;
         for (int64_t tries = 0; tries < p->n; tries++, idx = (idx + 1) % p->n) {
             if (__atomic_load_n(&p->bad[idx], __ATOMIC_RELAXED))
-                continue;
-            st = make_sample(p, b, i, count, idx, &p->scratch[t]);
+                st = SSLC_ERR_FORMAT;
+            else
+                st = make_sample(p, b, i, count, idx, &p->scratch[t]);
             if (st == SSLC_OK || (st != SSLC_ERR_FORMAT && st != SSLC_ERR_IO))
                 break;
             // First failure of this image: name it once, count it.
             if (__atomic_exchange_n(&p->bad[idx], 1, __ATOMIC_RELAXED) == 0) {
                 __atomic_fetch_add(&p->skipped, 1, __ATOMIC_RELAXED);
-                sslc_warn("skipping %s", sslc_error_message());
+                sslc_warn("%s; skipped", sslc_error_message());
+            }
+            if (p->cfg.drop_bad) {
+                b->indices[i] = -1;
+                st = SSLC_OK;
+                break;
             }
         }
         if (st == SSLC_ERR_FORMAT || st == SSLC_ERR_IO)
@@ -164,6 +199,8 @@ static void produce(sslc_pipeline *p, slot *sl, int64_t step)
     }
     sl->status = fatal;
     snprintf(sl->message, sizeof sl->message, "%s", fatal_msg);
+    if (p->cfg.drop_bad && fatal == SSLC_OK)
+        drop_marked(p, b);
 }
 
 static void *producer_main(void *arg)

@@ -10,7 +10,8 @@
 //
 // Images that fail to decode are skipped: one warning naming the file and
 // the reason, a count (sslc_pipeline_skipped), and the slot is filled with
-// the next dataset index that decodes (batch->indices says which).
+// the next dataset index that decodes (batch->indices says which), or
+// dropped from the batch (drop_bad).
 #ifndef SSLC_AUGMENT_PIPELINE_H
 #define SSLC_AUGMENT_PIPELINE_H
 
@@ -30,6 +31,10 @@ typedef struct sslc_pipeline_config {
     uint64_t seed;
     bool drop_last; // drop the last partial batch (default true)
     bool shuffle;   // seeded permutation per epoch (default true); false: dataset order
+    // A bad image's slot: filled with the next index that decodes (false,
+    // the default: training keeps its batch size), or dropped, so the batch
+    // is smaller and no image is counted twice (evaluation).
+    bool drop_bad;
     int threads;    // augmentation workers (0: sslc_get_threads())
     bool async;     // a producer thread runs ahead of the consumer (default true)
     int ring;       // batches in the ring, >= 2 (default 2)
@@ -44,7 +49,7 @@ typedef struct sslc_batch {
     float *views;
     int64_t *indices; // (count) dataset indices
     int *labels;      // (count) labels, -1 when the dataset is unlabeled
-    int64_t count;    // B, or fewer for a kept last partial batch
+    int64_t count;    // B, or fewer for a kept last partial batch or dropped bad images
     int64_t views_per_sample, height, width, channels;
     int64_t epoch, step;
 } sslc_batch;

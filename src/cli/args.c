@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/log.h"
+
 static void print_value(FILE *out, const sslc_arg *a)
 {
     switch (a->type) {
@@ -60,6 +62,7 @@ static void print_help(const sslc_command_help *help, const sslc_arg *args, size
         print_value(stdout, a);
         printf(")\n");
     }
+    printf("  %-26s %s\n", "--verbose", "also print the resolved configuration and debug lines");
     printf("  %-26s %s\n", "--help", "show this help and exit");
 }
 
@@ -90,8 +93,8 @@ static int set_value(const sslc_arg *a, const char *v)
         if (errno || end == v || *end)
             return sslc_error(SSLC_ERR_INVALID, "--%s wants an integer, got '%s'", a->name, v);
         if (a->min < a->max && (x < a->min || x > a->max))
-            return sslc_error(SSLC_ERR_INVALID, "--%s=%lld is outside [%g, %g]", a->name,
-                              x, a->min, a->max);
+            return sslc_error(SSLC_ERR_INVALID, "--%s=%lld is outside [%lld, %lld]", a->name,
+                              x, (long long)a->min, (long long)a->max);
         *(int64_t *)a->value = x;
         return SSLC_OK;
     }
@@ -151,6 +154,10 @@ int sslc_args_parse(const sslc_command_help *help, const sslc_arg *args, size_t 
             print_help(help, args, n_args);
             return SSLC_ARGS_HELP;
         }
+        if (strcmp(s, "--verbose") == 0 || strcmp(s, "-v") == 0) {
+            sslc_log_set_level(SSLC_LOG_DEBUG);
+            continue;
+        }
         if (s[1] != '-')
             return sslc_error(SSLC_ERR_INVALID, "unknown option '%s' (see --help)", s);
         const char *name = s + 2;
@@ -190,6 +197,12 @@ int sslc_args_parse(const sslc_command_help *help, const sslc_arg *args, size_t 
     if (n_positional)
         *n_positional = npos;
     return SSLC_OK;
+}
+
+void sslc_args_print_verbose(const char *command, const char *config)
+{
+    if (sslc_log_get_level() >= SSLC_LOG_DEBUG)
+        fprintf(stderr, "sslc %s: resolved configuration\n%s", command, config);
 }
 
 void sslc_args_print(FILE *out, const sslc_arg *args, size_t n_args)

@@ -47,6 +47,11 @@ enum { SSLC_ARGS_HELP = 1 }; // returned when --help was printed
 int sslc_args_parse(const sslc_command_help *help, const sslc_arg *args, size_t n_args, int argc,
                     char **argv, const char **positional, int max_positional, int *n_positional);
 
+// Every command also takes --verbose (-v): debug lines, and the resolved
+// configuration printed by sslc_args_print_verbose (else it is only stored:
+// config.txt, checkpoints).
+void sslc_args_print_verbose(const char *command, const char *config);
+
 // Writes "  --name=value" lines of the resolved configuration to out.
 void sslc_args_print(FILE *out, const sslc_arg *args, size_t n_args);
 

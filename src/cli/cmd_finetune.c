@@ -162,7 +162,9 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         st = SSLC_ERR_NOMEM;
         goto done;
     }
-    fprintf(stderr, "sslc %s: resolved configuration\n%s", cmd, config_text);
+    sslc_args_print_verbose(cmd, config_text);
+    if (o.out[0] && (st = sslc_write_text(o.out, "config.txt", config_text)))
+        goto done;
     sslc_info("%s: %s encoder (%s, width %lld), %lld labelled images, %lld classes, %lld epochs",
               cmd, method, sslc_resnet_arch(&enc.config), (long long)enc.config.width,
               (long long)subset.n, (long long)classes, (long long)o.epochs);
@@ -180,9 +182,10 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
               "train top-1 %.2f%%",
               cmd, (long long)res.steps, (long long)res.epochs, res.seconds, res.images_per_s,
               res.first_loss, res.last_loss, 100.0 * res.last_train_top1);
-    int64_t count;
-    if ((st = sslc_classifier_scores(&scores, &labels, &count, &enc, &head, test, &eval_recipe,
-                                     o.eval_batch)) ||
+    int64_t count, test_skipped;
+    if ((st = sslc_classifier_scores(&scores, &labels, &count, &test_skipped, &enc, &head, test,
+                                     &eval_recipe, o.eval_batch)) ||
+        (st = sslc_cli_check_rows(cmd, subset.n - res.skipped, count)) ||
         (st = sslc_metrics_compute(&met, scores, labels, count, classes)))
         goto done;
     const char *names[1024] = {0};
@@ -191,18 +194,22 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     sslc_metrics_print(stdout, &met, names);
     double seconds = sslc_now() - start;
     const char *what = supervised ? "supervised" : (mode == SSLC_FINETUNE_FULL ? "finetune" : "finetune-bn-head");
-    printf("%s %s: top-1 %.2f%% top-5 %.2f%% with %lld labels, %lld steps, in %.1f s\n", what,
-           method, 100.0 * met.top1, 100.0 * met.top5, (long long)subset.n, (long long)res.steps,
-           seconds);
+    char excluded[256];
+    sslc_cli_excluded_text(excluded, sizeof excluded, res.skipped, test_skipped);
+    printf("%s %s: top-1 %.2f%% top-5 %.2f%% with %lld labels, %lld steps%s, in %.1f s\n", what,
+           method, 100.0 * met.top1, 100.0 * met.top5, (long long)(subset.n - res.skipped),
+           (long long)res.steps, excluded, seconds);
     char json[1024];
     snprintf(json, sizeof json,
              "{\"command\": \"%s\", \"name\": \"%s\", \"encoder\": \"%s\", \"ckpt\": \"%s\", "
-             "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"top1\": %.4f, "
+             "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"test\": %lld, "
+             "\"excluded_train\": %lld, \"excluded_test\": %lld, \"top1\": %.4f, "
              "\"top5\": %.4f, \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.1f, "
              "\"seconds\": %.1f, \"images_per_s\": %.1f}",
              what, o.name, method, supervised ? "" : o.ckpt, o.labels.fraction, (long long)o.labels.per_class,
-             (long long)subset.n, met.top1, met.top5, (long long)res.steps, (long long)res.epochs,
-             res.seconds, seconds, res.images_per_s);
+             (long long)(subset.n - res.skipped), (long long)count, (long long)res.skipped,
+             (long long)test_skipped, met.top1, met.top5, (long long)res.steps,
+             (long long)res.epochs, res.seconds, seconds, res.images_per_s);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
         goto done;
     if (o.out[0]) {

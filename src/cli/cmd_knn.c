@@ -55,8 +55,7 @@ int sslc_cmd_knn(int argc, char **argv)
     sslc_dataset *train = NULL, *test = NULL;
     sslc_resnet enc = {0};
     sslc_subset bank = {0};
-    float *xb = NULL, *xq = NULL;
-    int64_t *yb = NULL, *yq = NULL;
+    sslc_features fb = {0}, fq = {0};
     void *ws = NULL;
     char method[64];
     const double start = sslc_now();
@@ -71,37 +70,41 @@ int sslc_cmd_knn(int argc, char **argv)
     if ((st = sslc_cli_eval_recipe(&eval_recipe, size, channels)) ||
         (st = sslc_cli_subset(&bank, train, &labels, (uint64_t)seed, NULL)))
         goto done;
-    int64_t ntest = sslc_dataset_count(test), dim;
     double ips = 0;
-    if ((st = sslc_probe_features(&xb, &yb, &dim, &enc, train, bank.indices, bank.n, &eval_recipe,
-                                  batch, 0, 0, NULL)) ||
-        (st = sslc_probe_features(&xq, &yq, &dim, &enc, test, NULL, ntest, &eval_recipe, batch, 0,
-                                  0, &ips)))
+    if ((st = sslc_probe_features(&fb, &enc, train, bank.indices, bank.n, &eval_recipe, batch, 0,
+                                  0, NULL)) ||
+        (st = sslc_probe_features(&fq, &enc, test, NULL, sslc_dataset_count(test), &eval_recipe,
+                                  batch, 0, 0, &ips)))
         goto done;
-    sslc_knn_normalize(xb, bank.n, dim);
-    sslc_knn_normalize(xq, ntest, dim);
-    ws = sslc_aligned_alloc(sslc_knn_workspace_size(bank.n, classes, k));
+    if ((st = sslc_cli_check_rows("knn", fb.n, fq.n)))
+        goto done;
+    sslc_knn_normalize(fb.x, fb.n, fb.dim);
+    sslc_knn_normalize(fq.x, fq.n, fq.dim);
+    ws = sslc_aligned_alloc(sslc_knn_workspace_size(fb.n, classes, k));
     double top1 = 0;
     if (!ws) {
         st = SSLC_ERR_NOMEM;
         goto done;
     }
-    if ((st = sslc_knn_classify(NULL, &top1, ws, xq, yq, xb, yb, ntest, bank.n, dim, classes, k,
-                                (float)tau)))
+    if ((st = sslc_knn_classify(NULL, &top1, ws, fq.x, fq.labels, fb.x, fb.labels, fq.n, fb.n,
+                                fb.dim, classes, k, (float)tau)))
         goto done;
     double seconds = sslc_now() - start;
-    printf("knn %s: top-1 %.2f%% (k %lld, tau %g, bank %lld images, %lld test) in %.1f s, "
+    char excluded[256];
+    sslc_cli_excluded_text(excluded, sizeof excluded, fb.skipped, fq.skipped);
+    printf("knn %s: top-1 %.2f%% (k %lld, tau %g, bank %lld images, %lld test%s) in %.1f s, "
            "encoder forward %.0f images/s\n",
-           method, 100.0 * top1, (long long)k, tau, (long long)bank.n, (long long)ntest, seconds,
-           ips);
+           method, 100.0 * top1, (long long)k, tau, (long long)fb.n, (long long)fq.n, excluded,
+           seconds, ips);
     if (results[0]) {
         char json[768];
         snprintf(json, sizeof json,
                  "{\"command\": \"knn\", \"name\": \"%s\", \"encoder\": \"%s\", \"ckpt\": \"%s\", "
-                 "\"label_fraction\": %g, \"labels\": %lld, \"k\": %lld, \"top1\": %.4f, "
-                 "\"seconds\": %.1f, \"extract_images_per_s\": %.1f}",
-                 name, method, ckpt, labels.fraction, (long long)bank.n, (long long)k, top1,
-                 seconds, ips);
+                 "\"label_fraction\": %g, \"labels\": %lld, \"test\": %lld, "
+                 "\"excluded_train\": %lld, \"excluded_test\": %lld, \"k\": %lld, "
+                 "\"top1\": %.4f, \"seconds\": %.1f, \"extract_images_per_s\": %.1f}",
+                 name, method, ckpt, labels.fraction, (long long)fb.n, (long long)fq.n,
+                 (long long)fb.skipped, (long long)fq.skipped, (long long)k, top1, seconds, ips);
         st = sslc_cli_append_json(results, json);
     }
 done:
@@ -109,6 +112,8 @@ done:
     sslc_dataset_destroy(test);
     sslc_resnet_destroy(&enc);
     sslc_subset_free(&bank);
-    free(xb), free(xq), free(yb), free(yq), free(ws);
+    sslc_features_free(&fb);
+    sslc_features_free(&fq);
+    free(ws);
     return st ? sslc_cli_fail("knn", st) : 0;
 }

@@ -93,8 +93,9 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     sslc_subset subset = {0};
     sslc_logreg lr = {0};
     sslc_metrics met = {0};
-    float *xtr = NULL, *xte = NULL, *scores = NULL;
-    int64_t *ytr = NULL, *yte = NULL;
+    sslc_features ftr = {0}, fte = {0};
+    float *scores = NULL;
+    char *config_text = NULL;
     char method[64] = "pixels";
     const double start = sslc_now();
 
@@ -114,29 +115,34 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     if ((o.out[0] && (st = sslc_make_dir(o.out, "output folder"))) ||
         (st = sslc_cli_subset(&subset, train, &o.labels, (uint64_t)o.seed, o.out)))
         goto done;
-    fprintf(stderr, "sslc linear-eval: resolved configuration\n");
-    sslc_args_print(stderr, args, n_args);
+    if (!(config_text = sslc_args_format(args, n_args))) {
+        st = SSLC_ERR_NOMEM;
+        goto done;
+    }
+    sslc_args_print_verbose("linear-eval", config_text);
+    if (o.out[0] && (st = sslc_write_text(o.out, "config.txt", config_text)))
+        goto done;
     sslc_info("linear-eval: %s features of %lld labelled images (%lld classes), test %lld",
               pixels ? "pixel" : method, (long long)subset.n, (long long)classes,
               (long long)sslc_dataset_count(test));
 
     // ---- features, once, in eval mode ----
-    int64_t dim, ntest = sslc_dataset_count(test);
-    double ips_train = 0, ips_test = 0;
+    double ips_test = 0;
     double t0 = sslc_now();
-    if ((st = sslc_probe_features(&xtr, &ytr, &dim, pixels ? NULL : &enc, train, subset.indices,
-                                  subset.n, &eval_recipe, o.batch, 0, 0, &ips_train)))
-        goto done;
-    if ((st = sslc_probe_features(&xte, &yte, &dim, pixels ? NULL : &enc, test, NULL, ntest,
-                                  &eval_recipe, o.batch, 0, 0, &ips_test)))
+    if ((st = sslc_probe_features(&ftr, pixels ? NULL : &enc, train, subset.indices, subset.n,
+                                  &eval_recipe, o.batch, 0, 0, NULL)) ||
+        (st = sslc_probe_features(&fte, pixels ? NULL : &enc, test, NULL,
+                                  sslc_dataset_count(test), &eval_recipe, o.batch, 0, 0,
+                                  &ips_test)) ||
+        (st = sslc_cli_check_rows("linear-eval", ftr.n, fte.n)))
         goto done;
     double extract_s = sslc_now() - t0;
     if (!pixels)
         sslc_info("features: %lld + %lld images in %.1f s (encoder forward %.0f images/s)",
-                  (long long)subset.n, (long long)ntest, extract_s, ips_test);
+                  (long long)ftr.n, (long long)fte.n, extract_s, ips_test);
 
     // ---- the probe ----
-    if ((st = sslc_logreg_create(&lr, dim, classes)))
+    if ((st = sslc_logreg_create(&lr, ftr.dim, classes)))
         goto done;
     sslc_probe_config pc = {.l2 = isnan(o.l2) ? -1.0 : o.l2, .grid = sslc_logreg_default_grid,
                             .n_grid = SSLC_LOGREG_GRID, .holdout = o.holdout,
@@ -153,7 +159,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     pc.solver.nesterov = o.nesterov;
     pc.solver.seed = (uint64_t)o.seed;
     sslc_probe_result pr;
-    if ((st = sslc_probe_fit(&lr, &pr, xtr, ytr, subset.n, &pc)))
+    if ((st = sslc_probe_fit(&lr, &pr, ftr.x, ftr.labels, ftr.n, &pc)))
         goto done;
     if (pc.l2 < 0) {
         fprintf(stderr, "held-out top-1 by l2 (%lld fit / %lld held out):", (long long)pr.n_fit,
@@ -175,14 +181,14 @@ int sslc_cmd_linear_eval(int argc, char **argv)
                                            &aug_recipe, o.batch, pr.l2, &pc.solver)))
             goto done;
     }
-    scores = sslc_malloc((size_t)(ntest * classes) * sizeof(float));
+    scores = sslc_malloc((size_t)(fte.n * classes) * sizeof(float));
     if (!scores) {
         st = SSLC_ERR_NOMEM;
         goto done;
     }
-    sslc_logreg_standardize(&lr, xte, xte, ntest);
-    sslc_logreg_scores(&lr, scores, xte, ntest);
-    if ((st = sslc_metrics_compute(&met, scores, yte, ntest, classes)))
+    sslc_logreg_standardize(&lr, fte.x, fte.x, fte.n);
+    sslc_logreg_scores(&lr, scores, fte.x, fte.n);
+    if ((st = sslc_metrics_compute(&met, scores, fte.labels, fte.n, classes)))
         goto done;
 
     // ---- the encoder must be exactly as loaded ----
@@ -198,17 +204,21 @@ int sslc_cmd_linear_eval(int argc, char **argv)
         names[c] = sslc_dataset_class_name(test, c);
     sslc_metrics_print(stdout, &met, names);
     double seconds = sslc_now() - start;
-    printf("linear-eval %s: top-1 %.2f%% top-5 %.2f%% with %lld labels (l2 %g) in %.1f s\n",
-           pixels ? "pixels" : method, 100.0 * met.top1, 100.0 * met.top5, (long long)subset.n,
-           pr.l2, seconds);
+    char excluded[256];
+    sslc_cli_excluded_text(excluded, sizeof excluded, ftr.skipped, fte.skipped);
+    printf("linear-eval %s: top-1 %.2f%% top-5 %.2f%% with %lld labels (l2 %g%s) in %.1f s\n",
+           pixels ? "pixels" : method, 100.0 * met.top1, 100.0 * met.top5, (long long)ftr.n,
+           pr.l2, excluded, seconds);
     char json[1024];
     snprintf(json, sizeof json,
              "{\"command\": \"linear-eval\", \"name\": \"%s\", \"encoder\": \"%s\", \"ckpt\": \"%s\", "
-             "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"top1\": %.4f, "
+             "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"test\": %lld, "
+             "\"excluded_train\": %lld, \"excluded_test\": %lld, \"top1\": %.4f, "
              "\"top5\": %.4f, \"l2\": %g, \"solver\": \"%s\", \"augment\": %s, \"seconds\": %.1f, "
              "\"extract_images_per_s\": %.1f}",
              o.name, pixels ? "pixels" : method, pixels ? "" : o.ckpt, o.labels.fraction,
-             (long long)o.labels.per_class, (long long)subset.n, met.top1, met.top5, pr.l2, o.solver,
+             (long long)o.labels.per_class, (long long)ftr.n, (long long)fte.n,
+             (long long)ftr.skipped, (long long)fte.skipped, met.top1, met.top5, pr.l2, o.solver,
              o.augment ? "true" : "false", seconds, ips_test);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
         goto done;
@@ -222,6 +232,9 @@ done:
     sslc_subset_free(&subset);
     sslc_logreg_destroy(&lr);
     sslc_metrics_free(&met);
-    free(xtr), free(xte), free(scores), free(ytr), free(yte);
+    sslc_features_free(&ftr);
+    sslc_features_free(&fte);
+    free(scores);
+    free(config_text);
     return st ? sslc_cli_fail("linear-eval", st) : 0;
 }

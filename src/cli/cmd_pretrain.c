@@ -240,6 +240,19 @@ int sslc_cmd_pretrain(int argc, char **argv)
     sslc_lr_scaling scaling;
     if ((st = sslc_lr_scaling_parse(&scaling, o.lr_scaling)))
         goto done;
+    int64_t keys_per_step = o.symmetric ? 2 * o.batch : o.batch;
+    if (moco && o.queue < keys_per_step) {
+        // Each step enqueues every key of its batch: a smaller queue keeps
+        // only the newest of them, and holds no key of any earlier batch.
+        st = sslc_error(SSLC_ERR_INVALID,
+                        "--queue %lld is smaller than the %lld keys each step adds (--batch %lld%s): "
+                        "the queue would hold only the newest keys of the last batch; use "
+                        "--queue %lld or more (the papers: 65536, 4096 on CIFAR)",
+                        (long long)o.queue, (long long)keys_per_step, (long long)o.batch,
+                        o.symmetric ? ", both views with --symmetric" : "",
+                        (long long)keys_per_step);
+        goto done;
+    }
     if (o.batch > sslc_dataset_count(ds)) {
         st = sslc_error(SSLC_ERR_INVALID, "--batch %lld is larger than the dataset (%lld images)",
                         (long long)o.batch, (long long)sslc_dataset_count(ds));
@@ -250,7 +263,17 @@ int sslc_cmd_pretrain(int argc, char **argv)
         st = SSLC_ERR_NOMEM;
         goto done;
     }
-    fprintf(stderr, "sslc pretrain: resolved configuration\n%s", config_text);
+    sslc_args_print_verbose("pretrain", config_text);
+    char budget[64] = "";
+    if (o.minutes > 0)
+        snprintf(budget, sizeof budget, "%g min or ", o.minutes);
+    if (o.max_steps > 0)
+        snprintf(budget, sizeof budget, "%lld steps or ", (long long)o.max_steps);
+    sslc_info("pretrain: %s%s on %s (%lld images, %lld px views), %s width %lld, batch %lld, "
+              "%s%lld epochs; run folder %s (config.txt: every option)",
+              moco ? "MoCo v" : "SimCLR", moco ? (o.moco_version == 1 ? "1" : "2") : "", o.data,
+              (long long)sslc_dataset_count(ds), (long long)o.size, o.arch, (long long)o.width,
+              (long long)o.batch, budget, (long long)o.epochs, o.out);
 
     sslc_optim_config oc = sslc_optim_defaults(kind);
     oc.momentum = (float)o.momentum;

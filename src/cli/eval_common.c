@@ -192,3 +192,25 @@ sslc_status sslc_cli_write_results(const char *out, const sslc_metrics *met,
     snprintf(path, sizeof path, "%s/metrics.json", out);
     return write_line(path, "w", json);
 }
+
+sslc_status sslc_cli_check_rows(const char *what, int64_t train_rows, int64_t test_rows)
+{
+    if (train_rows > 0 && test_rows > 0)
+        return SSLC_OK;
+    return sslc_error(SSLC_ERR_FORMAT, "%s: no %s image could be decoded", what,
+                      train_rows > 0 ? "test" : "training");
+}
+
+void sslc_cli_excluded_text(char *buf, size_t cap, int64_t train, int64_t test)
+{
+    buf[0] = '\0';
+    if (train == 0 && test == 0)
+        return;
+    int n = snprintf(buf, cap, "; excluded as undecodable:");
+    if (train > 0 && n >= 0 && (size_t)n < cap)
+        n += snprintf(buf + n, cap - (size_t)n, " %lld training image%s%s", (long long)train,
+                      train == 1 ? "" : "s", test > 0 ? "," : "");
+    if (test > 0 && n >= 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, " %lld test image%s", (long long)test,
+                 test == 1 ? "" : "s");
+}

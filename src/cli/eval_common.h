@@ -70,6 +70,14 @@ sslc_status sslc_cli_supervised_recipe(sslc_recipe *r, int64_t size, int channel
 // The size of the first image's short side.
 int64_t sslc_cli_image_size(const sslc_dataset *ds);
 
+// The bad-input rule of evaluation: images that cannot be decoded are left
+// out of their set, named in a warning each and counted. Refuses a set left
+// empty (what: the command).
+sslc_status sslc_cli_check_rows(const char *what, int64_t train_rows, int64_t test_rows);
+// "" when nothing was excluded, else "; excluded as undecodable: 2 training
+// images, 1 test image" (for the line that states the accuracy).
+void sslc_cli_excluded_text(char *buf, size_t cap, int64_t train, int64_t test);
+
 // Appends one JSON line to path (creating it), for the table script.
 sslc_status sslc_cli_append_json(const char *path, const char *json);
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,4 +44,17 @@ sslc_status sslc_make_dir(const char *path, const char *what)
     }
     free(p);
     return st;
+}
+
+sslc_status sslc_write_text(const char *dir, const char *name, const char *text)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    bool written = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0)
+        written = false;
+    if (!written)
+        return sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    return SSLC_OK;
 }

@@ -9,4 +9,7 @@
 // names the part that could not be made and why.
 sslc_status sslc_make_dir(const char *path, const char *what);
 
+// Writes text to dir/name (replacing it); the error names the file.
+sslc_status sslc_write_text(const char *dir, const char *name, const char *text);
+
 #endif

@@ -55,6 +55,32 @@ done:
     return st;
 }
 
+sslc_status sslc_projector_load(sslc_mlp *head, const char *path, int64_t in_dim)
+{
+    memset(head, 0, sizeof *head);
+    sslc_ckpt_info ci = {0};
+    sslc_status st = sslc_ckpt_read_info(path, &ci);
+    if (st)
+        return st;
+    const sslc_ckpt_attr *spec = sslc_ckpt_info_attr(&ci, "projector");
+    if (!spec || spec->type != SSLC_CKPT_ATTR_STRING || !spec->s[0]) {
+        st = sslc_error(SSLC_ERR_FORMAT, "checkpoint %s has no projector (only pretraining "
+                                         "checkpoints do; an exported encoder does not)",
+                        path);
+        goto done;
+    }
+    if ((st = sslc_mlp_create(head, in_dim, spec->s)))
+        goto done;
+    sslc_ckpt_part part = {"projector", &head->params};
+    sslc_ckpt c = {.parts = &part, .n_parts = 1};
+    st = sslc_ckpt_load(path, &c);
+done:
+    if (st)
+        sslc_mlp_destroy(head);
+    sslc_ckpt_info_free(&ci);
+    return st;
+}
+
 size_t sslc_encoder_attrs(sslc_ckpt_attr *attrs, const sslc_resnet *enc, int64_t image_size)
 {
     const sslc_resnet_config *e = &enc->config;

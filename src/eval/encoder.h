@@ -22,6 +22,12 @@ typedef struct sslc_encoder_info {
 sslc_status sslc_encoder_load(sslc_resnet *net, sslc_encoder_info *info, const char *path,
                               int64_t in_channels);
 
+// The projection head of a pretraining checkpoint (its "projector" part,
+// built from the /model attribute "projector"), taking in_dim features.
+// head: created here. A file without one (an exported encoder, a
+// fine-tuned classifier) is refused with the reason.
+sslc_status sslc_projector_load(sslc_mlp *head, const char *path, int64_t in_dim);
+
 // The /model attributes that describe enc to the loaders (arch,
 // in_channels, width, cifar_stem, feature_dim, image_size) into attrs
 // (room for SSLC_ENCODER_ATTRS); returns how many. image_size: the view

@@ -30,6 +30,7 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
     pc.seed = seed;
     pc.drop_last = false;
     pc.shuffle = n < total; // a random subset when limited, else dataset order
+    pc.drop_bad = true;     // a bad image is left out, never counted twice
     sslc_pipeline *pipe = NULL;
     sslc_resnet_run *run = NULL;
     sslc_status st = sslc_pipeline_create(&pipe, ds, recipe, &pc);
@@ -55,6 +56,8 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
             break;
         if (!b)
             break;
+        if (b->count == 0)
+            continue;
         sslc_resnet_run *r = run;
         if (b->count != pc.batch_size) {
             sslc_resnet_run_destroy(partial);
@@ -77,6 +80,7 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
     sslc_resnet_run_destroy(partial);
     if (st)
         goto fail;
+    out->skipped = sslc_pipeline_skipped(pipe);
     sslc_resnet_run_destroy(run);
     sslc_pipeline_destroy(pipe);
     return SSLC_OK;
@@ -88,12 +92,14 @@ fail:
 }
 
 sslc_status sslc_classifier_scores(float **scores, int64_t **labels, int64_t *count,
-                                   sslc_resnet *enc, sslc_mlp *head, const sslc_dataset *ds,
-                                   const sslc_recipe *eval_recipe, int64_t batch)
+                                   int64_t *skipped, sslc_resnet *enc, sslc_mlp *head,
+                                   const sslc_dataset *ds, const sslc_recipe *eval_recipe,
+                                   int64_t batch)
 {
     *scores = NULL;
     *labels = NULL;
     *count = 0;
+    *skipped = 0;
     sslc_features f;
     sslc_status st = sslc_features_extract(&f, enc, ds, eval_recipe, batch, 0, 0);
     if (st)
@@ -111,6 +117,7 @@ sslc_status sslc_classifier_scores(float **scores, int64_t **labels, int64_t *co
     *labels = f.labels;
     f.labels = NULL;
     *count = f.n;
+    *skipped = f.skipped;
 done:
     sslc_mlp_run_destroy(run);
     sslc_features_free(&f);

@@ -13,11 +13,14 @@ typedef struct sslc_features {
     int64_t *labels; // (n,), -1 when the dataset is unlabeled
     int64_t *indices; // (n,) dataset indices
     int64_t n, dim;
+    int64_t skipped; // images left out because they could not be decoded
 } sslc_features;
 
 // Features of the dataset through recipe (an eval recipe: deterministic),
 // in batches of `batch`. limit > 0 takes that many images, a seeded random
-// subset; 0 takes all. BN statistics of net are not changed.
+// subset; 0 takes all. BN statistics of net are not changed. Images that
+// cannot be decoded are left out (named in a warning, counted in skipped),
+// so rows are fewer than the images asked for.
 sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const sslc_dataset *ds,
                                   const sslc_recipe *recipe, int64_t batch, int64_t limit,
                                   uint64_t seed);
@@ -25,9 +28,11 @@ void sslc_features_free(sslc_features *f); // NULL-safe
 
 // Class scores of every image of ds through enc (eval mode: running
 // statistics) and head: scores (count, classes) and labels (count,) are
-// allocated here (free with free()).
+// allocated here (free with free()); images that cannot be decoded are left
+// out and counted in *skipped.
 sslc_status sslc_classifier_scores(float **scores, int64_t **labels, int64_t *count,
-                                   sslc_resnet *enc, sslc_mlp *head, const sslc_dataset *ds,
-                                   const sslc_recipe *eval_recipe, int64_t batch);
+                                   int64_t *skipped, sslc_resnet *enc, sslc_mlp *head,
+                                   const sslc_dataset *ds, const sslc_recipe *eval_recipe,
+                                   int64_t batch);
 
 #endif

@@ -79,42 +79,46 @@ done:
     return st;
 }
 
-sslc_status sslc_probe_features(float **x, int64_t **y, int64_t *dim, sslc_resnet *enc,
-                                const sslc_dataset *ds, const int64_t *indices, int64_t n,
-                                const sslc_recipe *recipe, int64_t batch, int64_t epoch,
-                                uint64_t seed, double *images_per_s)
+sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc_dataset *ds,
+                                const int64_t *indices, int64_t n, const sslc_recipe *recipe,
+                                int64_t batch, int64_t epoch, uint64_t seed, double *images_per_s)
 {
-    *x = NULL;
-    *y = NULL;
+    memset(out, 0, sizeof *out);
     sslc_loader *loader = NULL;
     sslc_resnet_run *run = NULL, *partial = NULL;
-    sslc_status st = sslc_loader_create(&loader, ds, indices, n, recipe, batch, seed, false, false);
+    sslc_status st = sslc_loader_create(&loader, ds, indices, n, recipe, batch, seed, false,
+                                        false, true);
     if (st)
         return st;
     const int64_t B = sslc_loader_batch_size(loader);
     const int64_t pixels = recipe->size * recipe->size * recipe->channels;
-    *dim = enc ? enc->feature_dim : pixels;
+    const int64_t dim = enc ? enc->feature_dim : pixels;
+    out->dim = dim;
     if (enc && (st = sslc_resnet_inference_run_create(&run, enc, B, recipe->size, recipe->size)))
         goto fail;
-    *x = sslc_malloc((size_t)(n * *dim) * sizeof(float));
-    *y = sslc_malloc((size_t)n * sizeof(int64_t));
-    if (!*x || !*y) {
+    out->x = sslc_malloc((size_t)(n * dim) * sizeof(float));
+    out->labels = sslc_malloc((size_t)n * sizeof(int64_t));
+    if (!out->x || !out->labels) {
         st = SSLC_ERR_NOMEM;
         goto fail;
     }
     if (run)
         sslc_resnet_prepare(run, enc);
     double forward = 0.0;
-    for (int64_t s = 0, row = 0; s < sslc_loader_steps(loader); s++) {
+    for (int64_t s = 0; s < sslc_loader_steps(loader); s++) {
         const float *xb;
         const int64_t *yb;
         int64_t count;
         if ((st = sslc_loader_batch(loader, epoch, s, &xb, &yb, &count)))
             goto fail;
+        if (count == 0) // every image of the batch was bad
+            continue;
         const float *f = xb;
         if (enc) {
             sslc_resnet_run *r = run;
-            if (count != B) { // the last, partial batch
+            if (count != B) { // a partial batch: the last one, or one with bad images left out
+                sslc_resnet_run_destroy(partial);
+                partial = NULL;
                 if ((st = sslc_resnet_inference_run_create(&partial, enc, count, recipe->size,
                                                            recipe->size)))
                     goto fail;
@@ -125,12 +129,13 @@ sslc_status sslc_probe_features(float **x, int64_t **y, int64_t *dim, sslc_resne
             f = sslc_resnet_forward(r, enc, xb, false);
             forward += sslc_now() - t0;
         }
-        memcpy(*x + row * *dim, f, (size_t)(count * *dim) * sizeof(float));
-        memcpy(*y + row, yb, (size_t)count * sizeof(int64_t));
-        row += count;
+        memcpy(out->x + out->n * dim, f, (size_t)(count * dim) * sizeof(float));
+        memcpy(out->labels + out->n, yb, (size_t)count * sizeof(int64_t));
+        out->n += count;
     }
+    out->skipped = sslc_loader_skipped(loader);
     if (images_per_s)
-        *images_per_s = forward > 0 ? (double)n / forward : 0.0;
+        *images_per_s = forward > 0 ? (double)out->n / forward : 0.0;
     sslc_loader_destroy(loader);
     sslc_resnet_run_destroy(run);
     sslc_resnet_run_destroy(partial);
@@ -139,10 +144,7 @@ fail:
     sslc_loader_destroy(loader);
     sslc_resnet_run_destroy(run);
     sslc_resnet_run_destroy(partial);
-    free(*x);
-    free(*y);
-    *x = NULL;
-    *y = NULL;
+    sslc_features_free(out);
     return st;
 }
 
@@ -156,15 +158,18 @@ sslc_status sslc_probe_fit_augmented(sslc_logreg *m, sslc_resnet *enc, const ssl
     sslc_logreg_sgd sgd;
     sslc_status st = sslc_logreg_sgd_init(&sgd, m, n, o);
     for (int64_t ep = 0; !st && ep < o->epochs; ep++) {
-        float *x = NULL;
-        int64_t *y = NULL, dim;
-        if ((st = sslc_probe_features(&x, &y, &dim, enc, ds, indices, n, recipe, batch, ep,
-                                      o->seed, NULL)))
+        sslc_features f;
+        if ((st = sslc_probe_features(&f, enc, ds, indices, n, recipe, batch, ep, o->seed, NULL)))
             break;
-        sslc_logreg_standardize(m, x, x, n);
-        st = sslc_logreg_sgd_epoch(&sgd, m, x, y, l2, ep);
-        free(x);
-        free(y);
+        if (f.n != n) // an image that cannot be decoded: left out of every epoch
+            st = sslc_error(SSLC_ERR_FORMAT, "augmented probe: %lld of %lld images could not "
+                                             "be decoded (sslc scan finds them)",
+                            (long long)(n - f.n), (long long)n);
+        if (!st) {
+            sslc_logreg_standardize(m, f.x, f.x, n);
+            st = sslc_logreg_sgd_epoch(&sgd, m, f.x, f.labels, l2, ep);
+        }
+        sslc_features_free(&f);
         if (!st && (ep + 1) % 10 == 0)
             sslc_info("augmented probe: epoch %lld/%lld loss %.4f", (long long)ep + 1,
                       (long long)o->epochs, sgd.loss);

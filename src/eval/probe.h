@@ -11,6 +11,7 @@
 
 #include "augment/recipe.h"
 #include "data/dataset.h"
+#include "src/eval/features.h"
 #include "src/eval/logreg.h"
 #include "src/models/resnet.h"
 
@@ -37,14 +38,15 @@ typedef struct sslc_probe_result {
 sslc_status sslc_probe_fit(sslc_logreg *m, sslc_probe_result *r, float *x, const int64_t *y,
                            int64_t n, const sslc_probe_config *c);
 
-// Features of ds's images indices (n,; NULL: images 0..n-1) through recipe (view seed / epoch
-// as sslc_loader), enc in eval mode; enc NULL: the normalised pixels
-// themselves (the raw-pixel baseline). x: (n, dim) and y: (n,) allocated
-// here. images_per_s: encoder throughput (NULL: not wanted).
-sslc_status sslc_probe_features(float **x, int64_t **y, int64_t *dim, sslc_resnet *enc,
-                                const sslc_dataset *ds, const int64_t *indices, int64_t n,
-                                const sslc_recipe *recipe, int64_t batch, int64_t epoch,
-                                uint64_t seed, double *images_per_s);
+// Features of ds's images indices (n,; NULL: images 0..n-1) through recipe
+// (view seed / epoch as sslc_loader), enc in eval mode; enc NULL: the
+// normalised pixels themselves (the raw-pixel baseline). out->x (rows, dim)
+// and out->labels (rows,) in subset order; images that cannot be decoded are
+// left out (rows = n - out->skipped). images_per_s: encoder throughput (NULL:
+// not wanted).
+sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc_dataset *ds,
+                                const int64_t *indices, int64_t n, const sslc_recipe *recipe,
+                                int64_t batch, int64_t epoch, uint64_t seed, double *images_per_s);
 
 // MoCo's linear classification protocol: SGD (o's epochs, batch, lr,
 // momentum) over fresh augmented views of the subset's images every epoch

@@ -93,7 +93,7 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
         return sslc_error(SSLC_ERR_INVALID, "finetune: head takes %lld features, encoder gives %lld",
                           (long long)head->in_dim, (long long)enc->feature_dim);
     sslc_status st = sslc_loader_create(&loader, ds, indices, n, recipe, cfg->batch, cfg->seed,
-                                        true, true);
+                                        true, true, false);
     if (st)
         return st;
     const int64_t B = sslc_loader_batch_size(loader);
@@ -131,7 +131,7 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
     *res = (sslc_finetune_result){
         .steps = lr.state.step, .epochs = lr.state.epoch, .first_loss = lr.first_loss,
         .last_loss = lr.last_loss, .last_train_top1 = lr.last_epoch_acc, .seconds = lr.seconds,
-        .images_per_s = lr.samples_per_s};
+        .images_per_s = lr.samples_per_s, .skipped = sslc_loader_skipped(loader)};
 done:
     sslc_loader_destroy(loader);
     sslc_resnet_run_destroy(c.run);

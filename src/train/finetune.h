@@ -43,6 +43,7 @@ typedef struct sslc_finetune_result {
     double first_loss, last_loss; // means over the first / last log_every steps (an epoch when quiet)
     double last_train_top1;       // accuracy on the augmented batches of the last epoch
     double seconds, images_per_s;
+    int64_t skipped; // training images that could not be decoded (others took their place)
 } sslc_finetune_result;
 
 // Trains enc and head (a classifier built with sslc_mlp_create, e.g.

@@ -3,7 +3,6 @@
 // kNN monitor, and hands the step function (SimCLR or MoCo) to the loop.
 #include "src/train/pretrain.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,20 +183,6 @@ static sslc_status knn_monitor(void *self, double *top1)
 
 // ---- the run ----------------------------------------------------------------------
 
-// The resolved configuration, readable without sslc (also in every checkpoint).
-static sslc_status write_config(const sslc_pretrain_config *cfg)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.txt", cfg->out);
-    FILE *f = fopen(path, "w");
-    bool written = f && fputs(cfg->config_text ? cfg->config_text : "", f) >= 0;
-    if (f && fclose(f) != 0)
-        written = false;
-    if (!written)
-        return sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    return SSLC_OK;
-}
-
 sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *ds,
                           const sslc_recipe *recipe, sslc_pretrain_result *res)
 {
@@ -228,11 +213,11 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     sslc_train_state resumed = {0};
     if (cfg->resume && (st = resume(&t, cfg->resume, &resumed)))
         goto done;
-    if ((st = write_config(cfg)))
+    // The resolved configuration, readable without sslc (also in every checkpoint).
+    if ((st = sslc_write_text(cfg->out, "config.txt", cfg->config_text ? cfg->config_text : "")))
         goto done;
-    sslc_info("%s: %lld images, %lld steps per epoch, %lld steps in all; run folder %s",
-              cfg->method, (long long)sslc_dataset_count(ds), (long long)per_epoch,
-              (long long)(cfg->resume ? resumed.total_steps : cfg->epochs * per_epoch), cfg->out);
+    sslc_info("%lld steps per epoch, %lld steps in all", (long long)per_epoch,
+              (long long)(cfg->resume ? resumed.total_steps : cfg->epochs * per_epoch));
 
     char metrics[4096], label[64];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", cfg->out);

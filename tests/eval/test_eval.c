@@ -471,34 +471,31 @@ static void linear_eval_leaves_encoder_bit_identical(void **state)
     recipes(&eval, &aug);
     sslc_subset s;
     assert_int_equal(sslc_subset_from_dataset(&s, train, 0.5, 0, 0), SSLC_OK);
-    float *x;
-    int64_t *y, dim;
+    sslc_features f, fa;
     double ips;
     // Batch 7: several batches and a partial last one.
-    assert_int_equal(sslc_probe_features(&x, &y, &dim, &enc, train, s.indices, s.n, &eval, 7, 0,
-                                         0, &ips),
+    assert_int_equal(sslc_probe_features(&f, &enc, train, s.indices, s.n, &eval, 7, 0, 0, &ips),
                      SSLC_OK);
-    assert_int_equal(dim, enc.feature_dim);
+    assert_int_equal(f.dim, enc.feature_dim);
+    assert_int_equal(f.n, s.n);
     // Augmented features (MoCo's protocol) do not touch it either.
-    float *xa;
-    int64_t *ya;
-    assert_int_equal(sslc_probe_features(&xa, &ya, &dim, &enc, train, s.indices, s.n, &aug, 7, 3,
-                                         0, NULL),
+    assert_int_equal(sslc_probe_features(&fa, &enc, train, s.indices, s.n, &aug, 7, 3, 0, NULL),
                      SSLC_OK);
     sslc_logreg m;
-    assert_int_equal(sslc_logreg_create(&m, dim, 3), SSLC_OK);
+    assert_int_equal(sslc_logreg_create(&m, f.dim, 3), SSLC_OK);
     sslc_probe_config c = {.l2 = -1, .grid = sslc_logreg_default_grid, .n_grid = 5,
                            .holdout = 0.2, .seed = 0};
     sslc_logreg_options_default(&c.solver);
     sslc_probe_result res;
-    assert_int_equal(sslc_probe_fit(&m, &res, x, y, s.n, &c), SSLC_OK);
+    assert_int_equal(sslc_probe_fit(&m, &res, f.x, f.labels, s.n, &c), SSLC_OK);
     assert_memory_equal(before.values, enc.params.values, (size_t)enc.params.n_values * sizeof(float));
     assert_memory_equal(before.buffers, enc.params.buffers,
                         (size_t)enc.params.n_buffers * sizeof(float));
     // Labels come through in subset order.
     for (int64_t i = 0; i < s.n; i++)
-        assert_int_equal(y[i], sslc_dataset_label(train, s.indices[i]));
-    free(x), free(y), free(xa), free(ya);
+        assert_int_equal(f.labels[i], sslc_dataset_label(train, s.indices[i]));
+    sslc_features_free(&f);
+    sslc_features_free(&fa);
     sslc_logreg_destroy(&m);
     sslc_subset_free(&s);
     sslc_params_free(&before);
@@ -510,9 +507,10 @@ static double test_accuracy(sslc_resnet *enc, sslc_mlp *head, const sslc_dataset
                             const sslc_recipe *eval)
 {
     float *scores;
-    int64_t *labels, count;
-    assert_int_equal(sslc_classifier_scores(&scores, &labels, &count, enc, head, test, eval, 16),
-                     SSLC_OK);
+    int64_t *labels, count, skipped;
+    assert_int_equal(
+        sslc_classifier_scores(&scores, &labels, &count, &skipped, enc, head, test, eval, 16),
+        SSLC_OK);
     sslc_metrics m;
     assert_int_equal(sslc_metrics_compute(&m, scores, labels, count, head->out_dim), SSLC_OK);
     double top1 = m.top1;
@@ -731,6 +729,67 @@ static void cli_commands(void **state)
     sslc_resnet_destroy(&enc);
 }
 
+// Cuts a file to half its length: the header survives (the scan accepts
+// it), the pixel data does not (the decoder fails).
+static void truncate_half(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(truncate(path, sb.st_size / 2), 0);
+}
+
+// The bad-input rule in evaluation: an image that fails only when decoded,
+// in the training and in the test set, is left out with a warning naming it
+// and the decoder's reason, counted next to the accuracy and in the results.
+static void bad_images_are_excluded_and_counted(void **state)
+{
+    (void)state;
+    const char *dir = make_folder("bad", 8, 6);
+    static char out[1 << 16];
+    char cmd[6000], log[1400], ckpt[1400], res[1400], path[1600];
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/enc.h5", dir);
+    snprintf(res, sizeof res, "%s/results.jsonl", dir);
+    sslc_resnet enc;
+    make_encoder(&enc, 8);
+    assert_int_equal(sslc_encoder_save(ckpt, &enc, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
+    snprintf(path, sizeof path, "%s/train/vertical/003.png", dir);
+    truncate_half(path);
+    snprintf(path, sizeof path, "%s/test/square/001.png", dir);
+    truncate_half(path);
+    char d[3000];
+    snprintf(d, sizeof d, "--train imagefolder:%s/train --test imagefolder:%s/test", dir, dir);
+
+    const char *commands[] = {"linear-eval --l2 0.01", "knn --k 3",
+                              "finetune --epochs 1 --batch 6"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' %s --ckpt '%s' %s --results '%s' --threads 2", SSLC_EXE,
+                 commands[i], ckpt, d, res);
+        int rc = run_cmd(cmd, log, out, sizeof out);
+        if (rc != 0)
+            fail_msg("%s failed (%d):\n%s", commands[i], rc, out);
+        // Named once each, with the decoder's reason.
+        assert_non_null(strstr(out, "vertical/003.png"));
+        assert_non_null(strstr(out, "square/001.png"));
+        assert_non_null(strstr(out, "file is truncated; skipped"));
+        if (!strstr(out, "excluded as undecodable: 1 training image, 1 test image"))
+            fail_msg("%s: no count of the excluded images:\n%s", commands[i], out);
+    }
+    FILE *f = fopen(res, "r");
+    assert_non_null(f);
+    char line[2048];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        assert_non_null(strstr(line, "\"excluded_train\": 1"));
+        assert_non_null(strstr(line, "\"excluded_test\": 1"));
+        assert_non_null(strstr(line, "\"test\": 17"));
+    }
+    fclose(f);
+    assert_int_equal(lines, 3);
+    sslc_resnet_destroy(&enc);
+}
+
 int main(int argc, char **argv)
 {
     sslc_set_threads(2);
@@ -753,6 +812,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(finetune_changes_encoder),
         cmocka_unit_test(supervised_baseline_learns),
         cmocka_unit_test(cli_commands),
+        cmocka_unit_test(bad_images_are_excluded_and_counted),
     };
     const sslc_test_group groups[] = {
         SSLC_GROUP("unit", unit),
