@@ -158,11 +158,13 @@ static void engine_init(void)
 }
 #endif
 
+#if defined(SSLC_USE_DNNL)
 static const char *forced_impl(void)
 {
     const char *s = getenv("SSLC_CONV");
     return s ? s : "";
 }
+#endif
 
 const char *sslc_conv2d_impl(void)
 {
