@@ -4,6 +4,14 @@
 
 #include "src/io/checkpoint.h"
 
+// One part of a checkpoint into a table of the shapes it should have.
+static sslc_status load_part(const char *path, const char *name, sslc_params *params)
+{
+    sslc_ckpt_part part = {name, params};
+    sslc_ckpt c = {.parts = &part, .n_parts = 1};
+    return sslc_ckpt_load(path, &c);
+}
+
 sslc_status sslc_encoder_load(sslc_resnet *net, sslc_encoder_info *info, const char *path,
                               int64_t in_channels)
 {
@@ -38,11 +46,7 @@ sslc_status sslc_encoder_load(sslc_resnet *net, sslc_encoder_info *info, const c
                         path, (long long)cfg.in_channels, (long long)in_channels);
         goto done;
     }
-    if ((st = sslc_resnet_create(net, &cfg)))
-        goto done;
-    sslc_ckpt_part part = {"encoder", &net->params};
-    sslc_ckpt c = {.parts = &part, .n_parts = 1};
-    if ((st = sslc_ckpt_load(path, &c)))
+    if ((st = sslc_resnet_create(net, &cfg)) || (st = load_part(path, "encoder", &net->params)))
         goto done;
     info->image_size = size ? size->i : 0;
     snprintf(info->method, sizeof info->method, "%s", ci.method);
@@ -69,11 +73,8 @@ sslc_status sslc_projector_load(sslc_mlp *head, const char *path, int64_t in_dim
                         path);
         goto done;
     }
-    if ((st = sslc_mlp_create(head, in_dim, spec->s)))
-        goto done;
-    sslc_ckpt_part part = {"projector", &head->params};
-    sslc_ckpt c = {.parts = &part, .n_parts = 1};
-    st = sslc_ckpt_load(path, &c);
+    if (!(st = sslc_mlp_create(head, in_dim, spec->s)))
+        st = load_part(path, "projector", &head->params);
 done:
     if (st)
         sslc_mlp_destroy(head);
