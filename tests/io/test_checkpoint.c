@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "data/image.h"
+#include "src/cli/ckpt_print.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/io/checkpoint.h"
