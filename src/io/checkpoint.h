@@ -156,8 +156,10 @@ sslc_status sslc_ckpt_export(const char *dst, const char *src, const char *part)
 // dir by processes that no longer exist.
 sslc_status sslc_ckpt_save_run(const char *dir, const sslc_ckpt *c, int64_t keep, bool is_best);
 
-// For --resume RUN_OR_CKPT: a file is itself; a folder gives its last.h5, or
-// its ckpt-<step>.h5 with the highest step when last.h5 is missing.
+// For --resume / --ckpt RUN_OR_CKPT: a file is itself; a folder gives its
+// last.h5, or its ckpt-<step>.h5 with the highest step when last.h5 is
+// missing. Messages are neutral ("cannot open checkpoint 'x': No such file or
+// directory"); callers add what they wanted the checkpoint for.
 sslc_status sslc_ckpt_resolve(const char *run_or_ckpt, char *path, size_t cap);
 
 // Testing only: make the next saves fail at a stage, as a full disk would.

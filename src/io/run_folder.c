@@ -159,7 +159,8 @@ sslc_status sslc_ckpt_resolve(const char *run_or_ckpt, char *path, size_t cap)
 {
     struct stat sb;
     if (stat(run_or_ckpt, &sb) != 0)
-        return sslc_error(SSLC_ERR_IO, "cannot resume from '%s': %s", run_or_ckpt,
+        // Neutral: callers resume, probe, export...; they add what for.
+        return sslc_error(SSLC_ERR_IO, "cannot open checkpoint '%s': %s", run_or_ckpt,
                           strerror(errno));
     const char *pick = run_or_ckpt;
     char *owned = NULL;
