@@ -3,8 +3,8 @@
 #include <stdio.h>
 
 #include "src/cli/args.h"
+#include "src/cli/ckpt_print.h"
 #include "src/cli/commands.h"
-#include "src/io/checkpoint.h"
 
 int sslc_cmd_info(int argc, char **argv)
 {

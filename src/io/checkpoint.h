@@ -19,6 +19,12 @@
 // crash, a kill or a full disk never leaves a half-written file where a good
 // one was. While saving, memory holds about twice the file's size.
 //
+// Code: checkpoint_write.c (save), checkpoint_read.c (open, validate,
+// load), checkpoint_info.c (the header), checkpoint_export.c, run_folder.c
+// (save_run, resolve), atomic_file.c (temporary file, fsync, rename) and
+// h5util.c (HDF5 attributes and error messages); the `sslc info` printout is
+// src/cli/ckpt_print.c.
+//
 // Not thread-safe (Debian's HDF5 is built without its global lock): call
 // from one thread. Not async-signal-safe: a signal handler only sets a flag
 // (src/train/interrupt.h) and the trainer saves after the step.
@@ -131,14 +137,13 @@ typedef struct sslc_ckpt_info {
 // Fails like sslc_ckpt_load for files that are not sslc checkpoints of this
 // format version.
 sslc_status sslc_ckpt_read_info(const char *path, sslc_ckpt_info *info);
+// The same, except that a file of another format version is described, not
+// refused (info->format_version says which): for `sslc info`
+// (src/cli/ckpt_print.h), which prints what it can of any sslc checkpoint.
+sslc_status sslc_ckpt_read_info_any_version(const char *path, sslc_ckpt_info *info);
 void sslc_ckpt_info_free(sslc_ckpt_info *info); // NULL-safe
 // NULL when the model has no attribute key.
 const sslc_ckpt_attr *sslc_ckpt_info_attr(const sslc_ckpt_info *info, const char *key);
-
-// Prints a readable summary: header, model, position, optimizer, state
-// arrays, every part with its tensors and shapes (when tensors), and the
-// configuration. Files of another format version are described, not refused.
-sslc_status sslc_ckpt_print(FILE *out, const char *path, bool tensors);
 
 // Writes dst with only the header, /model and the named part (e.g.
 // "encoder"), for fine-tuning elsewhere; atomic like sslc_ckpt_save.
@@ -151,8 +156,10 @@ sslc_status sslc_ckpt_export(const char *dst, const char *src, const char *part)
 // dir by processes that no longer exist.
 sslc_status sslc_ckpt_save_run(const char *dir, const sslc_ckpt *c, int64_t keep, bool is_best);
 
-// For --resume RUN_OR_CKPT: a file is itself; a folder gives its last.h5, or
-// its ckpt-<step>.h5 with the highest step when last.h5 is missing.
+// For --resume / --ckpt RUN_OR_CKPT: a file is itself; a folder gives its
+// last.h5, or its ckpt-<step>.h5 with the highest step when last.h5 is
+// missing. Messages are neutral ("cannot open checkpoint 'x': No such file or
+// directory"); callers add what they wanted the checkpoint for.
 sslc_status sslc_ckpt_resolve(const char *run_or_ckpt, char *path, size_t cap);
 
 // Testing only: make the next saves fail at a stage, as a full disk would.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "data/image.h"
+#include "src/cli/ckpt_print.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/io/checkpoint.h"
@@ -815,6 +816,20 @@ static void run_folder_keeps_last_n_and_links_last_and_best(void **unused)
     state_free(&check);
 }
 
+// Resolving serves --resume, --ckpt and export alike: its messages say what
+// failed, not what for (the caller adds that).
+static void resolve_names_a_missing_checkpoint_neutrally(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-resolve");
+    char resolved[4096], expect[4400];
+    const char *missing = path_in(dir, "missing.h5");
+    assert_int_equal(sslc_ckpt_resolve(missing, resolved, sizeof resolved), SSLC_ERR_IO);
+    snprintf(expect, sizeof expect, "cannot open checkpoint '%s': No such file or directory",
+             missing);
+    assert_string_equal(sslc_error_message(), expect);
+}
+
 static void export_keeps_only_the_encoder(void **unused)
 {
     (void)unused;
@@ -1078,6 +1093,29 @@ static void cli_info_and_export(void **unused)
     state_free(&b);
 }
 
+// The message a user met: `sslc linear-eval --ckpt missing.h5` spoke of
+// resuming. Every command that takes a checkpoint now says what is missing.
+static void cli_missing_checkpoint_is_named(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-cli-missing");
+    static char out[1 << 16];
+    char cmd[8192];
+    const char *log = path_in(dir, "out.txt");
+    const char *missing = path_in(dir, "missing.h5");
+    const char *forms[][2] = {{"linear-eval --ckpt", ""}, {"knn --ckpt", ""},
+                              {"export", " --out x.h5"}, {"info", ""}};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s '%s'%s", dir, SSLC_EXE, forms[i][0],
+                 missing, forms[i][1]);
+        assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+        printf("  %s", out);
+        assert_non_null(strstr(out, missing));
+        assert_non_null(strstr(out, "No such file or directory"));
+        assert_null(strstr(out, "resum"));
+    }
+}
+
 // ---------------------------------------------------------------- torch: the Python loader
 
 static void torch_loader_reads_every_tensor_by_name(void **unused)
@@ -1309,6 +1347,7 @@ int main(int argc, char **argv)
         TEST(refuses_truncated_files),
         TEST(corrupt_bytes_never_load_silently),
         TEST(run_folder_keeps_last_n_and_links_last_and_best),
+        TEST(resolve_names_a_missing_checkpoint_neutrally),
         TEST(export_keeps_only_the_encoder),
         TEST(save_refuses_impossible_descriptions),
         TEST(print_describes_the_checkpoint),
@@ -1316,6 +1355,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest e2e[] = {
         TEST(cli_info_and_export),
+        TEST(cli_missing_checkpoint_is_named),
     };
     const struct CMUnitTest slow[] = {
         TEST(full_size_moco_state_round_trip),
