@@ -18,6 +18,10 @@ Command line:
 
     sslc_torch.py info CKPT                  model options and tensor count
     sslc_torch.py features CKPT IMAGE...     pooled features, one line per image
+    sslc_torch.py embed-check CKPT FEAT.h5   recomputes the features of a file written by
+                                             `sslc embed` (image files of the view size)
+                                             with torchvision; exits 1 when they differ
+                                             beyond --atol/--rtol
     sslc_torch.py compare CKPT REF.h5        REF holds `images` (N,C,H,W) float32 as
                                              sslc fed them to its encoder and `features`
                                              (N,D) as sslc computed them; exits 1 when
@@ -159,6 +163,11 @@ def main(argv=None):
     p.add_argument("--mean", help="per-channel mean of pixels in [0,1], e.g. 0.286 or 0.49,0.48,0.45 "
                                   "(default: model attribute input_mean, else none)")
     p.add_argument("--std", help="per-channel std (default: model attribute input_std, else none)")
+    p = sub.add_parser("embed-check", help="compare torch features with sslc embed's")
+    p.add_argument("ckpt")
+    p.add_argument("features")
+    p.add_argument("--atol", type=float, default=1e-4)
+    p.add_argument("--rtol", type=float, default=1e-3)
     p = sub.add_parser("compare", help="compare torch features with sslc's")
     p.add_argument("ckpt")
     p.add_argument("ref")
@@ -191,6 +200,25 @@ def main(argv=None):
                 feats = model(x)
             for path, f in zip(a.images, feats):
                 print(path, " ".join(f"{v:.6g}" for v in f.tolist()))
+        elif a.cmd == "embed-check":
+            model = load_encoder(a.ckpt)
+            opts = model_options(read_meta(a.ckpt))
+            with h5py.File(a.features, "r") as f:
+                ref = np.array(f["features"], dtype=np.float32)
+                names = [_text(n) for n in f["names"][()]]
+                mean = _floats(_text(f.attrs["input_mean"]))
+                std = _floats(_text(f.attrs["input_std"]))
+            x = torch.stack([_load_image(p, opts["in_channels"]) for p in names])
+            x = (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+            with torch.no_grad():
+                got = model(x).numpy()
+            diff = np.abs(got - ref)
+            ok = bool(np.all(diff <= a.atol + a.rtol * np.abs(ref)))
+            at = np.unravel_index(np.argmax(diff), diff.shape)
+            print(f"embed-check: {ref.shape[0]} images, {ref.shape[1]} features: max|diff| "
+                  f"{diff.max():.3g} at {tuple(int(i) for i in at)} (torch {got[at]:.7g}, sslc "
+                  f"{ref[at]:.7g}): {'ok' if ok else 'DIFFERENT'}")
+            return 0 if ok else 1
         elif a.cmd == "compare":
             model = load_encoder(a.ckpt)
             with h5py.File(a.ref, "r") as f:

@@ -13,6 +13,8 @@ void sslc_progress_init(sslc_progress *p, FILE *out, int64_t every, int64_t tota
     p->start = sslc_now();
     p->done_at_start = done;
     p->dirty = false;
+    p->last = done;
+    p->label = "step";
 }
 
 const char *sslc_format_seconds(char *buf, size_t cap, double seconds)
@@ -42,10 +44,11 @@ void sslc_progress_update(sslc_progress *p, int64_t done, const char *text)
         fprintf(p->out, "\r[%s] %lld/%lld %s ETA %s\033[K", bar, (long long)done,
                 (long long)p->total, text, eta);
         p->dirty = true;
-    } else if (done % p->every == 0 || done == p->total) {
-        fprintf(p->out, "step %lld/%lld %s ETA %s\n", (long long)done, (long long)p->total, text,
-                eta);
+    } else if (done / p->every != p->last / p->every || done == p->total) {
+        fprintf(p->out, "%s %lld/%lld %s ETA %s\n", p->label, (long long)done, (long long)p->total,
+                text, eta);
     }
+    p->last = done;
     fflush(p->out);
 }
 

@@ -10,11 +10,13 @@
 typedef struct sslc_progress {
     FILE *out;
     bool tty;
-    int64_t every; // plain mode: print every this many updates
+    int64_t every; // plain mode: print when done passes a multiple of this
     int64_t total; // updates in all (0: unknown)
     double start;  // sslc_now() at init
     int64_t done_at_start;
-    bool dirty; // a bar is on screen without its newline
+    bool dirty;   // a bar is on screen without its newline
+    int64_t last; // done at the previous update
+    const char *label; // plain lines start "<label> done/total" ("step" unless set after init)
 } sslc_progress;
 
 // out: usually stderr; total: expected updates; done: already done (resume).

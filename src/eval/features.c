@@ -16,11 +16,11 @@ void sslc_features_free(sslc_features *f)
     memset(f, 0, sizeof *f);
 }
 
-sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const sslc_dataset *ds,
-                                  const sslc_recipe *recipe, int64_t batch, int64_t limit,
-                                  uint64_t seed)
+sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
+                               const sslc_recipe *recipe, int64_t batch, int64_t limit,
+                               uint64_t seed, sslc_progress *progress, int64_t *skipped,
+                               sslc_features_fn fn, void *ctx)
 {
-    memset(out, 0, sizeof *out);
     int64_t total = sslc_dataset_count(ds);
     int64_t n = limit > 0 && limit < total ? limit : total;
     sslc_pipeline_config pc;
@@ -32,62 +32,80 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
     pc.shuffle = n < total; // a random subset when limited, else dataset order
     pc.drop_bad = true;     // a bad image is left out, never counted twice
     sslc_pipeline *pipe = NULL;
-    sslc_resnet_run *run = NULL;
-    sslc_status st = sslc_pipeline_create(&pipe, ds, recipe, &pc);
+    sslc_resnet_run *run = NULL, *partial = NULL; // partial: a batch smaller than the run
+    int64_t *labels = sslc_malloc((size_t)pc.batch_size * sizeof(int64_t));
+    sslc_status st = labels ? sslc_pipeline_create(&pipe, ds, recipe, &pc) : SSLC_ERR_NOMEM;
     if (!st)
         st = sslc_resnet_inference_run_create(&run, net, pc.batch_size, recipe->size, recipe->size);
     if (!st)
         st = sslc_pipeline_begin_epoch(pipe, 0, 0);
-    if (st)
-        goto fail;
+    if (!st)
+        sslc_resnet_prepare(run, net);
+    for (int64_t got = 0; !st && got < n;) {
+        const sslc_batch *b = NULL;
+        if ((st = sslc_pipeline_next(pipe, &b)) || !b)
+            break;
+        int64_t take = b->count < n - got ? b->count : n - got;
+        if (take > 0) {
+            sslc_resnet_run *r = run;
+            if (b->count != pc.batch_size) {
+                sslc_resnet_run_destroy(partial);
+                partial = NULL;
+                if ((st = sslc_resnet_inference_run_create(&partial, net, b->count, recipe->size,
+                                                           recipe->size)))
+                    break;
+                sslc_resnet_prepare(partial, net);
+                r = partial;
+            }
+            const float *f = sslc_resnet_forward(r, net, b->views, false);
+            for (int64_t i = 0; i < take; i++)
+                labels[i] = b->labels[i];
+            st = fn(ctx, f, labels, b->indices, take);
+            got += take;
+        }
+        if (progress)
+            sslc_progress_update(progress, got, "");
+    }
+    if (progress)
+        sslc_progress_break(progress);
+    if (skipped)
+        *skipped = pipe ? sslc_pipeline_skipped(pipe) : 0;
+    sslc_resnet_run_destroy(partial);
+    sslc_resnet_run_destroy(run);
+    sslc_pipeline_destroy(pipe);
+    free(labels);
+    return st;
+}
+
+// Collects every batch into an sslc_features.
+static sslc_status collect(void *ctx, const float *x, const int64_t *labels,
+                           const int64_t *indices, int64_t rows)
+{
+    sslc_features *out = ctx;
+    memcpy(out->x + out->n * out->dim, x, (size_t)(rows * out->dim) * sizeof(float));
+    memcpy(out->labels + out->n, labels, (size_t)rows * sizeof(int64_t));
+    memcpy(out->indices + out->n, indices, (size_t)rows * sizeof(int64_t));
+    out->n += rows;
+    return SSLC_OK;
+}
+
+sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const sslc_dataset *ds,
+                                  const sslc_recipe *recipe, int64_t batch, int64_t limit,
+                                  uint64_t seed)
+{
+    memset(out, 0, sizeof *out);
+    int64_t total = sslc_dataset_count(ds);
+    int64_t n = limit > 0 && limit < total ? limit : total;
     out->dim = net->feature_dim;
     out->x = sslc_malloc((size_t)(n * out->dim) * sizeof(float));
     out->labels = sslc_malloc((size_t)n * sizeof(int64_t));
     out->indices = sslc_malloc((size_t)n * sizeof(int64_t));
-    if (!out->x || !out->labels || !out->indices) {
-        st = SSLC_ERR_NOMEM;
-        goto fail;
-    }
-    sslc_resnet_prepare(run, net);
-    sslc_resnet_run *partial = NULL; // for a last batch smaller than the run
-    while (out->n < n) {
-        const sslc_batch *b = NULL;
-        if ((st = sslc_pipeline_next(pipe, &b)))
-            break;
-        if (!b)
-            break;
-        if (b->count == 0)
-            continue;
-        sslc_resnet_run *r = run;
-        if (b->count != pc.batch_size) {
-            sslc_resnet_run_destroy(partial);
-            partial = NULL;
-            if ((st = sslc_resnet_inference_run_create(&partial, net, b->count, recipe->size,
-                                                       recipe->size)))
-                break;
-            sslc_resnet_prepare(partial, net);
-            r = partial;
-        }
-        const float *f = sslc_resnet_forward(r, net, b->views, false);
-        int64_t take = b->count < n - out->n ? b->count : n - out->n;
-        memcpy(out->x + out->n * out->dim, f, (size_t)(take * out->dim) * sizeof(float));
-        for (int64_t i = 0; i < take; i++) {
-            out->labels[out->n + i] = b->labels[i];
-            out->indices[out->n + i] = b->indices[i];
-        }
-        out->n += take;
-    }
-    sslc_resnet_run_destroy(partial);
+    sslc_status st = out->x && out->labels && out->indices
+                         ? sslc_features_each(net, ds, recipe, batch, limit, seed, NULL,
+                                              &out->skipped, collect, out)
+                         : SSLC_ERR_NOMEM;
     if (st)
-        goto fail;
-    out->skipped = sslc_pipeline_skipped(pipe);
-    sslc_resnet_run_destroy(run);
-    sslc_pipeline_destroy(pipe);
-    return SSLC_OK;
-fail:
-    sslc_resnet_run_destroy(run);
-    sslc_pipeline_destroy(pipe);
-    sslc_features_free(out);
+        sslc_features_free(out);
     return st;
 }
 

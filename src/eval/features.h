@@ -5,6 +5,7 @@
 
 #include "augment/recipe.h"
 #include "data/dataset.h"
+#include "src/core/progress.h"
 #include "src/models/mlp.h"
 #include "src/models/resnet.h"
 
@@ -25,6 +26,19 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
                                   const sslc_recipe *recipe, int64_t batch, int64_t limit,
                                   uint64_t seed);
 void sslc_features_free(sslc_features *f); // NULL-safe
+
+// Called with each batch of features (rows, dim), their labels (rows,) (-1
+// when unlabeled) and dataset indices (rows,); valid during the call.
+typedef sslc_status (*sslc_features_fn)(void *ctx, const float *features, const int64_t *labels,
+                                        const int64_t *indices, int64_t rows);
+// sslc_features_extract a batch at a time, for datasets whose features do
+// not fit in memory: fn gets each batch in order. progress (NULL: none) is
+// updated with the images done; skipped (NULL: not wanted) receives the
+// images left out.
+sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
+                               const sslc_recipe *recipe, int64_t batch, int64_t limit,
+                               uint64_t seed, sslc_progress *progress, int64_t *skipped,
+                               sslc_features_fn fn, void *ctx);
 
 // Class scores of every image of ds through enc (eval mode: running
 // statistics) and head: scores (count, classes) and labels (count,) are

@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+#include <hdf5_hl.h>
+
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/subset.h"
@@ -790,6 +793,87 @@ static void bad_images_are_excluded_and_counted(void **state)
     sslc_resnet_destroy(&enc);
 }
 
+// sslc embed: every image once, in dataset order, with names, labels and
+// indices; features equal to torchvision's on the same images
+// (scripts/sslc_torch.py embed-check; skipped without torch).
+static void embed_writes_dataset_order_and_matches_torchvision(void **state)
+{
+    (void)state;
+    const char *dir = make_folder("embed", 4, 2);
+    static char out[1 << 16];
+    char cmd[6000], log[1400], ckpt[1400], feats[1400], npy[1400];
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/enc.h5", dir);
+    snprintf(feats, sizeof feats, "%s/features.h5", dir);
+    snprintf(npy, sizeof npy, "%s/features.npy", dir);
+    sslc_resnet enc;
+    make_encoder(&enc, 8);
+    assert_int_equal(sslc_encoder_save(ckpt, &enc, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
+    snprintf(cmd, sizeof cmd, "'%s' embed --ckpt '%s' imagefolder:%s/train --out '%s' --batch 5",
+             SSLC_EXE, ckpt, dir, feats);
+    int rc = run_cmd(cmd, log, out, sizeof out);
+    if (rc != 0)
+        fail_msg("embed failed (%d):\n%s", rc, out);
+    assert_non_null(strstr(out, "embed: 12 rows of 32 features"));
+
+    // Rows follow the dataset, and the features are the library's.
+    sslc_dataset *ds = open_ds(dir, "train");
+    sslc_recipe eval, aug;
+    recipes(&eval, &aug);
+    sslc_features f;
+    assert_int_equal(sslc_features_extract(&f, &enc, ds, &eval, 7, 0, 0), SSLC_OK);
+    hid_t file = H5Fopen(feats, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(file >= 0);
+    float x[12 * 32];
+    int64_t labels[12], indices[12];
+    assert_true(H5LTread_dataset_float(file, "features", x) >= 0);
+    assert_true(H5LTread_dataset(file, "labels", H5T_NATIVE_INT64, labels) >= 0);
+    assert_true(H5LTread_dataset(file, "indices", H5T_NATIVE_INT64, indices) >= 0);
+    H5Fclose(file);
+    assert_int_equal(f.n, 12);
+    for (int64_t i = 0; i < 12; i++) {
+        assert_int_equal(indices[i], i);
+        assert_int_equal(labels[i], sslc_dataset_label(ds, i));
+    }
+    sslc_assert_close("embed features", x, f.x, 12 * 32, 1e-6, 1e-5);
+
+    // The same rows as .npy.
+    snprintf(cmd, sizeof cmd, "'%s' embed --ckpt '%s' imagefolder:%s/train --out '%s' --batch 5",
+             SSLC_EXE, ckpt, dir, npy);
+    rc = run_cmd(cmd, log, out, sizeof out);
+    if (rc != 0)
+        fail_msg("embed --out .npy failed (%d):\n%s", rc, out);
+    FILE *fp = fopen(npy, "rb");
+    assert_non_null(fp);
+    char header[129] = {0};
+    float y[12 * 32];
+    assert_int_equal(fread(header, 1, 128, fp), 128);
+    assert_non_null(strstr(header + 10, "'shape': (12, 32)")); // after magic and version
+    assert_int_equal(fread(y, sizeof(float), 12 * 32, fp), 12 * 32);
+    fclose(fp);
+    assert_memory_equal(x, y, sizeof y);
+
+    // A checkpoint without a projector cannot give projections.
+    snprintf(cmd, sizeof cmd, "'%s' embed --ckpt '%s' imagefolder:%s/train --out '%s' --projection",
+             SSLC_EXE, ckpt, dir, feats);
+    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+    assert_non_null(strstr(out, "has no projector"));
+
+    if (system("/usr/bin/python3 -c 'import torch, torchvision, h5py' > /dev/null 2>&1") != 0) {
+        printf("SKIP-REASON: torch, torchvision or h5py is not importable by /usr/bin/python3\n");
+    } else {
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/scripts/sslc_torch.py' embed-check '%s' '%s'",
+                 SSLC_SOURCE_DIR, ckpt, feats);
+        rc = run_cmd(cmd, log, out, sizeof out);
+        printf("  %s", out);
+        if (rc != 0)
+            fail_msg("torchvision's features differ:\n%s", out);
+    }
+    sslc_features_free(&f);
+    sslc_dataset_destroy(ds);
+    sslc_resnet_destroy(&enc);
+}
+
 int main(int argc, char **argv)
 {
     sslc_set_threads(2);
@@ -813,6 +897,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(supervised_baseline_learns),
         cmocka_unit_test(cli_commands),
         cmocka_unit_test(bad_images_are_excluded_and_counted),
+        cmocka_unit_test(embed_writes_dataset_order_and_matches_torchvision),
     };
     const sslc_test_group groups[] = {
         SSLC_GROUP("unit", unit),
