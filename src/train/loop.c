@@ -84,10 +84,12 @@ static sslc_status open_metrics(loop *l)
 typedef struct window {
     double loss, acc;
     int64_t steps, samples;
-    double start;
+    double busy; // seconds in steps (data, forward, backward, update): no monitors or saves
 } window;
 
-static void close_window(loop *l, window *w, float lr, double start, double wait)
+// Rates are over the time spent in steps, so monitors and checkpoints in a
+// window do not lower them; "time" is the wall time since the start.
+static void close_window(loop *l, window *w, float lr, double start, double wait, double busy)
 {
     if (w->steps == 0)
         return;
@@ -97,12 +99,12 @@ static void close_window(loop *l, window *w, float lr, double start, double wait
                 "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"acc\": %.4f, "
                 "\"lr\": %.6g, \"%s_per_s\": %.2f, \"data_wait\": %.4f, \"time\": %.2f}",
                 (long long)l->s.step, (long long)l->s.epoch, loss, w->acc / (double)w->steps,
-                (double)lr, l->cfg->unit, (double)w->samples / (now - w->start),
-                wait / (now - start), now - start);
+                (double)lr, l->cfg->unit, (double)w->samples / w->busy, wait / busy,
+                now - start);
     if (isnan(l->res->first_loss))
         l->res->first_loss = loss;
     l->res->last_loss = loss;
-    *w = (window){.start = now};
+    *w = (window){0};
 }
 
 sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
@@ -135,9 +137,9 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
     const double start = sslc_now();
     const int64_t start_step = l.s.step;
     int64_t samples_here = 0;
-    double wait = 0.0, fit_from = 0.0;
+    double wait = 0.0, busy = 0.0, fit_from = 0.0;
     bool fitted = resumed, stop = false;
-    window win = {.start = start};
+    window win = {0};
     double epoch_acc = 0.0;
     int64_t epoch_samples = 0;
     float lr = 0.0f;
@@ -177,6 +179,9 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
                 break;
             l.s.step++;
             l.s.samples += b.count;
+            double step_time = sslc_now() - t0;
+            busy += step_time;
+            win.busy += step_time;
             samples_here += b.count;
             win.loss += r.loss;
             win.acc += r.acc;
@@ -204,18 +209,17 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
                 }
                 fitted = true;
             }
-            double elapsed = sslc_now() - start;
             if (!cfg->quiet) {
                 char text[256];
                 snprintf(text, sizeof text,
                          "epoch %lld loss %.4f acc %.3f lr %.4f %.0f %s/s wait %.0f%%",
                          (long long)l.s.epoch, r.loss, r.acc, (double)lr,
-                         (double)samples_here / elapsed, cfg->unit, 100.0 * wait / elapsed);
+                         (double)samples_here / busy, cfg->unit, 100.0 * wait / busy);
                 sslc_progress_update(&l.bar, l.s.step, text);
             }
             if ((cfg->log_every > 0 && l.s.step % cfg->log_every == 0) ||
                 l.s.step == l.s.total_steps)
-                close_window(&l, &win, lr, start, wait);
+                close_window(&l, &win, lr, start, wait, busy);
             bool timeout = cfg->minutes > 0 && sslc_now() - start >= cfg->minutes * 60.0;
             bool limit = cfg->max_steps > 0 && done_here >= cfg->max_steps;
             bool signal = signals && sslc_interrupt_pending();
@@ -235,7 +239,7 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             l.s.epoch++;
         bool last = stop || l.s.step >= l.s.total_steps;
         if (last)
-            close_window(&l, &win, lr, start, wait);
+            close_window(&l, &win, lr, start, wait, busy);
         if (epoch_samples > 0)
             res->last_epoch_acc = epoch_acc / (double)epoch_samples;
         bool is_best = false;
@@ -259,8 +263,8 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
     if (signals)
         sslc_interrupt_restore();
     res->seconds = sslc_now() - start;
-    res->samples_per_s = (double)samples_here / res->seconds;
-    res->data_wait_fraction = wait / res->seconds;
+    res->samples_per_s = busy > 0 ? (double)samples_here / busy : 0.0;
+    res->data_wait_fraction = busy > 0 ? wait / busy : 0.0;
     if (!st && res->interrupted)
         st = cfg->run_dir ? sslc_error(SSLC_ERR_INTERRUPTED,
                                        "interrupted at step %lld; the run is saved in %s "

@@ -111,7 +111,8 @@ typedef struct sslc_loop_result {
     double last_epoch_acc;        // sample-weighted over the last epoch's steps
     double monitor_initial;       // the monitor at initialisation (-1: none)
     double monitor_last, monitor_best; // (-1: none)
-    double seconds, samples_per_s, data_wait_fraction;
+    double seconds;                           // wall time, monitors and checkpoints included
+    double samples_per_s, data_wait_fraction; // over the time in steps only
     bool interrupted; // stopped by a signal, after the checkpoint was written
 } sslc_loop_result;
 
