@@ -1,0 +1,98 @@
+// What the files of data/ share behind data/dataset.h: the dataset struct
+// and the functions each concern exports to the others. Included only by
+// data/*.c; nothing outside data/ may rely on it.
+//
+//   dataset.c   spec dispatch, open/destroy, accessors, decoding image i
+//   idx.c       IDX files, plain or gzip
+//   folder.c    the folder walk, the header scan, folder and ImageFolder
+//   manifest.c  writing and reading manifests
+//   cache.c     the memory-mapped decode cache
+#ifndef SSLC_DATA_DATASET_INTERNAL_H
+#define SSLC_DATA_DATASET_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "data/image.h"
+#include "src/core/status.h"
+
+typedef enum sslc_dataset_kind {
+    SSLC_DATASET_FOLDER,
+    SSLC_DATASET_IMAGEFOLDER,
+    SSLC_DATASET_IDX,
+} sslc_dataset_kind;
+
+typedef struct sslc_dataset_item {
+    char *path;    // image files: the file; IDX: NULL
+    int32_t label; // -1 unlabeled
+    int32_t height, width;
+} sslc_dataset_item;
+
+enum { SSLC_CACHE_EMPTY = 0, SSLC_CACHE_FILLED = 1, SSLC_CACHE_BAD = 2 };
+
+typedef struct sslc_cache_entry {
+    uint64_t offset;
+    uint32_t height, width;
+} sslc_cache_entry;
+
+struct sslc_dataset {
+    sslc_dataset_kind kind;
+    int channels;
+    int64_t n;
+    sslc_dataset_item *items;
+    int64_t num_classes;
+    char **class_names;
+    int64_t skipped;
+    int64_t max_pixels_limit;
+    char *source; // IDX: "idx:IMAGES,LABELS"
+    // IDX pixels: (n, rows, cols, idx_channels) uint8, all in memory.
+    uint8_t *idx_pixels;
+    int64_t idx_rows, idx_cols, idx_channels;
+    char *idx_name; // base name of the images file, for messages
+    // Decoded cache (image files only).
+    int cache_fd;
+    uint8_t *cache_map;
+    size_t cache_size;
+    sslc_cache_entry *cache_table;
+    uint8_t *cache_flags;
+    int64_t cache_short_side;
+};
+
+// dataset.c: opens spec into ds (manifests recurse through it; depth
+// bounds manifests naming each other).
+sslc_status sslc_dataset_open_spec(sslc_dataset *ds, const char *spec,
+                                   const sslc_dataset_options *opt, int depth);
+
+// idx.c: the images file (and optional labels file) into ds.
+sslc_status sslc_dataset_open_idx(sslc_dataset *ds, const char *images, const char *labels);
+// idx.c: image i of an IDX dataset into out (allocated), ds->channels.
+sslc_status sslc_dataset_idx_decode(const sslc_dataset *ds, int64_t i, sslc_image *out);
+
+// folder.c
+bool sslc_dataset_is_dir(const char *path);
+sslc_status sslc_dataset_open_folder(sslc_dataset *ds, const char *root,
+                                     const sslc_dataset_options *opt);
+sslc_status sslc_dataset_open_imagefolder(sslc_dataset *ds, const char *root,
+                                          const sslc_dataset_options *opt);
+// A bare directory is an ImageFolder when it has no image files of its
+// own and every sub-folder holds images.
+bool sslc_dataset_looks_like_imagefolder(const char *root);
+
+// manifest.c
+sslc_status sslc_dataset_open_manifest(sslc_dataset *ds, const char *path,
+                                       const sslc_dataset_options *opt, int depth);
+
+// cache.c: maps (creating or reusing) opt->cache_path for ds's items.
+sslc_status sslc_dataset_open_cache(sslc_dataset *ds, const sslc_dataset_options *opt);
+void sslc_dataset_close_cache(sslc_dataset *ds);
+// Image i from the cache: SSLC_OK with out filled when it is there, an
+// SSLC_ERR_FORMAT error when it is marked bad, and SSLC_OK with out->data
+// NULL when it is not decoded yet.
+sslc_status sslc_dataset_cache_read(const sslc_dataset *ds, int64_t i, sslc_image *out);
+// Stores the full-size decode of image i (resized to the cache's size
+// first, replacing *img) and marks it filled.
+sslc_status sslc_dataset_cache_store(const sslc_dataset *ds, int64_t i, sslc_image *img);
+void sslc_dataset_cache_mark_bad(const sslc_dataset *ds, int64_t i);
+
+#endif
