@@ -35,15 +35,7 @@ static void cached_dims(int64_t h, int64_t w, int64_t short_side, int64_t *oh, i
     int64_t s = h < w ? h : w;
     if (short_side <= 0 || s <= short_side)
         return; // the cache only shrinks
-    // torchvision Resize(int): the short side becomes size, the long side
-    // int(size * long / short).
-    if (h <= w) {
-        *oh = short_side;
-        *ow = (int64_t)((double)short_side * (double)w / (double)h);
-    } else {
-        *ow = short_side;
-        *oh = (int64_t)((double)short_side * (double)h / (double)w);
-    }
+    sslc_resize_short_side_dims(h, w, short_side, oh, ow);
 }
 
 sslc_status sslc_dataset_open_cache(sslc_dataset *ds, const sslc_dataset_options *opt)
