@@ -11,6 +11,7 @@
 #define SSLC_DATA_DATASET_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "data/dataset.h"
@@ -57,7 +58,30 @@ struct sslc_dataset {
     sslc_cache_entry *cache_table;
     uint8_t *cache_flags;
     int64_t cache_short_side;
+    // Files the scan skipped (and, with strict, items of a manifest that
+    // fail to decode): skipped of them, each with its reason.
+    char **skip_paths, **skip_reasons;
+    int64_t skip_cap;
+    int64_t skipped_links; // symlinked folders not followed (already listed)
+    // Images reported bad after opening (sslc_dataset_report_bad): (n)
+    // flags and their count, changed atomically.
+    uint8_t *bad;
+    int64_t bad_count;
+    bool quiet;
+    bool allow_empty;   // sslc_scan: a folder where nothing is readable still opens
+    bool from_manifest; // items listed by a manifest, not scanned
 };
+
+// dataset.c: records a file skipped by the scan with its reason.
+sslc_status sslc_dataset_add_skip(sslc_dataset *ds, const char *path, const char *reason);
+// The reason part of an error message about path, into buf: "cannot
+// decode 'p': why" and "data: cannot decode 'p': why" give "why", "cannot
+// open 'p': why" gives "cannot open: why"; other messages come whole.
+const char *sslc_dataset_reason(char *buf, size_t cap, const char *message, const char *path);
+// dataset.c: sslc_dataset_open, and with allow_empty a folder whose files
+// are all bad opens with no images (sslc_scan reports them).
+sslc_status sslc_dataset_open_ex(sslc_dataset **out, const char *spec,
+                                 const sslc_dataset_options *opt, bool allow_empty);
 
 // dataset.c: opens spec into ds (manifests recurse through it; depth
 // bounds manifests naming each other).
@@ -71,6 +95,9 @@ sslc_status sslc_dataset_idx_decode(const sslc_dataset *ds, int64_t i, sslc_imag
 
 // folder.c
 bool sslc_dataset_is_dir(const char *path);
+// folder.c: one PNG or JPEG file as a dataset of one image.
+sslc_status sslc_dataset_open_image_file(sslc_dataset *ds, const char *path,
+                                         const sslc_dataset_options *opt);
 sslc_status sslc_dataset_open_folder(sslc_dataset *ds, const char *root,
                                      const sslc_dataset_options *opt);
 sslc_status sslc_dataset_open_imagefolder(sslc_dataset *ds, const char *root,

@@ -73,6 +73,7 @@ sslc_status sslc_dataset_open_manifest(sslc_dataset *ds, const char *path,
         goto done;
     }
     ds->kind = !strcmp(word, "imagefolder") ? SSLC_DATASET_IMAGEFOLDER : SSLC_DATASET_FOLDER;
+    ds->from_manifest = true;
     if (ds->channels == 0)
         ds->channels = channels;
     if (!fgets(line, sizeof line, f) || sscanf(line, "classes %lld", &classes) != 1 ||
