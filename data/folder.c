@@ -251,18 +251,22 @@ static sslc_status walk_tree(walker *w, const char *dir)
     return st;
 }
 
-// sorted(os.walk(...)) then sorted(fnames): by directory string, then name.
-static int cmp_dir_name(const char *da, const char *na, const char *db, const char *nb)
-{
-    int c = strcmp(da, db);
-    return c ? c : strcmp(na, nb);
-}
+// torchvision's order: for each class in sorted order (ImageFolder),
+// sorted(os.walk(...)) then sorted(fnames), i.e. by class, then directory
+// string, then name. The class goes first: "ant-b/..." sorts before
+// "ant/..." as strings although class "ant" comes first.
+static struct {
+    const path_list *files;
+    const int32_t *labels; // NULL: unlabeled
+} sort_ctx;
 
-static path_list *sort_ctx;
 static int cmp_index(const void *a, const void *b)
 {
     int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
-    return cmp_dir_name(sort_ctx->dir[i], sort_ctx->name[i], sort_ctx->dir[j], sort_ctx->name[j]);
+    if (sort_ctx.labels && sort_ctx.labels[i] != sort_ctx.labels[j])
+        return sort_ctx.labels[i] < sort_ctx.labels[j] ? -1 : 1;
+    int c = strcmp(sort_ctx.files->dir[i], sort_ctx.files->dir[j]);
+    return c ? c : strcmp(sort_ctx.files->name[i], sort_ctx.files->name[j]);
 }
 
 // Reads the first bytes (or the whole file when the header is not within
@@ -342,9 +346,11 @@ static sslc_status scan_files(sslc_dataset *ds, path_list *l, const int32_t *lab
     }
     for (int64_t i = 0; i < n; i++)
         order[i] = i;
-    sort_ctx = l;
+    sort_ctx.files = l;
+    sort_ctx.labels = labels;
     qsort(order, (size_t)n, sizeof(int64_t), cmp_index);
-    sort_ctx = NULL;
+    sort_ctx.files = NULL;
+    sort_ctx.labels = NULL;
     int64_t done = 0;
     // Reading headers is mostly waiting for the disk, and verify decodes
     // whole images: both gain from threads. Results land in res[k] and are
@@ -538,8 +544,6 @@ sslc_status sslc_dataset_open_imagefolder(sslc_dataset *ds, const char *root,
     walker_free(&w);
     if (st == SSLC_OK) {
         ds->kind = SSLC_DATASET_IMAGEFOLDER;
-        // Files sort within their class by (dir, name); dirs of different
-        // classes sort by class name first, which is the class order.
         st = scan_files(ds, &l, labels, opt, root, false);
     }
     free(labels);

@@ -233,6 +233,37 @@ static void imagefolder_links_between_classes_are_skipped(void **state)
     free(tmp);
 }
 
+static void imagefolder_orders_by_class_first(void **state)
+{
+    (void)state;
+    // torchvision: classes ['ant', 'ant-b'], samples ant/x.png,
+    // ant/sub/w.png (0), then ant-b/y.png (1), although the folder
+    // "ant-b" sorts before "ant/sub" as a string ('-' < '/').
+    char *tmp = tmpdir("clsorder");
+    char p[4300];
+    const char *files[] = {"ant", "ant/x.png", "ant/sub", "ant/sub/w.png", "ant-b",
+                           "ant-b/y.png"};
+    for (int k = 0; k < 6; k++) {
+        join(p, sizeof p, tmp, files[k]);
+        if (!strstr(files[k], ".png"))
+            mkdir(p, 0755);
+        else
+            write_png(p, 4, 4, 3, k);
+    }
+    sslc_dataset *ds;
+    assert_int_equal(sslc_dataset_open(&ds, tmp, NULL), SSLC_OK);
+    assert_int_equal(sslc_dataset_count(ds), 3);
+    char name[4096];
+    assert_non_null(strstr(sslc_dataset_name(ds, 0, name, sizeof name), "/ant/x.png"));
+    assert_non_null(strstr(sslc_dataset_name(ds, 1, name, sizeof name), "/ant/sub/w.png"));
+    assert_non_null(strstr(sslc_dataset_name(ds, 2, name, sizeof name), "/ant-b/y.png"));
+    assert_int_equal(sslc_dataset_label(ds, 0), 0);
+    assert_int_equal(sslc_dataset_label(ds, 1), 0);
+    assert_int_equal(sslc_dataset_label(ds, 2), 1);
+    sslc_dataset_destroy(ds);
+    free(tmp);
+}
+
 // ---------------------------------------------------------------- bare paths
 
 static void open_one(const char *path, int64_t h, int64_t w)
@@ -490,6 +521,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest unit[] = {
         cmocka_unit_test(folder_links_are_followed_once),
         cmocka_unit_test(imagefolder_links_between_classes_are_skipped),
+        cmocka_unit_test(imagefolder_orders_by_class_first),
         cmocka_unit_test(bare_paths_are_told_by_content),
         cmocka_unit_test(strict_refuses_any_bad_file),
         cmocka_unit_test(decode_failures_name_the_file_and_reason),
