@@ -253,6 +253,12 @@ void sslc_dataset_destroy(sslc_dataset *ds)
     free(ds);
 }
 
+const char *sslc_dataset_kind_name(const sslc_dataset *ds)
+{
+    static const char *names[] = {"folder", "imagefolder", "idx"};
+    return names[ds->kind];
+}
+
 sslc_status sslc_dataset_add_skip(sslc_dataset *ds, const char *path, const char *reason)
 {
     if (ds->skipped == ds->skip_cap) {

@@ -72,6 +72,8 @@ struct sslc_dataset {
     bool from_manifest; // items listed by a manifest, not scanned
 };
 
+// dataset.c: "folder", "imagefolder" or "idx" (as manifests write it).
+const char *sslc_dataset_kind_name(const sslc_dataset *ds);
 // dataset.c: records a file skipped by the scan with its reason.
 sslc_status sslc_dataset_add_skip(sslc_dataset *ds, const char *path, const char *reason);
 // The reason part of an error message about path, into buf: "cannot
@@ -107,6 +109,10 @@ sslc_status sslc_dataset_open_imagefolder(sslc_dataset *ds, const char *root,
 bool sslc_dataset_looks_like_imagefolder(const char *root);
 
 // manifest.c
+// sslc_dataset_save_manifest of the items i with keep[i] set (keep NULL:
+// all). An IDX dataset records its source whatever keep says.
+sslc_status sslc_dataset_write_manifest(const sslc_dataset *ds, const char *path,
+                                        const uint8_t *keep);
 sslc_status sslc_dataset_open_manifest(sslc_dataset *ds, const char *path,
                                        const sslc_dataset_options *opt, int depth);
 

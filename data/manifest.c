@@ -11,23 +11,33 @@
 
 sslc_status sslc_dataset_save_manifest(const sslc_dataset *ds, const char *path)
 {
+    return sslc_dataset_write_manifest(ds, path, NULL);
+}
+
+sslc_status sslc_dataset_write_manifest(const sslc_dataset *ds, const char *path,
+                                        const uint8_t *keep)
+{
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f)
         return sslc_error(SSLC_ERR_IO, "cannot write manifest '%s': %s", tmp, strerror(errno));
-    static const char *kinds[] = {"folder", "imagefolder", "idx"};
-    fprintf(f, "sslc-manifest 1\nkind %s\nchannels %d\n", kinds[ds->kind], ds->channels);
+    fprintf(f, "sslc-manifest 1\nkind %s\nchannels %d\n", sslc_dataset_kind_name(ds),
+            ds->channels);
     if (ds->kind == SSLC_DATASET_IDX) {
         fprintf(f, "source %s\n", ds->source);
     } else {
         fprintf(f, "classes %lld\n", (long long)ds->num_classes);
         for (int64_t c = 0; c < ds->num_classes; c++)
             fprintf(f, "class %s\n", ds->class_names[c]);
-        fprintf(f, "items %lld\n", (long long)ds->n);
+        int64_t kept = 0;
         for (int64_t i = 0; i < ds->n; i++)
-            fprintf(f, "%d %d %d %s\n", ds->items[i].label, ds->items[i].height,
-                    ds->items[i].width, ds->items[i].path);
+            kept += !keep || keep[i];
+        fprintf(f, "items %lld\n", (long long)kept);
+        for (int64_t i = 0; i < ds->n; i++)
+            if (!keep || keep[i])
+                fprintf(f, "%d %d %d %s\n", ds->items[i].label, ds->items[i].height,
+                        ds->items[i].width, ds->items[i].path);
     }
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0 || bad) {

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"finetune", sslc_cmd_finetune, "fine-tune a pretrained encoder + classifier on a labelled subset"},
     {"supervised", sslc_cmd_supervised, "supervised baseline: the encoder from scratch on a labelled subset"},
     {"knn", sslc_cmd_knn, "weighted kNN accuracy of an encoder's features (no training)"},
+    {"scan", sslc_cmd_scan, "decode every image of a dataset and summarise it (before a long run)"},
 };
 
 static void usage(FILE *out)

@@ -1,195 +1,77 @@
 // data/: input as users have it. Folders with symlinks that loop, bare
-// paths told by content (a single PNG or JPEG is a dataset), the bad-input
-// rule (strict, the decode-time wording, sslc_dataset_report_bad), and
-// sslc scan: the library (data/scan.h) and the command (e2e, runs the
-// sslc binary).
-#include <fcntl.h>
+// paths told by content (a single PNG or JPEG is a dataset), and the
+// bad-input rule (strict, the decode-time wording, sslc_dataset_report_bad).
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "data/dataset.h"
 #include "data/image.h"
 #include "src/core/log.h"
+#include "tests/data/helpers.h"
 #include "tests/harness.h"
-
-// ---------------------------------------------------------------- helpers
-
-static char *tmpdir(const char *tag)
-{
-    return strdup(sslc_test_tmpdir(tag));
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n)
-        assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    uint8_t *b;
-    assert_int_equal(sslc_file_read(path, &b, n), SSLC_OK);
-    return b;
-}
-
-static void copy_fixture(const char *name, const char *to, size_t keep)
-{
-    size_t n;
-    uint8_t *b = read_file(sslc_fixture_path(name), &n);
-    write_bytes(to, b, keep && keep < n ? keep : n);
-    free(b);
-}
-
-static void write_png(const char *path, int64_t h, int64_t w, int64_t c, int seed)
-{
-    uint8_t *px = malloc((size_t)(h * w * c));
-    for (int64_t i = 0; i < h * w * c; i++)
-        px[i] = (uint8_t)(i * 7 + seed * 31 + (i / (w * c)) * 3);
-    assert_int_equal(sslc_png_write(path, px, h, w, c), SSLC_OK);
-    free(px);
-}
-
-// A PNG whose header is intact but whose pixel data is cut: passes the
-// header scan, fails a decode.
-static void write_cut_png(const char *path)
-{
-    write_png(path, 16, 16, 3, 5);
-    size_t n;
-    uint8_t *b = read_file(path, &n);
-    write_bytes(path, b, n - 40);
-    free(b);
-}
-
-static void join(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    assert_true(n > 0 && (size_t)n < cap);
-}
-
-static void make_link(const char *dir, const char *name, const char *target)
-{
-    char path[4200];
-    join(path, sizeof path, dir, name);
-    assert_int_equal(symlink(target, path), 0);
-}
-
-// Captures what is written to stderr (sslc_warn) between begin and end.
-typedef struct capture {
-    int saved;
-    char path[4200];
-} capture;
-
-static void capture_begin(capture *c, const char *dir)
-{
-    join(c->path, sizeof c->path, dir, "stderr.txt");
-    fflush(stderr);
-    c->saved = dup(2);
-    int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-}
-
-static char *capture_end(capture *c)
-{
-    fflush(stderr);
-    dup2(c->saved, 2);
-    close(c->saved);
-    FILE *f = fopen(c->path, "r");
-    static char text[1 << 16];
-    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
-    text[n] = '\0';
-    if (f)
-        fclose(f);
-    return text;
-}
-
-static int count_lines_with(const char *text, const char *what)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
-        n++;
-    return n;
-}
-
-static bool dataset_has_name(const sslc_dataset *ds, const char *suffix)
-{
-    char name[4096];
-    for (int64_t i = 0; i < sslc_dataset_count(ds); i++) {
-        const char *s = sslc_dataset_name(ds, i, name, sizeof name);
-        size_t a = strlen(s), b = strlen(suffix);
-        if (a >= b && !strcmp(s + a - b, suffix))
-            return true;
-    }
-    return false;
-}
 
 // ---------------------------------------------------------------- folders with links
 
 static void folder_links_are_followed_once(void **state)
 {
     (void)state;
-    char *tmp = tmpdir("links");
+    char *tmp = td_tmpdir("links");
     char root[4200], p[4300], outside[4200];
-    join(root, sizeof root, tmp, "root");
-    join(outside, sizeof outside, tmp, "outside");
+    td_join(root, sizeof root, tmp, "root");
+    td_join(outside, sizeof outside, tmp, "outside");
     mkdir(root, 0755);
     mkdir(outside, 0755);
     const char *dirs[] = {"sub", "a", "b"};
     for (int k = 0; k < 3; k++) {
-        join(p, sizeof p, root, dirs[k]);
+        td_join(p, sizeof p, root, dirs[k]);
         mkdir(p, 0755);
     }
-    join(p, sizeof p, root, "x.png");
-    write_png(p, 5, 6, 3, 1);
-    join(p, sizeof p, root, "sub/y.png");
-    write_png(p, 5, 6, 3, 2);
-    join(p, sizeof p, root, "a/a.png");
-    write_png(p, 5, 6, 3, 3);
-    join(p, sizeof p, root, "b/b.png");
-    write_png(p, 5, 6, 3, 4);
-    join(p, sizeof p, outside, "o.png");
-    write_png(p, 5, 6, 3, 5);
+    td_join(p, sizeof p, root, "x.png");
+    td_write_png(p, 5, 6, 3, 1);
+    td_join(p, sizeof p, root, "sub/y.png");
+    td_write_png(p, 5, 6, 3, 2);
+    td_join(p, sizeof p, root, "a/a.png");
+    td_write_png(p, 5, 6, 3, 3);
+    td_join(p, sizeof p, root, "b/b.png");
+    td_write_png(p, 5, 6, 3, 4);
+    td_join(p, sizeof p, outside, "o.png");
+    td_write_png(p, 5, 6, 3, 5);
     // sub/up -> .. (the root); a/to_b and b/to_a: a cycle of two links;
     // ext1 and ext2: two links to one folder outside the root.
-    join(p, sizeof p, root, "sub");
-    make_link(p, "up", "..");
-    join(p, sizeof p, root, "a");
-    make_link(p, "to_b", "../b");
-    join(p, sizeof p, root, "b");
-    make_link(p, "to_a", "../a");
-    make_link(root, "ext1", "../outside");
-    make_link(root, "ext2", "../outside");
+    td_join(p, sizeof p, root, "sub");
+    td_make_link(p, "up", "..");
+    td_join(p, sizeof p, root, "a");
+    td_make_link(p, "to_b", "../b");
+    td_join(p, sizeof p, root, "b");
+    td_make_link(p, "to_a", "../a");
+    td_make_link(root, "ext1", "../outside");
+    td_make_link(root, "ext2", "../outside");
     char spec[4300];
     snprintf(spec, sizeof spec, "folder:%s", root);
     for (int bare = 0; bare < 2; bare++) {
         sslc_dataset *ds;
-        capture c;
-        capture_begin(&c, tmp);
+        td_capture c;
+        td_capture_begin(&c, tmp);
         sslc_status st = sslc_dataset_open(&ds, bare ? root : spec, NULL);
-        char *err = capture_end(&c);
+        char *err = td_capture_end(&c);
         printf("%s", err);
         assert_int_equal(st, SSLC_OK);
         // The five real files, each once; the one outside under ext1 (the
         // first link in sorted order), never under ext2.
         assert_int_equal(sslc_dataset_count(ds), 5);
         assert_int_equal(sslc_dataset_skipped_links(ds), 4);
-        assert_true(dataset_has_name(ds, "/root/x.png"));
-        assert_true(dataset_has_name(ds, "/root/sub/y.png"));
-        assert_true(dataset_has_name(ds, "/root/a/a.png"));
-        assert_true(dataset_has_name(ds, "/root/b/b.png"));
-        assert_true(dataset_has_name(ds, "/root/ext1/o.png"));
+        assert_true(td_dataset_has_name(ds, "/root/x.png"));
+        assert_true(td_dataset_has_name(ds, "/root/sub/y.png"));
+        assert_true(td_dataset_has_name(ds, "/root/a/a.png"));
+        assert_true(td_dataset_has_name(ds, "/root/b/b.png"));
+        assert_true(td_dataset_has_name(ds, "/root/ext1/o.png"));
         // One warning line per link skipped, naming it.
-        assert_int_equal(count_lines_with(err, "skipping folder link"), 4);
+        assert_int_equal(td_count_lines_with(err, "skipping folder link"), 4);
         assert_non_null(strstr(err, "/root/sub/up'"));
         assert_non_null(strstr(err, "/root/a/to_b'"));
         assert_non_null(strstr(err, "/root/b/to_a'"));
@@ -202,25 +84,25 @@ static void folder_links_are_followed_once(void **state)
 static void imagefolder_links_between_classes_are_skipped(void **state)
 {
     (void)state;
-    char *tmp = tmpdir("linkcls");
+    char *tmp = td_tmpdir("linkcls");
     char p[4300];
-    join(p, sizeof p, tmp, "cat");
+    td_join(p, sizeof p, tmp, "cat");
     mkdir(p, 0755);
-    make_link(p, "dogs", "../dog");
-    make_link(p, "up", "..");
-    join(p, sizeof p, tmp, "cat/c.png");
-    write_png(p, 4, 4, 3, 1);
-    join(p, sizeof p, tmp, "dog");
+    td_make_link(p, "dogs", "../dog");
+    td_make_link(p, "up", "..");
+    td_join(p, sizeof p, tmp, "cat/c.png");
+    td_write_png(p, 4, 4, 3, 1);
+    td_join(p, sizeof p, tmp, "dog");
     mkdir(p, 0755);
-    join(p, sizeof p, tmp, "dog/d.png");
-    write_png(p, 4, 4, 3, 2);
+    td_join(p, sizeof p, tmp, "dog/d.png");
+    td_write_png(p, 4, 4, 3, 2);
     char spec[4300];
     snprintf(spec, sizeof spec, "imagefolder:%s", tmp);
     sslc_dataset *ds;
-    capture c;
-    capture_begin(&c, tmp);
+    td_capture c;
+    td_capture_begin(&c, tmp);
     sslc_status st = sslc_dataset_open(&ds, spec, NULL);
-    char *err = capture_end(&c);
+    char *err = td_capture_end(&c);
     assert_int_equal(st, SSLC_OK);
     // dog's image keeps its own label only; nothing is listed twice.
     assert_int_equal(sslc_dataset_count(ds), 2);
@@ -228,7 +110,7 @@ static void imagefolder_links_between_classes_are_skipped(void **state)
     assert_int_equal(sslc_dataset_label(ds, 0), 0);
     assert_int_equal(sslc_dataset_label(ds, 1), 1);
     assert_int_equal(sslc_dataset_skipped_links(ds), 2);
-    assert_int_equal(count_lines_with(err, "skipping folder link"), 2);
+    assert_int_equal(td_count_lines_with(err, "skipping folder link"), 2);
     sslc_dataset_destroy(ds);
     free(tmp);
 }
@@ -239,16 +121,16 @@ static void imagefolder_orders_by_class_first(void **state)
     // torchvision: classes ['ant', 'ant-b'], samples ant/x.png,
     // ant/sub/w.png (0), then ant-b/y.png (1), although the folder
     // "ant-b" sorts before "ant/sub" as a string ('-' < '/').
-    char *tmp = tmpdir("clsorder");
+    char *tmp = td_tmpdir("clsorder");
     char p[4300];
     const char *files[] = {"ant", "ant/x.png", "ant/sub", "ant/sub/w.png", "ant-b",
                            "ant-b/y.png"};
     for (int k = 0; k < 6; k++) {
-        join(p, sizeof p, tmp, files[k]);
+        td_join(p, sizeof p, tmp, files[k]);
         if (!strstr(files[k], ".png"))
             mkdir(p, 0755);
         else
-            write_png(p, 4, 4, 3, k);
+            td_write_png(p, 4, 4, 3, k);
     }
     sslc_dataset *ds;
     assert_int_equal(sslc_dataset_open(&ds, tmp, NULL), SSLC_OK);
@@ -306,17 +188,17 @@ static void refused(const char *spec, sslc_status want, const char *const *words
 static void bare_paths_are_told_by_content(void **state)
 {
     (void)state;
-    char *tmp = tmpdir("bare");
+    char *tmp = td_tmpdir("bare");
     char p[4300];
     // A single PNG or JPEG is a dataset of one image, whatever its name.
-    join(p, sizeof p, tmp, "photo.png");
-    write_png(p, 9, 13, 3, 1);
+    td_join(p, sizeof p, tmp, "photo.png");
+    td_write_png(p, 9, 13, 3, 1);
     open_one(p, 9, 13);
-    join(p, sizeof p, tmp, "photo.jpg");
-    copy_fixture("decode/baseline.jpg", p, 0);
+    td_join(p, sizeof p, tmp, "photo.jpg");
+    td_copy_fixture("decode/baseline.jpg", p, 0);
     open_one(p, 19, 23);
-    join(p, sizeof p, tmp, "camera-export.data");
-    copy_fixture("decode/gray.jpg", p, 0);
+    td_join(p, sizeof p, tmp, "camera-export.data");
+    td_copy_fixture("decode/gray.jpg", p, 0);
     open_one(p, 19, 23);
     // A relative path keeps its own name.
     char cwd[4096];
@@ -326,7 +208,7 @@ static void bare_paths_are_told_by_content(void **state)
     assert_int_equal(chdir(cwd), 0);
     // IDX, gzip-compressed, under a name that says nothing.
     uint8_t idx[4 + 12 + 2 * 3 * 4] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4};
-    join(p, sizeof p, tmp, "images.bin");
+    td_join(p, sizeof p, tmp, "images.bin");
     gzFile z = gzopen(p, "wb");
     gzwrite(z, idx, sizeof idx);
     gzclose(z);
@@ -336,28 +218,28 @@ static void bare_paths_are_told_by_content(void **state)
     assert_int_equal(sslc_dataset_channels(ds), 1);
     sslc_dataset_destroy(ds);
     // A single image that does not decode: the error names it and why.
-    join(p, sizeof p, tmp, "cut.jpg");
-    copy_fixture("decode/baseline.jpg", p, 100);
+    td_join(p, sizeof p, tmp, "cut.jpg");
+    td_copy_fixture("decode/baseline.jpg", p, 100);
     refused(p, SSLC_ERR_FORMAT, (const char *const[]){"data: cannot decode '", "cut.jpg'", NULL});
     // What it is not: each refusal names the file and what sslc reads.
     const char *const understood[] = {"PNG or JPEG image", "IDX file (plain or gzip)",
                                       "sslc manifest", "folder of images", NULL};
-    join(p, sizeof p, tmp, "notes.txt");
-    write_bytes(p, "hello, I am text\n", 17);
+    td_join(p, sizeof p, tmp, "notes.txt");
+    td_write_bytes(p, "hello, I am text\n", 17);
     refused(p, SSLC_ERR_FORMAT, understood);
     assert_non_null(strstr(sslc_error_message(), "notes.txt"));
     assert_non_null(strstr(sslc_error_message(), "68 65 6c 6c")); // "hell"
-    join(p, sizeof p, tmp, "text.gz");
+    td_join(p, sizeof p, tmp, "text.gz");
     z = gzopen(p, "wb");
     gzwrite(z, "hello", 5);
     gzclose(z);
     refused(p, SSLC_ERR_FORMAT, understood);
     assert_non_null(strstr(sslc_error_message(), "gzip-compressed but holds no IDX"));
-    join(p, sizeof p, tmp, "empty");
-    write_bytes(p, "", 0);
+    td_join(p, sizeof p, tmp, "empty");
+    td_write_bytes(p, "", 0);
     refused(p, SSLC_ERR_FORMAT, understood);
     assert_non_null(strstr(sslc_error_message(), "empty file"));
-    join(p, sizeof p, tmp, "missing.jpg");
+    td_join(p, sizeof p, tmp, "missing.jpg");
     refused(p, SSLC_ERR_IO, (const char *const[]){"missing.jpg", "does not exist", NULL});
     free(tmp);
 }
@@ -367,16 +249,16 @@ static void bare_paths_are_told_by_content(void **state)
 // good0.png good1.png good2.png, cut.png (pixel data cut), text.jpg (not an image)
 static char *bad_folder(const char *tag)
 {
-    char *tmp = tmpdir(tag);
+    char *tmp = td_tmpdir(tag);
     char p[4300];
     for (int k = 0; k < 3; k++) {
         snprintf(p, sizeof p, "%s/good%d.png", tmp, k);
-        write_png(p, 10, 12, 3, k);
+        td_write_png(p, 10, 12, 3, k);
     }
-    join(p, sizeof p, tmp, "cut.png");
-    write_cut_png(p);
-    join(p, sizeof p, tmp, "text.jpg");
-    write_bytes(p, "not a jpeg", 10);
+    td_join(p, sizeof p, tmp, "cut.png");
+    td_write_cut_png(p);
+    td_join(p, sizeof p, tmp, "text.jpg");
+    td_write_bytes(p, "not a jpeg", 10);
     return tmp;
 }
 
@@ -400,7 +282,7 @@ static void strict_refuses_any_bad_file(void **state)
     assert_string_equal(why, "not a PNG or JPEG file");
     assert_null(sslc_dataset_skipped_file(ds, 1, &why));
     char manifest[4300];
-    join(manifest, sizeof manifest, tmp, "all.manifest");
+    td_join(manifest, sizeof manifest, tmp, "all.manifest");
     assert_int_equal(sslc_dataset_save_manifest(ds, manifest), SSLC_OK);
     sslc_dataset_destroy(ds);
     // verify decodes everything and skips both.
@@ -433,11 +315,11 @@ static void strict_refuses_any_bad_file(void **state)
     assert_int_equal(sslc_dataset_count(ds), 4);
     sslc_dataset_destroy(ds);
     // Over the pixel limit counts as bad too; a clean folder passes.
-    char *clean = tmpdir("strictok");
+    char *clean = td_tmpdir("strictok");
     char p[4300];
     for (int k = 0; k < 2; k++) {
         snprintf(p, sizeof p, "%s/ok%d.png", clean, k);
-        write_png(p, 10, 12, 1, k);
+        td_write_png(p, 10, 12, 1, k);
     }
     snprintf(spec, sizeof spec, "folder:%s", clean);
     opt.strict = true;
@@ -457,7 +339,7 @@ static void decode_failures_name_the_file_and_reason(void **state)
     char *tmp = bad_folder("wording");
     char spec[4300], cache[4300];
     snprintf(spec, sizeof spec, "folder:%s", tmp);
-    join(cache, sizeof cache, tmp, "cache.bin");
+    td_join(cache, sizeof cache, tmp, "cache.bin");
     for (int cached = 0; cached < 2; cached++) {
         sslc_dataset_options opt;
         sslc_dataset_options_default(&opt);
@@ -498,11 +380,11 @@ static void decode_failures_name_the_file_and_reason(void **state)
     snprintf(msg, sizeof msg, "%s", sslc_error_message());
     assert_int_equal(sslc_dataset_bad_count(ds), 0);
     assert_false(sslc_dataset_is_bad(ds, 0));
-    capture c;
-    capture_begin(&c, tmp);
+    td_capture c;
+    td_capture_begin(&c, tmp);
     assert_true(sslc_dataset_report_bad(ds, 0, msg));
     assert_false(sslc_dataset_report_bad(ds, 0, msg));
-    char *err = capture_end(&c);
+    char *err = td_capture_end(&c);
     sslc_dataset_name(ds, 0, name, sizeof name);
     snprintf(want, sizeof want, "sslc: warning: skipping '%s': %s\n", name,
              msg + strlen("data: cannot decode '") + strlen(name) + strlen("': "));
