@@ -423,6 +423,19 @@ static sslc_status walk_root(walker *w, const char *root)
     return st == SSLC_OK ? walk_tree(w, root) : st;
 }
 
+// An unlabeled dataset of the files in l (freed here); what and single as
+// for scan_files.
+static sslc_status open_unlabeled(sslc_dataset *ds, path_list *l, const sslc_dataset_options *opt,
+                                  const char *what, bool single)
+{
+    ds->kind = SSLC_DATASET_FOLDER;
+    sslc_status st = scan_files(ds, l, NULL, opt, what, single);
+    list_free(l);
+    if (ds->channels == 0)
+        ds->channels = 3;
+    return st;
+}
+
 sslc_status sslc_dataset_open_folder(sslc_dataset *ds, const char *root,
                                      const sslc_dataset_options *opt)
 {
@@ -438,14 +451,11 @@ sslc_status sslc_dataset_open_folder(sslc_dataset *ds, const char *root,
         st = sslc_error(SSLC_ERR_INVALID,
                         "image folder '%s' has no .png, .jpg or .jpeg files (searched recursively)",
                         root);
-    if (st == SSLC_OK) {
-        ds->kind = SSLC_DATASET_FOLDER;
-        st = scan_files(ds, &l, NULL, opt, root, false);
+    if (st != SSLC_OK) {
+        list_free(&l);
+        return st;
     }
-    list_free(&l);
-    if (ds->channels == 0)
-        ds->channels = 3;
-    return st;
+    return open_unlabeled(ds, &l, opt, root, false);
 }
 
 sslc_status sslc_dataset_open_image_file(sslc_dataset *ds, const char *path,
@@ -453,14 +463,11 @@ sslc_status sslc_dataset_open_image_file(sslc_dataset *ds, const char *path,
 {
     path_list l = {0};
     sslc_status st = list_push(&l, "", path);
-    if (st == SSLC_OK) {
-        ds->kind = SSLC_DATASET_FOLDER;
-        st = scan_files(ds, &l, NULL, opt, path, true);
+    if (st != SSLC_OK) {
+        list_free(&l);
+        return st;
     }
-    list_free(&l);
-    if (ds->channels == 0)
-        ds->channels = 3;
-    return st;
+    return open_unlabeled(ds, &l, opt, path, true);
 }
 
 sslc_status sslc_dataset_open_imagefolder(sslc_dataset *ds, const char *root,
