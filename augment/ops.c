@@ -49,17 +49,6 @@ sslc_crop sslc_aug_center_crop_params(int64_t H, int64_t W, int64_t h, int64_t w
     return (sslc_crop){py_round((double)(H - h) / 2.0), py_round((double)(W - w) / 2.0), h, w};
 }
 
-void sslc_aug_resize_short_dims(int64_t H, int64_t W, int64_t size, int64_t *oh, int64_t *ow)
-{
-    if (W <= H) {
-        *ow = size;
-        *oh = (int64_t)((double)size * (double)H / (double)W);
-    } else {
-        *oh = size;
-        *ow = (int64_t)((double)size * (double)W / (double)H);
-    }
-}
-
 sslc_status sslc_aug_resized_crop(uint8_t *dst, int64_t out_h, int64_t out_w, const uint8_t *src,
                                   int64_t H, int64_t W, int64_t C, sslc_crop crop,
                                   sslc_scratch *scratch)

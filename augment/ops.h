@@ -28,10 +28,6 @@ sslc_crop sslc_aug_crop_params(sslc_rng *rng, int64_t H, int64_t W, double scale
 // torchvision CenterCrop offsets: int(round((H - h) / 2)).
 sslc_crop sslc_aug_center_crop_params(int64_t H, int64_t W, int64_t h, int64_t w);
 
-// Resize(int) target: the short side becomes size, the long side
-// int(size * long / short).
-void sslc_aug_resize_short_dims(int64_t H, int64_t W, int64_t size, int64_t *oh, int64_t *ow);
-
 // dst: (out_h, out_w, C) = bilinear resize of the crop of src (H, W, C).
 sslc_status sslc_aug_resized_crop(uint8_t *dst, int64_t out_h, int64_t out_w, const uint8_t *src,
                                   int64_t H, int64_t W, int64_t C, sslc_crop crop,

@@ -239,7 +239,7 @@ sslc_status sslc_recipe_apply_u8(uint8_t *out, const sslc_recipe *r, const sslc_
         // torchvision Resize(eval_resize) then CenterCrop(size), from
         // whatever scale the image was decoded at.
         int64_t rh, rw;
-        sslc_aug_resize_short_dims(h, w, r->eval_resize, &rh, &rw);
+        sslc_resize_short_side_dims(h, w, r->eval_resize, &rh, &rw);
         uint8_t *mid = sslc_scratch_get(&s->mid, (size_t)(rh * rw * C));
         if (!mid)
             return SSLC_ERR_NOMEM;

@@ -7,15 +7,25 @@
 //   imagefolder:PATH                            torchvision ImageFolder: one sub-folder per
 //                                               class, class ids by sorted name
 //   manifest:FILE                               a list saved by sslc_dataset_save_manifest
-//   PATH                                        a directory (ImageFolder when it holds only
-//                                               class sub-folders, else an unlabeled folder),
-//                                               an IDX file, or a manifest file
-// Image files are .png .jpg .jpeg in any case. The scan reads every file's
-// header: unreadable, empty, non-image, corrupt-header and over-limit files
-// are skipped with one warning line each (file and reason) and counted in a
-// summary line; an empty or missing folder is an error before any work.
-// Files whose pixel data turn out corrupt later are reported by the
-// decoder (and skipped by the pipeline, which names them).
+//   PATH                                        told by what it is: a directory (ImageFolder
+//                                               when it holds only class sub-folders, else an
+//                                               unlabeled folder); a file by its first bytes:
+//                                               a PNG or JPEG (a dataset of that one image),
+//                                               an IDX file (plain or gzip), or a manifest
+// Image files are .png .jpg .jpeg in any case. Folders are searched
+// following symlinks, but each folder is entered once (by device and
+// inode): a link to a folder already listed is skipped with one warning.
+//
+// The bad-input rule: the scan reads every file's header; unreadable,
+// empty, non-image, corrupt-header and over-limit files are skipped with
+// one warning line each ("skipping 'a/b.jpg': <reason>"), counted
+// (sslc_dataset_skipped) and kept with their reasons
+// (sslc_dataset_skipped_file); an empty or missing folder is an error
+// before any work. Files whose pixel data turn out corrupt later fail
+// sslc_dataset_decode* with "data: cannot decode 'a/b.jpg': <reason>";
+// the layer that skips them reports them with sslc_dataset_report_bad, so
+// every command names and counts them the same way. With strict, every
+// image is decoded during the scan and any bad file is an error instead.
 #ifndef SSLC_DATA_DATASET_H
 #define SSLC_DATA_DATASET_H
 
@@ -37,11 +47,18 @@ typedef struct sslc_dataset_options {
     const char *cache_path;
     int64_t cache_short_side; // > 0: cache images resized so the short side is this
     bool verify;              // decode every image during the scan (slow, finds all bad files)
-    bool quiet;               // no per-file warnings (the summary still counts them)
+    // verify, and any bad file (or a manifest item that does not decode)
+    // fails sslc_dataset_open, naming how many and the first few with why.
+    bool strict;
+    bool quiet; // no warnings (the counts and sslc_dataset_skipped_file still tell)
+    // Optional: called during the scan from one thread with the files
+    // probed so far and the total, for a progress bar.
+    void (*progress)(void *ctx, int64_t done, int64_t total);
+    void *progress_ctx;
 } sslc_dataset_options;
 
 // Defaults: channels 0, max_pixels 89478485 (Pillow's decompression-bomb
-// limit), no cache, no verify.
+// limit), no cache, no verify, not strict.
 void sslc_dataset_options_default(sslc_dataset_options *opt);
 
 sslc_status sslc_dataset_open(sslc_dataset **out, const char *spec,
@@ -55,8 +72,23 @@ int64_t sslc_dataset_label(const sslc_dataset *ds, int64_t i); // -1 when unlabe
 const char *sslc_dataset_class_name(const sslc_dataset *ds, int64_t label); // NULL if none
 // "path/to/file.jpg" or "train-images-idx3-ubyte.gz[123]"; written into buf.
 const char *sslc_dataset_name(const sslc_dataset *ds, int64_t i, char *buf, size_t cap);
-// Files skipped during the scan.
+// Files skipped during the scan, and the k-th of them (0 <= k <
+// sslc_dataset_skipped) with its reason ("premature end of JPEG file").
 int64_t sslc_dataset_skipped(const sslc_dataset *ds);
+const char *sslc_dataset_skipped_file(const sslc_dataset *ds, int64_t k, const char **reason);
+// Symlinked folders the walk did not follow because it had listed them.
+int64_t sslc_dataset_skipped_links(const sslc_dataset *ds);
+
+// Image i turned out bad when decoded: message is the error of the failed
+// sslc_dataset_decode* ("data: cannot decode 'a/b.jpg': <reason>"). The
+// first report of i prints one warning, "skipping 'a/b.jpg': <reason>"
+// (as the scan does), and counts it; later reports of i are silent.
+// Thread-safe. Returns true for the first report.
+bool sslc_dataset_report_bad(const sslc_dataset *ds, int64_t i, const char *message);
+bool sslc_dataset_is_bad(const sslc_dataset *ds, int64_t i);
+// Images reported bad since opening. With sslc_dataset_skipped, what a
+// command excluded.
+int64_t sslc_dataset_bad_count(const sslc_dataset *ds);
 // Full-size dimensions of image i as read from its header (or the cache's
 // stored size when the cache resizes).
 void sslc_dataset_dims(const sslc_dataset *ds, int64_t i, int64_t *height, int64_t *width);
@@ -65,6 +97,8 @@ int64_t sslc_dataset_max_pixels(const sslc_dataset *ds);
 bool sslc_dataset_cached(const sslc_dataset *ds);
 
 // Decodes image i into out (allocated here, channels = sslc_dataset_channels).
+// A file that fails is an SSLC_ERR_FORMAT or SSLC_ERR_IO error worded
+// "data: cannot decode 'a/b.jpg': <the decoder's reason>".
 // choose_scale / ctx are passed to the JPEG decoder (NULL: full size) and
 // ignored when the image comes from IDX or the cache; *scale_out receives
 // the denominator used. Thread-safe for distinct or equal i.

@@ -361,6 +361,19 @@ sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, con
     return SSLC_OK;
 }
 
+void sslc_resize_short_side_dims(int64_t height, int64_t width, int64_t size, int64_t *out_h,
+                                 int64_t *out_w)
+{
+    // torchvision _compute_resized_output_size: short, long = (w, h) if w <= h else (h, w).
+    if (width <= height) {
+        *out_w = size;
+        *out_h = (int64_t)((double)size * (double)height / (double)width);
+    } else {
+        *out_h = size;
+        *out_w = (int64_t)((double)size * (double)width / (double)height);
+    }
+}
+
 sslc_status sslc_resize_bilinear_naive(uint8_t *dst, int64_t out_h, int64_t out_w,
                                        const uint8_t *src, int64_t src_h, int64_t src_w,
                                        int64_t src_stride, int64_t C, const double box[4])

@@ -31,6 +31,12 @@ sslc_status sslc_resize_bilinear(uint8_t *dst, int64_t out_h, int64_t out_w, con
                                  int64_t src_h, int64_t src_w, int64_t src_stride, int64_t C,
                                  const double box[4], sslc_scratch *scratch);
 
+// torchvision Resize(size) with an int size: the short side becomes size,
+// the long side int(size * long / short); a square becomes size x size.
+// The eval recipe's resize and the decoded cache's shrink both use it.
+void sslc_resize_short_side_dims(int64_t height, int64_t width, int64_t size, int64_t *out_h,
+                                 int64_t *out_w);
+
 // The naive twin: the same arithmetic, one output pixel at a time, with no
 // pass skipped. Tests compare the two.
 sslc_status sslc_resize_bilinear_naive(uint8_t *dst, int64_t out_h, int64_t out_w,

@@ -13,6 +13,7 @@ int sslc_cmd_finetune(int argc, char **argv);
 int sslc_cmd_supervised(int argc, char **argv);
 int sslc_cmd_knn(int argc, char **argv);
 int sslc_cmd_embed(int argc, char **argv);
+int sslc_cmd_scan(int argc, char **argv);
 
 // Peak resident memory of this process so far, MiB.
 double sslc_peak_rss_mib(void);

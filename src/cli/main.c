@@ -24,6 +24,7 @@ static const command commands[] = {
     {"supervised", sslc_cmd_supervised, "supervised baseline: the encoder from scratch on a labelled subset"},
     {"knn", sslc_cmd_knn, "weighted kNN accuracy of an encoder's features (no training)"},
     {"embed", sslc_cmd_embed, "write the features of every image of a dataset (HDF5 or .npy)"},
+    {"scan", sslc_cmd_scan, "decode every image of a dataset and summarise it (before a long run)"},
 };
 
 static void usage(FILE *out)

@@ -436,7 +436,7 @@ static void crop_params_follow_torchvision_rules(void **state)
     assert_int_equal(c.top, 16);
     assert_int_equal(c.left, 58); // round(58.5) = 58 (half to even)
     int64_t oh, ow;
-    sslc_aug_resize_short_dims(375, 500, 256, &oh, &ow);
+    sslc_resize_short_side_dims(375, 500, 256, &oh, &ow);
     assert_int_equal(oh, 256);
     assert_int_equal(ow, 341);
 }

@@ -670,6 +670,22 @@ static void resize_matches_naive_on_random_shapes(void **state)
     sslc_scratch_free(&s);
 }
 
+static void resize_short_side_dims_follow_torchvision(void **state)
+{
+    (void)state;
+    // torchvision Resize(int): (height, width, size) -> (out_h, out_w)
+    const int64_t cases[][5] = {
+        {375, 500, 256, 256, 341}, {500, 375, 256, 341, 256}, {300, 300, 256, 256, 256},
+        {10, 33, 4, 4, 13},        {20, 30, 32, 32, 48},      {33, 10, 4, 13, 4},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int64_t oh = 0, ow = 0;
+        sslc_resize_short_side_dims(cases[k][0], cases[k][1], cases[k][2], &oh, &ow);
+        assert_int_equal(oh, cases[k][3]);
+        assert_int_equal(ow, cases[k][4]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     sslc_log_set_level(SSLC_LOG_WARN);
@@ -683,6 +699,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(png_writer_round_trips),
         cmocka_unit_test(jpeg_window_matches_whole_decode),
         cmocka_unit_test(resize_matches_naive_on_random_shapes),
+        cmocka_unit_test(resize_short_side_dims_follow_torchvision),
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(decoders_match_pil),
