@@ -176,10 +176,11 @@ static void produce(sslc_pipeline *p, slot *sl, int64_t step)
                 st = make_sample(p, b, i, count, idx, &p->scratch[t]);
             if (st == SSLC_OK || (st != SSLC_ERR_FORMAT && st != SSLC_ERR_IO))
                 break;
-            // First failure of this image: name it once, count it.
+            // First failure of this image here: count it; the dataset names
+            // it once for every layer (sslc_dataset_report_bad).
             if (__atomic_exchange_n(&p->bad[idx], 1, __ATOMIC_RELAXED) == 0) {
                 __atomic_fetch_add(&p->skipped, 1, __ATOMIC_RELAXED);
-                sslc_warn("%s; skipped", sslc_error_message());
+                sslc_dataset_report_bad(p->ds, idx, sslc_error_message());
             }
             if (p->cfg.drop_bad) {
                 b->indices[i] = -1;

@@ -34,6 +34,7 @@ int sslc_cmd_augment_preview(int argc, char **argv)
     const char *out = "augment-preview.png", *recipe_name = "simclr";
     int64_t size = 0, index = 0, rows = 4, views = 8, seed = 0, epoch = 0, channels = 0,
             zoom = 0, max_pixels = 89478485;
+    bool strict = false;
     sslc_recipe_overrides ov;
     sslc_recipe_overrides_init(&ov);
     sslc_arg args[16 + SSLC_RECIPE_ARGS_MAX] = {
@@ -52,8 +53,9 @@ int sslc_cmd_augment_preview(int argc, char **argv)
          32},
         {"max-pixels", SSLC_ARG_INT, &max_pixels, "skip images with more pixels (0: no limit)",
          NULL, 0, 0},
+        {"strict", SSLC_ARG_FLAG, &strict, "decode every image first: any bad file is an error", NULL, 0, 0},
     };
-    size_t n_args = 11;
+    size_t n_args = 12;
     n_args += sslc_recipe_args(args + n_args, SSLC_RECIPE_ARGS_MAX, &ov);
     const char *positional[1];
     int n_pos = 0;
@@ -74,6 +76,7 @@ int sslc_cmd_augment_preview(int argc, char **argv)
     sslc_dataset_options_default(&dopt);
     dopt.channels = (int)channels;
     dopt.max_pixels = max_pixels;
+    dopt.strict = strict;
     uint8_t *sheet = NULL, *tile = NULL;
     sslc_image img = {0};
     sslc_view_scratch scratch = {0};

@@ -73,7 +73,7 @@ int sslc_cmd_embed(int argc, char **argv)
         "manifest:FILE, or a path."};
     const char *ckpt = "", *out = "embeddings.h5", *format = "auto";
     int64_t batch = 256, size = 0, resize = 0, threads = 0;
-    bool projection = false;
+    bool projection = false, strict = false;
     const sslc_arg args[] = {
         {"ckpt", SSLC_ARG_STRING, &ckpt, "encoder: checkpoint file or run folder", NULL, 0, 0},
         {"out", SSLC_ARG_STRING, &out, "the file to write (.h5, or .npy)", NULL, 0, 0},
@@ -83,6 +83,7 @@ int sslc_cmd_embed(int argc, char **argv)
         {"resize", SSLC_ARG_INT, &resize, "short side before the center crop (0: the view size)", NULL, 0, 8192},
         {"batch", SSLC_ARG_INT, &batch, "images per forward pass", NULL, 1, 1 << 20},
         {"threads", SSLC_ARG_INT, &threads, "threads (0: all cores)", NULL, 0, 1024},
+        {"strict", SSLC_ARG_FLAG, &strict, "decode every image first: any bad file is an error (else bad images are left out and counted)", NULL, 0, 0},
     };
     const size_t n_args = sizeof args / sizeof args[0];
     const char *spec = NULL;
@@ -115,15 +116,13 @@ int sslc_cmd_embed(int argc, char **argv)
         goto done;
     if (projection && (st = sslc_projector_load(&head, path, enc.feature_dim)))
         goto done;
-    sslc_dataset_options dopt;
-    sslc_dataset_options_default(&dopt);
-    dopt.channels = (int)enc.config.in_channels;
-    if ((st = sslc_dataset_open(&ds, spec, &dopt)))
+    const int channels = (int)enc.config.in_channels;
+    if ((st = sslc_cli_open_dataset(&ds, spec, channels, strict)))
         goto done;
     if (size == 0)
         size = ckpt_size > 0 ? ckpt_size : sslc_cli_image_size(ds);
     sslc_recipe recipe;
-    if ((st = sslc_cli_eval_recipe(&recipe, size, dopt.channels)))
+    if ((st = sslc_cli_eval_recipe(&recipe, size, channels)))
         goto done;
     if (resize > 0) {
         recipe.eval_resize = resize;
@@ -147,7 +146,7 @@ int sslc_cmd_embed(int argc, char **argv)
     char mean[64], std[64];
     snprintf(mean, sizeof mean, "%.9g", recipe.mean[0]);
     snprintf(std, sizeof std, "%.9g", recipe.std[0]);
-    for (int c = 1; c < dopt.channels; c++) {
+    for (int c = 1; c < channels; c++) {
         snprintf(mean + strlen(mean), sizeof mean - strlen(mean), ",%.9g", recipe.mean[c]);
         snprintf(std + strlen(std), sizeof std - strlen(std), ",%.9g", recipe.std[c]);
     }

@@ -119,8 +119,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     sslc_cli_encoder_args ea = {supervised ? "random" : o.ckpt, o.arch, o.width, o.cifar_stem,
                                 (uint64_t)o.seed};
     int64_t size;
-    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, o.labels.train,
-                             o.labels.test, &ea)))
+    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, &o.labels, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);

@@ -61,8 +61,7 @@ int sslc_cmd_knn(int argc, char **argv)
     const double start = sslc_now();
     sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed};
     int64_t size;
-    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, labels.train,
-                             labels.test, &ea)))
+    if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, &labels, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);

@@ -102,7 +102,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     sslc_cli_encoder_args ea = {o.ckpt, o.arch, o.width, o.cifar_stem, (uint64_t)o.seed};
     int64_t size;
     if ((st = sslc_cli_setup(&train, &test, pixels ? NULL : &enc, &size, method, sizeof method,
-                             o.labels.train, o.labels.test, &ea)))
+                             &o.labels, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);

@@ -6,6 +6,7 @@
 
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
+#include "src/cli/eval_common.h"
 #include "src/cli/recipe_args.h"
 #include "src/core/log.h"
 #include "src/core/threads.h"
@@ -23,7 +24,7 @@ typedef struct options {
     int64_t queue, shuffle_groups, seed, threads, log_every, ckpt_every, keep;
     int64_t knn_every, knn_k, knn_bank_limit;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
-    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch;
+    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch, strict;
     sslc_recipe_overrides aug;
 } options;
 
@@ -34,6 +35,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"moco-version", SSLC_ARG_INT, &o->moco_version, "MoCo recipe and head: 1 or 2", NULL, 1, 2},
         {"symmetric", SSLC_ARG_FLAG, &o->symmetric, "MoCo: symmetric loss over both views", NULL, 0, 0},
         {"data", SSLC_ARG_STRING, &o->data, "images: fashion-mnist:train, folder:DIR, imagefolder:DIR, idx:FILE[,LABELS], manifest:FILE, or a path", NULL, 0, 0},
+        {"strict", SSLC_ARG_FLAG, &o->strict, "decode every image before training: any bad file is an error (else bad images are skipped and counted)", NULL, 0, 0},
         {"knn-bank", SSLC_ARG_STRING, &o->knn_bank, "kNN monitor: labelled bank (auto: --data when labelled; none: off)", NULL, 0, 0},
         {"knn-val", SSLC_ARG_STRING, &o->knn_val, "kNN monitor: labelled validation set (auto: fashion-mnist:test for Fashion-MNIST)", NULL, 0, 0},
         {"knn-every", SSLC_ARG_INT, &o->knn_every, "kNN monitor every N epochs (0: at the end only)", NULL, 0, 1000000},
@@ -109,14 +111,6 @@ static int stored_argv(char *text, char **argv, int cap)
     return n;
 }
 
-static sslc_status open_dataset(sslc_dataset **ds, const char *spec, int channels)
-{
-    sslc_dataset_options opt;
-    sslc_dataset_options_default(&opt);
-    opt.channels = channels;
-    return sslc_dataset_open(ds, spec, &opt);
-}
-
 int sslc_cmd_pretrain(int argc, char **argv)
 {
     static const sslc_command_help help = {
@@ -164,7 +158,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
     bool moco = strcmp(o.method, "moco") == 0;
 
     // ---- resolve every "auto" before any work ----
-    if ((st = open_dataset(&ds, o.data, 0)))
+    if ((st = sslc_cli_open_dataset(&ds, o.data, 0, o.strict)))
         goto done;
     int channels = sslc_dataset_channels(ds);
     if (o.size == SSLC_ARG_AUTO) {
@@ -228,8 +222,8 @@ int sslc_cmd_pretrain(int argc, char **argv)
     if (!strcmp(o.knn_val, "auto"))
         o.knn_val = !strcmp(o.data, "fashion-mnist:train") ? "fashion-mnist:test" : "none";
     if (strcmp(o.knn_bank, "none") && strcmp(o.knn_val, "none")) {
-        if ((st = open_dataset(&bank, o.knn_bank, channels)) ||
-            (st = open_dataset(&val, o.knn_val, channels)))
+        if ((st = sslc_cli_open_dataset(&bank, o.knn_bank, channels, o.strict)) ||
+            (st = sslc_cli_open_dataset(&val, o.knn_val, channels, o.strict)))
             goto done;
         if (sslc_dataset_num_classes(bank) == 0 || sslc_dataset_num_classes(val) == 0) {
             st = sslc_error(SSLC_ERR_INVALID, "the kNN monitor needs labelled --knn-bank and "

@@ -7,13 +7,20 @@
 #include "src/eval/encoder.h"
 #include "src/io/checkpoint.h"
 
-sslc_status sslc_cli_open_labelled(sslc_dataset **ds, const char *spec, int channels,
-                                   const char *what)
+sslc_status sslc_cli_open_dataset(sslc_dataset **ds, const char *spec, int channels, bool strict)
 {
     sslc_dataset_options opt;
     sslc_dataset_options_default(&opt);
     opt.channels = channels;
-    sslc_status st = sslc_dataset_open(ds, spec, &opt);
+    opt.strict = strict;
+    return sslc_dataset_open(ds, spec, &opt);
+}
+
+// Opens spec and refuses it without labels ("what": "--train", ...).
+static sslc_status open_labelled(sslc_dataset **ds, const char *spec, int channels, bool strict,
+                                 const char *what)
+{
+    sslc_status st = sslc_cli_open_dataset(ds, spec, channels, strict);
     if (st)
         return sslc_error_prefix(st, "%s", what);
     if (sslc_dataset_num_classes(*ds) < 2) {
@@ -37,6 +44,7 @@ size_t sslc_cli_label_args(sslc_arg *a, sslc_cli_labels *l)
         {"per-class", SSLC_ARG_INT, &l->per_class, "images per class instead of a fraction (0: use the fraction)", NULL, 0, 1LL << 40},
         {"subset", SSLC_ARG_STRING, &l->subset, "read the labelled subset from this list instead", NULL, 0, 0},
         {"save-subset", SSLC_ARG_STRING, &l->save_subset, "write the labelled subset list here", NULL, 0, 0},
+        {"strict", SSLC_ARG_FLAG, &l->strict, "decode every image first: any bad file is an error (else bad images are skipped and counted)", NULL, 0, 0},
     };
     memcpy(a, list, sizeof list);
     return SSLC_CLI_LABEL_ARGS;
@@ -90,8 +98,8 @@ sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method
 }
 
 sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resnet *enc,
-                           int64_t *image_size, char *method, size_t cap, const char *train_spec,
-                           const char *test_spec, const sslc_cli_encoder_args *a)
+                           int64_t *image_size, char *method, size_t cap,
+                           const sslc_cli_labels *labels, const sslc_cli_encoder_args *a)
 {
     *train = *test = NULL;
     *image_size = 0;
@@ -105,8 +113,9 @@ sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resne
             return st;
         channels = (int)enc->config.in_channels;
     }
-    if ((st = sslc_cli_open_labelled(train, train_spec, channels, "--train")) ||
-        (st = sslc_cli_open_labelled(test, test_spec, sslc_dataset_channels(*train), "--test")))
+    if ((st = open_labelled(train, labels->train, channels, labels->strict, "--train")) ||
+        (st = open_labelled(test, labels->test, sslc_dataset_channels(*train), labels->strict,
+                            "--test")))
         goto fail;
     if (sslc_dataset_num_classes(*test) != sslc_dataset_num_classes(*train)) {
         st = sslc_error(SSLC_ERR_INVALID, "--train has %lld classes, --test %lld",

@@ -14,22 +14,24 @@
 #include "src/eval/metrics.h"
 #include "src/models/resnet.h"
 
-// Opens spec and refuses it without labels ("what": "--train", ...).
-sslc_status sslc_cli_open_labelled(sslc_dataset **ds, const char *spec, int channels,
-                                   const char *what);
 
 // The options that choose the labelled data: --train, --test,
-// --label-fraction, --per-class, --subset, --save-subset.
+// --label-fraction, --per-class, --subset, --save-subset, --strict.
 typedef struct sslc_cli_labels {
     const char *train, *test; // dataset specs
     double fraction;          // class-balanced fraction of train (1: all)
     int64_t per_class;        // or this many images per class (> 0)
     const char *subset;       // or the list in this file (non-empty)
     const char *save_subset;  // where to write the subset's list ("": see sslc_cli_subset)
+    bool strict;              // decode every image first; any bad file is an error
 } sslc_cli_labels;
 
-#define SSLC_CLI_LABELS_DEFAULT {"fashion-mnist:train", "fashion-mnist:test", 1.0, 0, "", ""}
-enum { SSLC_CLI_LABEL_ARGS = 6 };
+#define SSLC_CLI_LABELS_DEFAULT {"fashion-mnist:train", "fashion-mnist:test", 1.0, 0, "", "", false}
+enum { SSLC_CLI_LABEL_ARGS = 7 };
+
+// Opens spec for a command: channels 0 (the data's) or 1 / 3; strict: every
+// image decoded now, any bad file an error (the bad-input rule, docs/data.md).
+sslc_status sslc_cli_open_dataset(sslc_dataset **ds, const char *spec, int channels, bool strict);
 
 // Writes the SSLC_CLI_LABEL_ARGS argument entries for l to a.
 size_t sslc_cli_label_args(sslc_arg *a, sslc_cli_labels *l);
@@ -58,8 +60,8 @@ sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method
 // encoder); a random one takes the data's. The two sets must have the
 // same classes. *image_size: the checkpoint's view size, else the data's.
 sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resnet *enc,
-                           int64_t *image_size, char *method, size_t cap, const char *train_spec,
-                           const char *test_spec, const sslc_cli_encoder_args *a);
+                           int64_t *image_size, char *method, size_t cap,
+                           const sslc_cli_labels *labels, const sslc_cli_encoder_args *a);
 
 // The deterministic eval recipe for small images (resize = size, center
 // crop) and the light training recipe "supervised": random resized crop of

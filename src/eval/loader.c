@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/core/threads.h"
 
@@ -150,7 +149,7 @@ sslc_status sslc_loader_batch(sslc_loader *l, int64_t epoch, int64_t step, const
                 break;
             if (__atomic_exchange_n(&l->bad[p], 1, __ATOMIC_RELAXED) == 0) {
                 __atomic_fetch_add(&l->skipped, 1, __ATOMIC_RELAXED);
-                sslc_warn("%s; skipped", sslc_error_message());
+                sslc_dataset_report_bad(l->ds, l->indices[p], sslc_error_message());
             }
             if (l->drop_bad) {
                 p = -1;

@@ -774,10 +774,17 @@ static void bad_images_are_excluded_and_counted(void **state)
         // Named once each, with the decoder's reason.
         assert_non_null(strstr(out, "vertical/003.png"));
         assert_non_null(strstr(out, "square/001.png"));
-        assert_non_null(strstr(out, "file is truncated; skipped"));
+        assert_non_null(strstr(out, "skipping '"));
+        assert_non_null(strstr(out, "file is truncated"));
         if (!strstr(out, "excluded as undecodable: 1 training image, 1 test image"))
             fail_msg("%s: no count of the excluded images:\n%s", commands[i], out);
     }
+    // --strict: the same data is refused before any work, naming the files.
+    snprintf(cmd, sizeof cmd, "'%s' knn --ckpt '%s' %s --strict", SSLC_EXE, ckpt, d);
+    assert_int_not_equal(run_cmd(cmd, log, out, sizeof out), 0);
+    assert_non_null(strstr(out, "vertical/003.png"));
+    assert_null(strstr(out, "knn simclr: top-1"));
+
     FILE *f = fopen(res, "r");
     assert_non_null(f);
     char line[2048];
