@@ -194,7 +194,9 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     double seconds = sslc_now() - start;
     const char *what = supervised ? "supervised" : (mode == SSLC_FINETUNE_FULL ? "finetune" : "finetune-bn-head");
     char excluded[256];
-    sslc_cli_excluded_text(excluded, sizeof excluded, res.skipped, test_skipped);
+    const int64_t ex_train = sslc_dataset_skipped(train) + res.skipped;
+    const int64_t ex_test = sslc_dataset_skipped(test) + test_skipped;
+    sslc_cli_excluded_text(excluded, sizeof excluded, ex_train, ex_test);
     printf("%s %s: top-1 %.2f%% top-5 %.2f%% with %lld labels, %lld steps%s, in %.1f s\n", what,
            method, 100.0 * met.top1, 100.0 * met.top5, (long long)(subset.n - res.skipped),
            (long long)res.steps, excluded, seconds);
@@ -206,8 +208,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
              "\"top5\": %.4f, \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.1f, "
              "\"seconds\": %.1f, \"images_per_s\": %.1f}",
              what, o.name, method, supervised ? "" : o.ckpt, o.labels.fraction, (long long)o.labels.per_class,
-             (long long)(subset.n - res.skipped), (long long)count, (long long)res.skipped,
-             (long long)test_skipped, met.top1, met.top5, (long long)res.steps,
+             (long long)(subset.n - res.skipped), (long long)count, (long long)ex_train,
+             (long long)ex_test, met.top1, met.top5, (long long)res.steps,
              (long long)res.epochs, res.seconds, seconds, res.images_per_s);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
         goto done;

@@ -90,7 +90,9 @@ int sslc_cmd_knn(int argc, char **argv)
         goto done;
     double seconds = sslc_now() - start;
     char excluded[256];
-    sslc_cli_excluded_text(excluded, sizeof excluded, fb.skipped, fq.skipped);
+    const int64_t ex_train = sslc_dataset_skipped(train) + fb.skipped;
+    const int64_t ex_test = sslc_dataset_skipped(test) + fq.skipped;
+    sslc_cli_excluded_text(excluded, sizeof excluded, ex_train, ex_test);
     printf("knn %s: top-1 %.2f%% (k %lld, tau %g, bank %lld images, %lld test%s) in %.1f s, "
            "encoder forward %.0f images/s\n",
            method, 100.0 * top1, (long long)k, tau, (long long)fb.n, (long long)fq.n, excluded,
@@ -103,7 +105,7 @@ int sslc_cmd_knn(int argc, char **argv)
                  "\"excluded_train\": %lld, \"excluded_test\": %lld, \"k\": %lld, "
                  "\"top1\": %.4f, \"seconds\": %.1f, \"extract_images_per_s\": %.1f}",
                  name, method, ckpt, labels.fraction, (long long)fb.n, (long long)fq.n,
-                 (long long)fb.skipped, (long long)fq.skipped, (long long)k, top1, seconds, ips);
+                 (long long)ex_train, (long long)ex_test, (long long)k, top1, seconds, ips);
         st = sslc_cli_append_json(results, json);
     }
 done:

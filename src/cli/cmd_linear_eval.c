@@ -205,7 +205,9 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     sslc_metrics_print(stdout, &met, names);
     double seconds = sslc_now() - start;
     char excluded[256];
-    sslc_cli_excluded_text(excluded, sizeof excluded, ftr.skipped, fte.skipped);
+    const int64_t ex_train = sslc_dataset_skipped(train) + ftr.skipped;
+    const int64_t ex_test = sslc_dataset_skipped(test) + fte.skipped;
+    sslc_cli_excluded_text(excluded, sizeof excluded, ex_train, ex_test);
     printf("linear-eval %s: top-1 %.2f%% top-5 %.2f%% with %lld labels (l2 %g%s) in %.1f s\n",
            pixels ? "pixels" : method, 100.0 * met.top1, 100.0 * met.top5, (long long)ftr.n,
            pr.l2, excluded, seconds);
@@ -218,7 +220,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
              "\"extract_images_per_s\": %.1f}",
              o.name, pixels ? "pixels" : method, pixels ? "" : o.ckpt, o.labels.fraction,
              (long long)o.labels.per_class, (long long)ftr.n, (long long)fte.n,
-             (long long)ftr.skipped, (long long)fte.skipped, met.top1, met.top5, pr.l2, o.solver,
+             (long long)ex_train, (long long)ex_test, met.top1, met.top5, pr.l2, o.solver,
              o.augment ? "true" : "false", seconds, ips_test);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
         goto done;

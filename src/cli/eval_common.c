@@ -215,7 +215,7 @@ void sslc_cli_excluded_text(char *buf, size_t cap, int64_t train, int64_t test)
     buf[0] = '\0';
     if (train == 0 && test == 0)
         return;
-    int n = snprintf(buf, cap, "; excluded as undecodable:");
+    int n = snprintf(buf, cap, "; excluded as unreadable:");
     if (train > 0 && n >= 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, " %lld training image%s%s", (long long)train,
                       train == 1 ? "" : "s", test > 0 ? "," : "");

@@ -76,8 +76,9 @@ int64_t sslc_cli_image_size(const sslc_dataset *ds);
 // out of their set, named in a warning each and counted. Refuses a set left
 // empty (what: the command).
 sslc_status sslc_cli_check_rows(const char *what, int64_t train_rows, int64_t test_rows);
-// "" when nothing was excluded, else "; excluded as undecodable: 2 training
-// images, 1 test image" (for the line that states the accuracy).
+// "" when nothing was excluded, else "; excluded as unreadable: 2 training
+// images, 1 test image" (for the line that states the accuracy): images of
+// the sets skipped at the scan or when decoded.
 void sslc_cli_excluded_text(char *buf, size_t cap, int64_t train, int64_t test);
 
 // Appends one JSON line to path (creating it), for the table script.

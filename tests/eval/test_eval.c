@@ -776,7 +776,7 @@ static void bad_images_are_excluded_and_counted(void **state)
         assert_non_null(strstr(out, "square/001.png"));
         assert_non_null(strstr(out, "skipping '"));
         assert_non_null(strstr(out, "file is truncated"));
-        if (!strstr(out, "excluded as undecodable: 1 training image, 1 test image"))
+        if (!strstr(out, "excluded as unreadable: 1 training image, 1 test image"))
             fail_msg("%s: no count of the excluded images:\n%s", commands[i], out);
     }
     // --strict: the same data is refused before any work, naming the files.
