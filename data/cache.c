@@ -12,15 +12,8 @@
 
 #include "data/dataset_internal.h"
 #include "data/resize.h"
+#include "src/core/hash.h"
 #include "src/core/log.h"
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
 
 typedef struct cache_header {
     char magic[8]; // "SSLCACH1"
@@ -41,11 +34,11 @@ static void cached_dims(int64_t h, int64_t w, int64_t short_side, int64_t *oh, i
 sslc_status sslc_dataset_open_cache(sslc_dataset *ds, const sslc_dataset_options *opt)
 {
     ds->cache_short_side = opt->cache_short_side;
-    uint64_t fp = 0xcbf29ce484222325ull;
+    uint64_t fp = SSLC_HASH64_INIT;
     for (int64_t i = 0; i < ds->n; i++) {
-        fp = fnv1a(fp, ds->items[i].path, strlen(ds->items[i].path));
-        fp = fnv1a(fp, &ds->items[i].height, sizeof(int32_t));
-        fp = fnv1a(fp, &ds->items[i].width, sizeof(int32_t));
+        fp = sslc_hash64(fp, ds->items[i].path, strlen(ds->items[i].path));
+        fp = sslc_hash64(fp, &ds->items[i].height, sizeof(int32_t));
+        fp = sslc_hash64(fp, &ds->items[i].width, sizeof(int32_t));
     }
     size_t table = (size_t)ds->n * sizeof(sslc_cache_entry);
     size_t flags_at = sizeof(cache_header) + table;

@@ -9,6 +9,7 @@
 
 #include "data/dataset_internal.h"
 #include "data/image.h"
+#include "src/core/hash.h"
 #include "src/core/log.h"
 #include "src/core/threads.h"
 
@@ -56,27 +57,6 @@ void sslc_scan_options_default(sslc_scan_options *opt)
     opt->examples = 3;
 }
 
-// 64-bit hash of bytes, eight at a time (finding equal files, not
-// resisting an adversary; with the length, collisions are negligible).
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xc2b2ae3d27d4eb4full;
-    uint64_t h = 0x27d4eb2f165667c5ull ^ (uint64_t)n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h ^= w * k1;
-        h = ((h << 31) | (h >> 33)) * k2;
-    }
-    uint64_t tail = 0;
-    memcpy(&tail, p + i, n - i);
-    h ^= tail * k1;
-    h ^= h >> 33;
-    h *= k2;
-    return h ^ (h >> 29);
-}
-
 // Reads, probes and decodes one file; the result says what it is or why not.
 static void check_file(const char *path, int64_t max_pixels, bool hash, item_result *r)
 {
@@ -86,7 +66,7 @@ static void check_file(const char *path, int64_t max_pixels, bool hash, item_res
     if (st == SSLC_OK) {
         r->bytes = (int64_t)size;
         if (hash)
-            r->hash = hash_bytes(bytes, size);
+            r->hash = sslc_hash64(SSLC_HASH64_INIT, bytes, size);
         r->format = sslc_image_sniff(bytes, size) == SSLC_IMAGE_PNG ? SSLC_SCAN_PNG
                                                                      : SSLC_SCAN_JPEG;
         // channels 0: the file's own, the cheapest full decode.
@@ -117,7 +97,7 @@ static void check_idx(const sslc_dataset *ds, int64_t i, bool hash, item_result 
     int64_t px = ds->idx_rows * ds->idx_cols * ds->idx_channels;
     r->bytes = px;
     if (hash)
-        r->hash = hash_bytes(ds->idx_pixels + i * px, (size_t)px);
+        r->hash = sslc_hash64(SSLC_HASH64_INIT, ds->idx_pixels + i * px, (size_t)px);
     r->format = SSLC_SCAN_IDX;
     r->height = (int32_t)ds->idx_rows;
     r->width = (int32_t)ds->idx_cols;
