@@ -1,10 +1,15 @@
 // src/core: status messages, the counter-based RNG, and every GEMM backend
 // against the naive reference.
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "src/core/fs.h"
 #include "src/core/gemm.h"
+#include "src/core/hash.h"
 #include "src/core/rng.h"
 #include "src/core/status.h"
 #include "tests/harness.h"
@@ -102,6 +107,52 @@ static void gemm_backend_matches_naive_for_every_transpose(void **state)
     free(R);
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+// mkdir -p: every missing parent is made, an existing folder is fine, and a
+// file in the way is named in the error with the reason.
+static void make_dir_makes_parents_and_names_what_fails(void **state)
+{
+    (void)state;
+    const char *root = sslc_test_tmpdir("fs");
+    char path[1200], file[1200];
+    snprintf(path, sizeof path, "%s/a/b//c/", root);
+    assert_int_equal(sslc_make_dir(path, "run folder"), SSLC_OK);
+    snprintf(path, sizeof path, "%s/a/b/c", root);
+    assert_true(is_dir(path));
+    assert_int_equal(sslc_make_dir(path, "run folder"), SSLC_OK); // exists: fine
+    snprintf(file, sizeof file, "%s/a/plain", root);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/a/plain/x/y", root);
+    assert_int_equal(sslc_make_dir(path, "run folder"), SSLC_ERR_IO);
+    assert_non_null(strstr(sslc_error_message(), "run folder"));
+    assert_non_null(strstr(sslc_error_message(), file));
+    assert_non_null(strstr(sslc_error_message(), "in the way"));
+    // A file's folder, made for it; a bare name needs none.
+    snprintf(path, sizeof path, "%s/out/deep/results.jsonl", root);
+    assert_int_equal(sslc_make_parent_dir(path, "--results"), SSLC_OK);
+    snprintf(path, sizeof path, "%s/out/deep", root);
+    assert_true(is_dir(path));
+    assert_int_equal(sslc_make_parent_dir("results.jsonl", "--results"), SSLC_OK);
+}
+
+// FNV-1a 64 of the empty string and of "a" (its published test values), and
+// continuing over two pieces equals hashing their concatenation.
+static void hash64_is_fnv1a(void **state)
+{
+    (void)state;
+    assert_true(sslc_hash64(SSLC_HASH64_INIT, "", 0) == 0xcbf29ce484222325ULL);
+    assert_true(sslc_hash64(SSLC_HASH64_INIT, "a", 1) == 0xaf63dc4c8601ec8cULL);
+    uint64_t h = sslc_hash64(sslc_hash64(SSLC_HASH64_INIT, "foo", 3), "bar", 3);
+    assert_true(h == sslc_hash64(SSLC_HASH64_INIT, "foobar", 6));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
@@ -110,6 +161,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(rng_uniform_and_normal_have_the_right_moments),
         cmocka_unit_test(rng_permutation_is_a_permutation),
         cmocka_unit_test(gemm_backend_matches_naive_for_every_transpose),
+        cmocka_unit_test(make_dir_makes_parents_and_names_what_fails),
+        cmocka_unit_test(hash64_is_fnv1a),
     };
     const sslc_test_group groups[] = {SSLC_GROUP("unit", unit)};
     return sslc_test_main(argc, argv, groups, 1);

@@ -10,6 +10,7 @@
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/cli/recipe_args.h"
+#include "src/core/fs.h"
 #include "src/core/log.h"
 
 // Copies a (S, S, C) tile into the sheet at (row y0, col x0), each pixel
@@ -135,7 +136,9 @@ int sslc_cmd_augment_preview(int argc, char **argv)
         }
         sslc_image_free(&img);
     }
-    st = sslc_png_write(out, sheet, H, W, C);
+    st = sslc_make_parent_dir(out, "--out");
+    if (!st)
+        st = sslc_png_write(out, sheet, H, W, C);
     if (st != SSLC_OK)
         goto fail;
     printf("wrote %s: %lld image(s) x (original + %lld %s views), %lldx%lld pixels\n", out,

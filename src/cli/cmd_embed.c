@@ -7,6 +7,7 @@
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/cli/eval_common.h"
+#include "src/core/fs.h"
 #include "src/core/hash.h"
 #include "src/core/log.h"
 #include "src/core/progress.h"
@@ -169,7 +170,8 @@ int sslc_cmd_embed(int argc, char **argv)
               "%lld), %lld px views",
               (long long)sslc_dataset_count(ds), spec, method, path, (long long)info.step,
               sslc_resnet_arch(&enc.config), (long long)enc.config.width, (long long)size);
-    if ((st = sslc_embed_writer_open(&e.writer, out, &h)))
+    if ((st = sslc_make_parent_dir(out, "--out")) ||
+        (st = sslc_embed_writer_open(&e.writer, out, &h)))
         goto done;
     sslc_progress bar;
     sslc_progress_init(&bar, stderr, (sslc_dataset_count(ds) + 9) / 10, sslc_dataset_count(ds), 0);

@@ -4,6 +4,7 @@
 
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
+#include "src/core/fs.h"
 #include "src/io/checkpoint.h"
 
 int sslc_cmd_export(int argc, char **argv)
@@ -31,6 +32,8 @@ int sslc_cmd_export(int argc, char **argv)
     char path[4096];
     if (st == SSLC_OK)
         st = sslc_ckpt_resolve(src, path, sizeof path);
+    if (st == SSLC_OK)
+        st = sslc_make_parent_dir(out, "--out");
     if (st == SSLC_OK)
         st = sslc_ckpt_export(out, path, part);
     if (st != SSLC_OK)

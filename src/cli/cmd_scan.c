@@ -8,6 +8,7 @@
 #include "data/scan.h"
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
+#include "src/core/fs.h"
 #include "src/core/log.h"
 #include "src/core/progress.h"
 #include "src/core/threads.h"
@@ -174,10 +175,12 @@ int sslc_cmd_scan(int argc, char **argv)
         return sslc_cli_fail("scan", st);
     const sslc_scan_summary *m = sslc_scan_get_summary(scan);
     print_summary(m, classes);
-    if (json[0] && !(st = sslc_scan_write_json(scan, json)))
+    if (json[0] && !(st = sslc_make_parent_dir(json, "--json")) &&
+        !(st = sslc_scan_write_json(scan, json)))
         printf("wrote        %s\n", json);
     if (!st && manifest[0] && m->accepted) {
-        if (!(st = sslc_scan_save_manifest(scan, manifest)))
+        if (!(st = sslc_make_parent_dir(manifest, "--manifest")) &&
+            !(st = sslc_scan_save_manifest(scan, manifest)))
             printf("wrote        %s (%lld images; open it with manifest:%s)\n", manifest,
                    (long long)m->accepted, manifest);
     }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "src/core/fs.h"
 #include "src/eval/encoder.h"
 #include "src/io/checkpoint.h"
 
@@ -63,6 +64,8 @@ sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const sslc_c
         snprintf(path, sizeof path, "%s/subset.txt", out);
         save = path;
     }
+    if (save[0] && (st = sslc_make_parent_dir(save, "--save-subset")))
+        return st;
     return save[0] ? sslc_subset_save(s, ds, save) : SSLC_OK;
 }
 
@@ -176,6 +179,9 @@ int64_t sslc_cli_image_size(const sslc_dataset *ds)
 // One line of text into path, appended (mode "a") or replacing it ("w").
 static sslc_status write_line(const char *path, const char *mode, const char *line)
 {
+    sslc_status st = sslc_make_parent_dir(path, path);
+    if (st)
+        return st;
     FILE *f = fopen(path, mode);
     if (!f)
         return sslc_error(SSLC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));

@@ -46,6 +46,23 @@ sslc_status sslc_make_dir(const char *path, const char *what)
     return st;
 }
 
+sslc_status sslc_make_parent_dir(const char *path, const char *what)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return SSLC_OK;
+    char *dir = sslc_malloc((size_t)(slash - path) + 1);
+    if (!dir)
+        return SSLC_ERR_NOMEM;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    char label[128];
+    snprintf(label, sizeof label, "the folder of %s", what);
+    sslc_status st = sslc_make_dir(dir, label);
+    free(dir);
+    return st;
+}
+
 sslc_status sslc_write_text(const char *dir, const char *name, const char *text)
 {
     char path[4096];

@@ -9,6 +9,10 @@
 // names the part that could not be made and why.
 sslc_status sslc_make_dir(const char *path, const char *what);
 
+// Creates the folder that will hold the file path, with its parents (a
+// bare file name needs none); what names the file in the error.
+sslc_status sslc_make_parent_dir(const char *path, const char *what);
+
 // Writes text to dir/name (replacing it); the error names the file.
 sslc_status sslc_write_text(const char *dir, const char *name, const char *text);
 
