@@ -1,0 +1,243 @@
+#include "src/dist/dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(SSLC_USE_MPI)
+#include <mpi.h>
+#endif
+
+enum { MESSAGE = 512 };
+
+#if defined(SSLC_USE_MPI)
+
+static bool active;      // MPI_Init was called here
+static int world_rank, world_size = 1;
+static char description[128] = "single process";
+
+struct sslc_dist_request {
+    MPI_Request r;
+};
+
+// Launchers say who started the process: Open MPI's mpirun, MPICH / Hydra
+// and Slurm's srun (PMI / PMIx). Without one, MPI is not started at all, so a
+// plain `sslc` run is the single-process twin and pays nothing for MPI.
+static bool launched_by_mpi(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK",
+                          "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]))
+            return true;
+    return false;
+}
+
+static sslc_status failed(const char *what, int code)
+{
+    char text[MPI_MAX_ERROR_STRING] = "";
+    int len = 0;
+    MPI_Error_string(code, text, &len);
+    return sslc_error(SSLC_ERR_INTERNAL, "rank %d of %d: %s failed: %s", world_rank, world_size,
+                      what, text);
+}
+
+#define MPI_TRY(what, call)                                                                        \
+    do {                                                                                           \
+        int code_ = (call);                                                                        \
+        if (code_ != MPI_SUCCESS)                                                                  \
+            return failed(what, code_);                                                            \
+    } while (0)
+
+sslc_status sslc_dist_init(void)
+{
+    if (active || !launched_by_mpi())
+        return SSLC_OK;
+    int provided = 0;
+    // Only the main thread calls MPI (OpenMP workers never do).
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return sslc_error(SSLC_ERR_INTERNAL, "MPI_Init failed");
+    active = true;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    char version[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int len = 0;
+    MPI_Get_library_version(version, &len);
+    char *end = strpbrk(version, ",\n");
+    if (end)
+        *end = '\0';
+    snprintf(description, sizeof description, "%s, %d ranks", version, world_size);
+    return SSLC_OK;
+}
+
+void sslc_dist_finalize(void)
+{
+    if (active)
+        MPI_Finalize();
+    active = false;
+}
+
+void sslc_dist_abort(void)
+{
+    if (active && world_size > 1)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+int sslc_dist_rank(void) { return world_rank; }
+int sslc_dist_size(void) { return world_size; }
+const char *sslc_dist_describe(void) { return description; }
+
+sslc_status sslc_dist_sum_f32(float *buf, size_t n)
+{
+    if (world_size > 1)
+        MPI_TRY("sum", MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_sum_f64(double *buf, size_t n)
+{
+    if (world_size > 1)
+        MPI_TRY("sum", MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM,
+                                     MPI_COMM_WORLD));
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_gather_f32(const float *send, float *recv, size_t n)
+{
+    if (world_size == 1) {
+        memmove(recv, send, n * sizeof(float));
+        return SSLC_OK;
+    }
+    MPI_TRY("gather", MPI_Allgather(send, (int)n, MPI_FLOAT, recv, (int)n, MPI_FLOAT,
+                                    MPI_COMM_WORLD));
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_gather_f64(const double *send, double *recv, size_t n)
+{
+    if (world_size == 1) {
+        memmove(recv, send, n * sizeof(double));
+        return SSLC_OK;
+    }
+    MPI_TRY("gather", MPI_Allgather(send, (int)n, MPI_DOUBLE, recv, (int)n, MPI_DOUBLE,
+                                    MPI_COMM_WORLD));
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_broadcast(void *buf, size_t bytes, int root)
+{
+    if (world_size > 1)
+        MPI_TRY("broadcast", MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD));
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_agree(sslc_status st)
+{
+    if (world_size == 1)
+        return st;
+    int first_bad = st == SSLC_OK ? world_size : world_rank;
+    MPI_TRY("agree", MPI_Allreduce(MPI_IN_PLACE, &first_bad, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+    if (first_bad == world_size)
+        return SSLC_OK;
+    char message[MESSAGE];
+    snprintf(message, sizeof message, "%s", sslc_error_message());
+    MPI_TRY("agree", MPI_Bcast(message, MESSAGE, MPI_CHAR, first_bad, MPI_COMM_WORLD));
+    message[MESSAGE - 1] = '\0';
+    if (world_rank == first_bad)
+        return st; // its own message stands
+    return sslc_error(SSLC_ERR_INTERNAL, "rank %d: %s", first_bad, message);
+}
+
+sslc_status sslc_dist_isum_f32(float *buf, size_t n, sslc_dist_request **out)
+{
+    *out = NULL;
+    if (world_size == 1)
+        return SSLC_OK;
+    sslc_dist_request *req = sslc_malloc(sizeof *req);
+    if (!req)
+        return SSLC_ERR_NOMEM;
+    int code = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                              &req->r);
+    if (code != MPI_SUCCESS) {
+        free(req);
+        return failed("sum", code);
+    }
+    *out = req;
+    return SSLC_OK;
+}
+
+void sslc_dist_poll(sslc_dist_request *req)
+{
+    int done = 0;
+    if (req)
+        MPI_Test(&req->r, &done, MPI_STATUS_IGNORE);
+}
+
+sslc_status sslc_dist_wait(sslc_dist_request *req)
+{
+    if (!req)
+        return SSLC_OK;
+    int code = MPI_Wait(&req->r, MPI_STATUS_IGNORE);
+    free(req);
+    if (code != MPI_SUCCESS)
+        return failed("sum", code);
+    return SSLC_OK;
+}
+
+#else // the single-process twin
+
+sslc_status sslc_dist_init(void) { return SSLC_OK; }
+void sslc_dist_finalize(void) {}
+void sslc_dist_abort(void) {}
+int sslc_dist_rank(void) { return 0; }
+int sslc_dist_size(void) { return 1; }
+const char *sslc_dist_describe(void) { return "single process (built without MPI)"; }
+
+sslc_status sslc_dist_sum_f32(float *buf, size_t n)
+{
+    (void)buf, (void)n;
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_sum_f64(double *buf, size_t n)
+{
+    (void)buf, (void)n;
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_gather_f32(const float *send, float *recv, size_t n)
+{
+    memmove(recv, send, n * sizeof(float));
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_gather_f64(const double *send, double *recv, size_t n)
+{
+    memmove(recv, send, n * sizeof(double));
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_broadcast(void *buf, size_t bytes, int root)
+{
+    (void)buf, (void)bytes, (void)root;
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_agree(sslc_status st) { return st; }
+
+sslc_status sslc_dist_isum_f32(float *buf, size_t n, sslc_dist_request **req)
+{
+    (void)buf, (void)n;
+    *req = NULL;
+    return SSLC_OK;
+}
+
+void sslc_dist_poll(sslc_dist_request *req) { (void)req; }
+sslc_status sslc_dist_wait(sslc_dist_request *req)
+{
+    (void)req;
+    return SSLC_OK;
+}
+
+#endif
