@@ -24,6 +24,7 @@ struct sslc_pipeline {
     sslc_recipe recipe;
     sslc_pipeline_config cfg;
     int64_t n, steps, C, S;
+    int64_t rows; // samples a batch buffer holds: the slice, or the batch
     int threads;
     int64_t *perm; // (n)
     slot *slots;   // (ring)
@@ -159,6 +160,13 @@ static void produce(sslc_pipeline *p, slot *sl, int64_t step)
     int64_t B = p->cfg.batch_size;
     int64_t first = step * B;
     int64_t count = p->n - first < B ? p->n - first : B;
+    if (p->cfg.slice_count > 0) { // this rank's part of the batch
+        int64_t end = p->cfg.slice_first + p->cfg.slice_count;
+        first += p->cfg.slice_first;
+        count = (end < count ? end : count) - p->cfg.slice_first;
+        if (count < 0)
+            count = 0;
+    }
     b->count = count;
     b->step = step;
     b->epoch = p->epoch;
@@ -266,6 +274,11 @@ sslc_status sslc_pipeline_create(sslc_pipeline **out, const sslc_dataset *ds,
                           "pipeline: the recipe makes %lld-channel views but the dataset has %d "
                           "channels",
                           (long long)recipe->channels, sslc_dataset_channels(ds));
+    if (cfg.slice_first < 0 || cfg.slice_count < 0 ||
+        cfg.slice_first + cfg.slice_count > cfg.batch_size)
+        return sslc_error(SSLC_ERR_INVALID, "pipeline: slice [%lld, %lld) is not inside a batch of %lld",
+                          (long long)cfg.slice_first, (long long)(cfg.slice_first + cfg.slice_count),
+                          (long long)cfg.batch_size);
     if (cfg.ring < 2)
         return sslc_error(SSLC_ERR_INVALID, "pipeline: the ring needs at least 2 batches, not %d",
                           cfg.ring);
@@ -290,6 +303,7 @@ sslc_status sslc_pipeline_create(sslc_pipeline **out, const sslc_dataset *ds,
     p->steps = steps;
     p->C = rec.channels;
     p->S = rec.size;
+    p->rows = cfg.slice_count > 0 ? cfg.slice_count : cfg.batch_size;
     p->threads = cfg.threads > 0 ? cfg.threads : sslc_get_threads();
     if (p->threads < 1)
         p->threads = 1;
@@ -305,12 +319,12 @@ sslc_status sslc_pipeline_create(sslc_pipeline **out, const sslc_dataset *ds,
         sslc_pipeline_destroy(p);
         return SSLC_ERR_NOMEM;
     }
-    size_t floats = (size_t)(cfg.views * cfg.batch_size * p->S * p->S * p->C);
+    size_t floats = (size_t)(cfg.views * p->rows * p->S * p->S * p->C);
     for (int r = 0; r < cfg.ring; r++) {
         sslc_batch *b = &p->slots[r].batch;
         b->views = sslc_aligned_alloc(floats * sizeof(float));
-        b->indices = sslc_malloc((size_t)cfg.batch_size * sizeof(int64_t));
-        b->labels = sslc_malloc((size_t)cfg.batch_size * sizeof(int));
+        b->indices = sslc_malloc((size_t)p->rows * sizeof(int64_t));
+        b->labels = sslc_malloc((size_t)p->rows * sizeof(int));
         if (!b->views || !b->indices || !b->labels) {
             sslc_pipeline_destroy(p);
             return SSLC_ERR_NOMEM;
@@ -369,7 +383,7 @@ double sslc_pipeline_wait_seconds(const sslc_pipeline *p) { return p->wait_s; }
 size_t sslc_pipeline_buffer_bytes(const sslc_pipeline *p)
 {
     return (size_t)p->cfg.ring *
-           (size_t)(p->cfg.views * p->cfg.batch_size * p->S * p->S * p->C) * sizeof(float);
+           (size_t)(p->cfg.views * p->rows * p->S * p->S * p->C) * sizeof(float);
 }
 
 // A tag for the permutation stream, apart from every view stream.

@@ -35,6 +35,11 @@ typedef struct sslc_pipeline_config {
     // the default: training keeps its batch size), or dropped, so the batch
     // is smaller and no image is counted twice (evaluation).
     bool drop_bad;
+    // Data parallelism: make only samples [slice_first, slice_first +
+    // slice_count) of each batch of batch_size (slice_count 0: all). The
+    // epoch, its batches and every view are the whole batch's, so N ranks
+    // taking N slices see exactly the views one process would.
+    int64_t slice_first, slice_count;
     int threads;    // augmentation workers (0: sslc_get_threads())
     bool async;     // a producer thread runs ahead of the consumer (default true)
     int ring;       // batches in the ring, >= 2 (default 2)
@@ -49,7 +54,7 @@ typedef struct sslc_batch {
     float *views;
     int64_t *indices; // (count) dataset indices
     int *labels;      // (count) labels, -1 when the dataset is unlabeled
-    int64_t count;    // B, or fewer for a kept last partial batch or dropped bad images
+    int64_t count;    // B (or the slice), or fewer for a kept last partial batch or dropped bad images
     int64_t views_per_sample, height, width, channels;
     int64_t epoch, step;
 } sslc_batch;

@@ -546,6 +546,52 @@ static void scaled_jpeg_decode_is_close_to_full(void **state)
     sslc_image_free(&img);
 }
 
+// Data parallelism: ranks making slices of each batch see exactly the views
+// of the whole batch (view v of slice sample i is row v * slice + i).
+static void batch_slices_are_the_whole_batch(void **state)
+{
+    (void)state;
+    char spec[8500];
+    make_idx(40, 20, 24, 3, spec, sizeof spec);
+    sslc_dataset *ds;
+    assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_OK);
+    sslc_recipe r;
+    assert_int_equal(sslc_recipe_defaults(&r, "simclr", 16, 3), SSLC_OK);
+    const int64_t B = 8, image = 16 * 16 * 3;
+    run_result whole = run_epochs(ds, &r, 2, true, B, 1, 3, 0);
+    for (int64_t first = 0; first < B; first += 3) { // slices of 3, 3 and 2
+        sslc_pipeline_config cfg;
+        sslc_pipeline_config_default(&cfg);
+        cfg.batch_size = B;
+        cfg.seed = 42;
+        cfg.slice_first = first;
+        cfg.slice_count = first + 3 <= B ? 3 : B - first;
+        sslc_pipeline *p;
+        assert_int_equal(sslc_pipeline_create(&p, ds, &r, &cfg), SSLC_OK);
+        assert_int_equal(sslc_pipeline_begin_epoch(p, 3, 0), SSLC_OK);
+        const sslc_batch *b;
+        for (int64_t k = 0; k < whole.batches; k++) {
+            assert_int_equal(sslc_pipeline_next(p, &b), SSLC_OK);
+            assert_non_null(b);
+            assert_int_equal(b->count, cfg.slice_count);
+            for (int64_t v = 0; v < 2; v++)
+                for (int64_t i = 0; i < b->count; i++) {
+                    assert_int_equal(b->indices[i], whole.indices[k * B + first + i]);
+                    assert_memory_equal(b->views + (v * b->count + i) * image,
+                                        whole.views + k * whole.floats_per_batch +
+                                            (v * B + first + i) * image,
+                                        (size_t)image * sizeof(float));
+                }
+        }
+        assert_int_equal(sslc_pipeline_next(p, &b), SSLC_OK);
+        assert_null(b);
+        sslc_pipeline_destroy(p);
+    }
+    free(whole.views);
+    free(whole.indices);
+    sslc_dataset_destroy(ds);
+}
+
 int main(int argc, char **argv)
 {
     sslc_log_set_level(SSLC_LOG_WARN);
@@ -554,6 +600,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(draws_follow_the_recipe_distributions),
         cmocka_unit_test(batches_do_not_depend_on_threads_or_async),
         cmocka_unit_test(partial_batches_and_views_layout),
+        cmocka_unit_test(batch_slices_are_the_whole_batch),
         cmocka_unit_test(gray_views_jitter_only_brightness_and_contrast),
         cmocka_unit_test(bad_images_are_skipped_named_and_counted),
         cmocka_unit_test(eval_recipe_resizes_and_center_crops),
