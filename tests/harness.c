@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "src/core/rng.h"
 
 int sslc_test_main(int argc, char **argv, const sslc_test_group *groups, size_t count)
 {
@@ -123,4 +126,46 @@ void sslc_fixture_attr_ints(const char *file, const char *object, const char *at
     H5Sclose(s);
     H5Aclose(a);
     H5Fclose(f);
+}
+
+void sslc_test_fill_randn(float *x, size_t n, uint64_t seed, double scale)
+{
+    sslc_rng r = sslc_rng_make(seed, 0, 0, 0, 0);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(scale * sslc_rng_normal(&r));
+}
+
+float *sslc_test_randn(size_t n, uint64_t seed, double scale)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    assert_non_null(x);
+    sslc_test_fill_randn(x, n, seed, scale);
+    return x;
+}
+
+int sslc_test_run_cmd(const char *cmd, const char *log, char *out, size_t cap)
+{
+    size_t need = strlen(cmd) + strlen(log) + 16;
+    char *full = malloc(need);
+    assert_non_null(full);
+    snprintf(full, need, "%s > '%s' 2>&1", cmd, log);
+    int rc = system(full);
+    free(full);
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+void sslc_test_skip_reason(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("SKIP-REASON: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout); // before cmocka's own "[  SKIPPED ]" line
 }

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
@@ -619,19 +618,6 @@ static void supervised_baseline_learns(void **state)
 
 // ---------------------------------------------------------------- the sslc binary
 
-static int run_cmd(const char *cmd, const char *log, char *out, size_t cap)
-{
-    char full[8192];
-    snprintf(full, sizeof full, "%s > '%s' 2>&1", cmd, log);
-    int rc = system(full);
-    FILE *f = fopen(log, "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static void cli_commands(void **state)
 {
     (void)state;
@@ -650,7 +636,7 @@ static void cli_commands(void **state)
 
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --ckpt '%s' %s --label-fraction 0.5 --out '%s/le' "
              "--results '%s' --threads 2", SSLC_EXE, ckpt, d, dir, res);
-    int rc = run_cmd(cmd, log, out, sizeof out);
+    int rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("linear-eval failed (%d):\n%s", rc, out);
     assert_non_null(strstr(out, "linear-eval simclr: top-1"));
@@ -663,13 +649,13 @@ static void cli_commands(void **state)
 
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --features pixels %s --per-class 5 --solver sgd "
              "--epochs 20 --results '%s'", SSLC_EXE, d, res);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("linear-eval pixels failed (%d):\n%s", rc, out);
 
     snprintf(cmd, sizeof cmd, "'%s' finetune --ckpt '%s' %s --mode bn-head --epochs 2 --batch 10 "
              "--out '%s/ft' --results '%s'", SSLC_EXE, ckpt, d, dir, res);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("finetune failed (%d):\n%s", rc, out);
     snprintf(path, sizeof path, "%s/ft/model.h5", dir);
@@ -677,13 +663,13 @@ static void cli_commands(void **state)
 
     snprintf(cmd, sizeof cmd, "'%s' supervised --width 4 %s --max-steps 3 --batch 10 --results '%s'",
              SSLC_EXE, d, res);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("supervised failed (%d):\n%s", rc, out);
 
     snprintf(cmd, sizeof cmd, "'%s' knn --ckpt '%s/ft/model.h5' %s --k 5 --results '%s'", SSLC_EXE,
              dir, d, res);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("knn failed (%d):\n%s", rc, out);
     assert_non_null(strstr(out, "knn finetune: top-1"));
@@ -699,15 +685,15 @@ static void cli_commands(void **state)
 
     // Clear errors: a missing checkpoint, unlabeled data, the wrong input.
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --ckpt '%s/none.h5' %s", SSLC_EXE, dir, d);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 1);
     assert_non_null(strstr(out, "sslc linear-eval: "));
     assert_non_null(strstr(out, "none.h5"));
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --ckpt '%s' --train folder:%s/train --test "
              "imagefolder:%s/test", SSLC_EXE, ckpt, dir, dir);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 2);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
     assert_non_null(strstr(out, "has no labels"));
     snprintf(cmd, sizeof cmd, "'%s' finetune %s", SSLC_EXE, d);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 2);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
     assert_non_null(strstr(out, "give --ckpt"));
     sslc_resnet rgb;
     sslc_resnet_config cfg = {.depth = 18, .in_channels = 3, .width = 4, .cifar_stem = true};
@@ -716,16 +702,16 @@ static void cli_commands(void **state)
     assert_int_equal(sslc_encoder_save(path, &rgb, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
     // A 3-channel encoder decodes the same grayscale PNGs as RGB.
     snprintf(cmd, sizeof cmd, "'%s' knn --ckpt '%s' %s --k 5", SSLC_EXE, path, d);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("knn on a 3-channel encoder failed (%d):\n%s", rc, out);
     // Something that is not a checkpoint.
     snprintf(cmd, sizeof cmd, "'%s' knn --ckpt '%s/le/subset.txt' %s", SSLC_EXE, dir, d);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 1);
     assert_non_null(strstr(out, "sslc knn: checkpoint"));
     assert_non_null(strstr(out, "subset.txt"));
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --help", SSLC_EXE);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 0);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
     assert_non_null(strstr(out, "--label-fraction"));
     sslc_resnet_destroy(&rgb);
     sslc_resnet_destroy(&enc);

@@ -16,15 +16,6 @@
 static const char *LAYERS = "nn_layers.h5";
 static const char *MODELS = "nn_models.h5";
 
-static float *randn(size_t n, uint64_t seed, float scale)
-{
-    float *v = malloc(n * sizeof(float));
-    sslc_rng r = sslc_rng_make(seed, 0, 0, 0, 0);
-    for (size_t i = 0; i < n; i++)
-        v[i] = scale * (float)sslc_rng_normal(&r);
-    return v;
-}
-
 static double dot(const float *a, const float *b, size_t n)
 {
     double s = 0.0;
@@ -58,7 +49,7 @@ static void check_fast_conv(const char *impl)
         sslc_conv2d_desc_init(&d, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
         size_t nx = (size_t)(d.N * d.H * d.W * d.C), nw = (size_t)(d.K * d.C * d.R * d.S);
         size_t ny = (size_t)(d.N * d.P * d.Q * d.K);
-        float *x = randn(nx, 1 + t, 1.0f), *w = randn(nw, 100 + t, 1.0f), *dy = randn(ny, 200 + t, 1.0f);
+        float *x = sslc_test_randn(nx, 1 + t, 1.0f), *w = sslc_test_randn(nw, 100 + t, 1.0f), *dy = sslc_test_randn(ny, 200 + t, 1.0);
         float *y = malloc(ny * 4), *yr = malloc(ny * 4), *dx = malloc(nx * 4), *dxr = malloc(nx * 4);
         float *dw = calloc(nw, 4), *dwr = calloc(nw, 4);
         for (size_t i = 0; i < nw; i++)
@@ -162,9 +153,9 @@ static void conv_gradcheck(void **state)
         sslc_conv2d_desc_init(&c.d, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
         size_t nx = (size_t)(c.d.N * c.d.H * c.d.W * c.d.C), nw = (size_t)(c.d.K * c.d.C * c.d.R * c.d.S);
         size_t ny = (size_t)(c.d.N * c.d.P * c.d.Q * c.d.K);
-        c.x = randn(nx, 3, 1.0f);
-        c.w = randn(nw, 4, 1.0f);
-        c.r = randn(ny, 5, 1.0f);
+        c.x = sslc_test_randn(nx, 3, 1.0);
+        c.w = sslc_test_randn(nw, 4, 1.0);
+        c.r = sslc_test_randn(ny, 5, 1.0);
         c.y = malloc(ny * 4);
         float *dx = malloc(nx * 4), *dw = calloc(nw, 4);
         sslc_conv2d_backward_ref(dx, dw, c.r, c.x, c.w, &c.d);
@@ -243,12 +234,12 @@ static void batchnorm_gradcheck(void **state)
     for (unsigned flags = 0; flags <= SSLC_BN_FUSE_RELU; flags++) {
         bn_ctx c = {.rows = 12, .C = 5, .flags = flags};
         size_t n = (size_t)(c.rows * c.C);
-        c.x = randn(n, 7, 2.0f);
-        c.gamma = randn((size_t)c.C, 8, 0.5f);
-        c.beta = randn((size_t)c.C, 9, 0.5f);
+        c.x = sslc_test_randn(n, 7, 2.0);
+        c.gamma = sslc_test_randn((size_t)c.C, 8, 0.5);
+        c.beta = sslc_test_randn((size_t)c.C, 9, 0.5);
         for (int64_t k = 0; k < c.C; k++)
             c.gamma[k] += 1.0f;
-        c.r = randn(n, 10, 1.0f);
+        c.r = sslc_test_randn(n, 10, 1.0);
         c.y = malloc(n * 4), c.mean = malloc((size_t)c.C * 4), c.rstd = malloc((size_t)c.C * 4);
         c.ws = malloc(sslc_batchnorm_workspace_size(c.C) * sizeof(double));
         float *dx = malloc(n * 4), *dg = calloc((size_t)c.C, 4), *db = calloc((size_t)c.C, 4);
@@ -338,31 +329,31 @@ static void pooling_linear_l2norm_gradcheck(void **state)
     c.arg = malloc(256 * sizeof(int32_t));
     // max pool: distinct values (no ties within a window)
     c.kind = 0;
-    c.x = randn(2 * 6 * 5 * 3, 11, 1.0f);
-    c.r = randn(2 * 9 * 3, 12, 1.0f);
+    c.x = sslc_test_randn(2 * 6 * 5 * 3, 11, 1.0);
+    c.r = sslc_test_randn(2 * 9 * 3, 12, 1.0);
     small_loss(&c);
     sslc_maxpool_backward(dx, c.r, c.arg, 2, 6, 5, 3, 3, 3);
     sslc_gradcheck("maxpool dx", c.x, dx, 180, small_loss, &c, 1e-3, 1e-3, 200);
     free(c.x), free(c.r);
     c.kind = 1;
-    c.x = randn(2 * 30 * 3, 13, 1.0f);
-    c.r = randn(6, 14, 1.0f);
+    c.x = sslc_test_randn(2 * 30 * 3, 13, 1.0);
+    c.r = sslc_test_randn(6, 14, 1.0);
     sslc_avgpool_backward(dx, c.r, 2, 30, 3);
     sslc_gradcheck("avgpool dx", c.x, dx, 180, small_loss, &c, 1e-2, 1e-3, 200);
     free(c.x), free(c.r);
     c.kind = 2;
-    c.x = randn(12, 15, 1.0f);
-    c.w = randn(20, 16, 1.0f);
-    c.b = randn(5, 17, 1.0f);
-    c.r = randn(15, 18, 1.0f);
+    c.x = sslc_test_randn(12, 15, 1.0);
+    c.w = sslc_test_randn(20, 16, 1.0);
+    c.b = sslc_test_randn(5, 17, 1.0);
+    c.r = sslc_test_randn(15, 18, 1.0);
     sslc_linear_backward(dx, dw, db, c.r, c.x, c.w, 3, 4, 5);
     sslc_gradcheck("linear dx", c.x, dx, 12, small_loss, &c, 1e-2, 1e-3, 200);
     sslc_gradcheck("linear dw", c.w, dw, 20, small_loss, &c, 1e-2, 1e-3, 200);
     sslc_gradcheck("linear db", c.b, db, 5, small_loss, &c, 1e-2, 1e-3, 200);
     free(c.x), free(c.w), free(c.b), free(c.r);
     c.kind = 3;
-    c.x = randn(12, 19, 1.0f);
-    c.r = randn(12, 20, 1.0f);
+    c.x = sslc_test_randn(12, 19, 1.0);
+    c.r = sslc_test_randn(12, 20, 1.0);
     small_loss(&c);
     sslc_l2norm_backward(dx, c.r, c.y, c.norm, 3, 4, 1e-12f);
     sslc_gradcheck("l2norm dx", c.x, dx, 12, small_loss, &c, 1e-3, 1e-3, 200);
@@ -548,9 +539,9 @@ static void resnet_and_head_gradcheck(void **state)
     assert_int_equal(sslc_mlp_create(&c.head, c.net.feature_dim, "linear:3"), SSLC_OK);
     sslc_mlp_init(&c.head, 3);
     assert_int_equal(sslc_mlp_run_create(&c.hrun, &c.head, N), SSLC_OK);
-    c.x = randn((size_t)(N * HW * HW * 3), 21, 1.0f);
+    c.x = sslc_test_randn((size_t)(N * HW * HW * 3), 21, 1.0);
     c.nr = (size_t)(N * 3);
-    c.r = randn(c.nr, 22, 1.0f);
+    c.r = sslc_test_randn(c.nr, 22, 1.0);
     net_loss(&c);
     float *dfeat = malloc((size_t)(N * c.net.feature_dim) * 4);
     sslc_params_zero_grad(&c.net.params);
@@ -607,8 +598,8 @@ static void simclr_head_gradcheck(void **state)
     assert_int_equal(sslc_mlp_create(&c.head, 5, "linear-nobias:6,bn,relu,linear:3"), SSLC_OK);
     sslc_mlp_init(&c.head, 4);
     assert_int_equal(sslc_mlp_run_create(&c.run, &c.head, 8), SSLC_OK);
-    c.x = randn(8 * 5, 30, 1.0f);
-    c.r = randn(8 * 3, 31, 1.0f);
+    c.x = sslc_test_randn(8 * 5, 30, 1.0);
+    c.r = sslc_test_randn(8 * 3, 31, 1.0);
     float dx[40];
     head_loss(&c);
     sslc_params_zero_grad(&c.head.params);
