@@ -128,6 +128,57 @@ void sslc_fixture_attr_ints(const char *file, const char *object, const char *at
     H5Fclose(f);
 }
 
+// Opens attribute attr of object in a fixture file (fails the test when absent).
+static hid_t open_attr(const char *file, const char *object, const char *attr, hid_t *f)
+{
+    const char *path = sslc_fixture_path(file);
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f < 0)
+        fail_msg("cannot open fixture %s", path);
+    hid_t a = H5Aopen_by_name(*f, object, attr, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) {
+        H5Fclose(*f);
+        fail_msg("fixture %s: no attribute %s on %s", path, attr, object);
+    }
+    return a;
+}
+
+double sslc_fixture_attr_double(const char *file, const char *object, const char *attr)
+{
+    hid_t f, a = open_attr(file, object, attr, &f);
+    double v = NAN;
+    herr_t rc = H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a);
+    H5Fclose(f);
+    if (rc < 0)
+        fail_msg("fixture %s: cannot read %s/%s as a number", file, object, attr);
+    return v;
+}
+
+char *sslc_fixture_attr_string(const char *file, const char *object, const char *attr)
+{
+    hid_t f, a = open_attr(file, object, attr, &f);
+    hid_t type = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(type) == H5T_STRING && !H5Tis_variable_str(type)) {
+        size_t n = H5Tget_size(type);
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, n + 1); // room for the terminator
+        out = calloc(n + 1, 1);
+        if (out && H5Aread(a, mem, out) < 0) {
+            free(out);
+            out = NULL;
+        }
+        H5Tclose(mem);
+    }
+    H5Tclose(type);
+    H5Aclose(a);
+    H5Fclose(f);
+    if (!out)
+        fail_msg("fixture %s: %s/%s is not a fixed-length string", file, object, attr);
+    return out;
+}
+
 void sslc_test_fill_randn(float *x, size_t n, uint64_t seed, double scale)
 {
     sslc_rng r = sslc_rng_make(seed, 0, 0, 0, 0);

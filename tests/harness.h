@@ -44,6 +44,10 @@ void sslc_fixture_attr_ints(const char *file, const char *object, const char *at
                             size_t n);
 // Reads an integer attribute (or scalar dataset) as double.
 double sslc_fixture_scalar(const char *file, const char *dataset);
+// A numeric scalar attribute of an object, as double.
+double sslc_fixture_attr_double(const char *file, const char *object, const char *attr);
+// A string attribute of an object, in a new malloc'd buffer.
+char *sslc_fixture_attr_string(const char *file, const char *object, const char *attr);
 
 // x: (n,) filled with scale * N(0, 1) drawn from the stream keyed by seed:
 // the same numbers on every machine and thread count.
