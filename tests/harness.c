@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "src/core/rng.h"
 
 int sslc_test_main(int argc, char **argv, const sslc_test_group *groups, size_t count)
 {
@@ -123,4 +126,97 @@ void sslc_fixture_attr_ints(const char *file, const char *object, const char *at
     H5Sclose(s);
     H5Aclose(a);
     H5Fclose(f);
+}
+
+// Opens attribute attr of object in a fixture file (fails the test when absent).
+static hid_t open_attr(const char *file, const char *object, const char *attr, hid_t *f)
+{
+    const char *path = sslc_fixture_path(file);
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f < 0)
+        fail_msg("cannot open fixture %s", path);
+    hid_t a = H5Aopen_by_name(*f, object, attr, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) {
+        H5Fclose(*f);
+        fail_msg("fixture %s: no attribute %s on %s", path, attr, object);
+    }
+    return a;
+}
+
+double sslc_fixture_attr_double(const char *file, const char *object, const char *attr)
+{
+    hid_t f, a = open_attr(file, object, attr, &f);
+    double v = NAN;
+    herr_t rc = H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a);
+    H5Fclose(f);
+    if (rc < 0)
+        fail_msg("fixture %s: cannot read %s/%s as a number", file, object, attr);
+    return v;
+}
+
+char *sslc_fixture_attr_string(const char *file, const char *object, const char *attr)
+{
+    hid_t f, a = open_attr(file, object, attr, &f);
+    hid_t type = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(type) == H5T_STRING && !H5Tis_variable_str(type)) {
+        size_t n = H5Tget_size(type);
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, n + 1); // room for the terminator
+        out = calloc(n + 1, 1);
+        if (out && H5Aread(a, mem, out) < 0) {
+            free(out);
+            out = NULL;
+        }
+        H5Tclose(mem);
+    }
+    H5Tclose(type);
+    H5Aclose(a);
+    H5Fclose(f);
+    if (!out)
+        fail_msg("fixture %s: %s/%s is not a fixed-length string", file, object, attr);
+    return out;
+}
+
+void sslc_test_fill_randn(float *x, size_t n, uint64_t seed, double scale)
+{
+    sslc_rng r = sslc_rng_make(seed, 0, 0, 0, 0);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(scale * sslc_rng_normal(&r));
+}
+
+float *sslc_test_randn(size_t n, uint64_t seed, double scale)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    assert_non_null(x);
+    sslc_test_fill_randn(x, n, seed, scale);
+    return x;
+}
+
+int sslc_test_run_cmd(const char *cmd, const char *log, char *out, size_t cap)
+{
+    size_t need = strlen(cmd) + strlen(log) + 16;
+    char *full = malloc(need);
+    assert_non_null(full);
+    snprintf(full, need, "%s > '%s' 2>&1", cmd, log);
+    int rc = system(full);
+    free(full);
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+void sslc_test_skip_reason(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("SKIP-REASON: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout); // before cmocka's own "[  SKIPPED ]" line
 }

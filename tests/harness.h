@@ -1,6 +1,7 @@
 // Shared test plumbing: cmocka groups selectable by name from the command
 // line (meson registers each group as its own test in a suite), fixture
-// paths, and array comparison that reports the largest difference and where.
+// paths, array comparison that reports the largest difference and where,
+// random tensors, running the sslc binary, and skips that say why.
 #ifndef SSLC_TESTS_HARNESS_H
 #define SSLC_TESTS_HARNESS_H
 
@@ -10,6 +11,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "src/core/status.h"
 
 typedef struct sslc_test_group {
     const char *name; // "unit", "gradcheck", "fixture", "e2e", "slow"
@@ -41,5 +44,30 @@ void sslc_fixture_attr_ints(const char *file, const char *object, const char *at
                             size_t n);
 // Reads an integer attribute (or scalar dataset) as double.
 double sslc_fixture_scalar(const char *file, const char *dataset);
+// A numeric scalar attribute of an object, as double.
+double sslc_fixture_attr_double(const char *file, const char *object, const char *attr);
+// A string attribute of an object, in a new malloc'd buffer.
+char *sslc_fixture_attr_string(const char *file, const char *object, const char *attr);
+
+// x: (n,) filled with scale * N(0, 1) drawn from the stream keyed by seed:
+// the same numbers on every machine and thread count.
+void sslc_test_fill_randn(float *x, size_t n, uint64_t seed, double scale);
+// A new malloc'd buffer of n such numbers (the test fails when out of memory).
+float *sslc_test_randn(size_t n, uint64_t seed, double scale);
+
+// Runs cmd through the shell with stdout and stderr redirected to the file
+// log, then reads the log into out (at most cap - 1 bytes, NUL-terminated).
+// Returns the exit status, or -1 when the command did not exit (a signal).
+int sslc_test_run_cmd(const char *cmd, const char *log, char *out, size_t cap);
+
+// Skips the current test, first printing "SKIP-REASON: <reason>" on stdout:
+// scripts/count_tests.py counts a skip as explained only with that line, and
+// in CI (the environment variable CI set) an unexplained skip is a failure.
+#define sslc_test_skip(...)                                                                     \
+    do {                                                                                        \
+        sslc_test_skip_reason(__VA_ARGS__);                                                     \
+        skip();                                                                                 \
+    } while (0)
+void sslc_test_skip_reason(const char *fmt, ...) SSLC_PRINTF(1, 2);
 
 #endif

@@ -1,17 +1,16 @@
 // src/eval, data/subset and losses/xent: label subsets (balanced,
 // deterministic, nested, disjoint from the test set, saved and reloaded),
-// cross-entropy against PyTorch and finite differences, the logistic
-// regression probe (gradient check, PyTorch's optimum, separable features,
-// regularisation choice), metrics, and end to end: a linear probe leaves the
-// encoder bit-identical, fine-tuning changes it, the supervised baseline
-// learns a tiny generated labelled folder, and the CLI commands run and fail
-// clearly.
+// cross-entropy against PyTorch, the logistic regression probe (PyTorch's
+// optimum, separable features, regularisation choice), metrics, and end to
+// end: a linear probe leaves the encoder bit-identical, fine-tuning changes
+// it, the supervised baseline learns a tiny generated labelled folder, and
+// the CLI commands run and fail clearly. The gradients of cross-entropy and
+// of the probe's objective: tests/gradcheck/.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -232,39 +231,6 @@ static void xent_matches_pytorch(void **state)
     free(logits), free(labf), free(grad), free(loss_ref), free(labels), free(probs), free(d);
 }
 
-static void xent_gradcheck(void **state)
-{
-    (void)state;
-    const int64_t N = 5, K = 4;
-    float z[20], p[20], d[20] = {0};
-    int64_t y[5] = {0, 3, 1, 1, 2};
-    sslc_rng r = sslc_rng_make(11, 0, 0, 0, 0);
-    for (int i = 0; i < 20; i++)
-        z[i] = (float)(2 * sslc_rng_normal(&r));
-    double loss;
-    assert_int_equal(sslc_xent_forward(&loss, NULL, p, z, y, N, K), SSLC_OK);
-    sslc_xent_backward(d, p, y, 1.0f, N, K);
-    for (int i = 0; i < 20; i++) {
-        // Central differences in double of the same formula.
-        double num = 0;
-        for (int s = -1; s <= 1; s += 2) {
-            double h = 1e-4, tot = 0;
-            for (int64_t n = 0; n < N; n++) {
-                double m = -1e300, sum = 0;
-                for (int64_t k = 0; k < K; k++)
-                    m = fmax(m, z[n * K + k] + (n * K + k == i ? s * h : 0));
-                for (int64_t k = 0; k < K; k++)
-                    sum += exp(z[n * K + k] + (n * K + k == i ? s * h : 0) - m);
-                tot += log(sum) + m - (z[n * K + y[n]] + (n * K + y[n] == i ? s * h : 0));
-            }
-            num += s * tot / N / (2 * h);
-        }
-        double rel = fabs(d[i] - num) / fmax(1e-6, fabs(d[i]) + fabs(num));
-        if (rel > 1e-3)
-            fail_msg("xent gradient %d: analytic %g, numeric %g", i, (double)d[i], num);
-    }
-}
-
 // ---------------------------------------------------------------- logistic regression
 
 static float *fixture_logreg(sslc_logreg *m, int64_t **y, int64_t *n, double *l2)
@@ -284,44 +250,6 @@ static float *fixture_logreg(sslc_logreg *m, int64_t **y, int64_t *n, double *l2
     assert_int_equal(sslc_logreg_create(m, D, K), SSLC_OK);
     free(yf), free(w), free(l2f);
     return x;
-}
-
-static void logreg_gradcheck(void **state)
-{
-    (void)state;
-    sslc_logreg m;
-    int64_t *y, n;
-    double l2;
-    float *x = fixture_logreg(&m, &y, &n, &l2);
-    const int64_t P = m.classes * m.dim, K = m.classes;
-    sslc_rng r = sslc_rng_make(3, 0, 0, 0, 0);
-    for (int64_t j = 0; j < P; j++)
-        m.w[j] = (float)(0.3 * sslc_rng_normal(&r));
-    for (int64_t k = 0; k < K; k++)
-        m.b[k] = (float)(0.3 * sslc_rng_normal(&r));
-    void *ws = malloc(sslc_logreg_workspace_size(n, K));
-    float *gw = malloc((size_t)P * sizeof(float)), *gb = malloc((size_t)K * sizeof(float));
-    float *gw2 = malloc((size_t)P * sizeof(float)), *gb2 = malloc((size_t)K * sizeof(float));
-    double f;
-    assert_int_equal(sslc_logreg_objective(&f, gw, gb, ws, &m, x, y, n, l2), SSLC_OK);
-    for (int64_t j = 0; j < P + K; j++) {
-        float *v = j < P ? &m.w[j] : &m.b[j - P];
-        float keep = *v;
-        const float h = 1e-2f; // float weights: a large step, the objective is smooth
-        double fp, fm;
-        *v = keep + h;
-        sslc_logreg_objective(&fp, gw2, gb2, ws, &m, x, y, n, l2);
-        *v = keep - h;
-        sslc_logreg_objective(&fm, gw2, gb2, ws, &m, x, y, n, l2);
-        *v = keep;
-        double num = (fp - fm) / (2.0 * ((double)(keep + h) - (double)keep));
-        double an = j < P ? gw[j] : gb[j - P];
-        double rel = fabs(an - num) / fmax(1e-6, fabs(an) + fabs(num));
-        if (rel > 2e-3 && fabs(an - num) > 1e-5)
-            fail_msg("logreg gradient %lld: analytic %g, numeric %g", (long long)j, an, num);
-    }
-    free(ws), free(gw), free(gb), free(gw2), free(gb2), free(x), free(y);
-    sslc_logreg_destroy(&m);
 }
 
 static void logreg_reaches_pytorch_optimum(void **state)
@@ -620,19 +548,6 @@ static void supervised_baseline_learns(void **state)
 
 // ---------------------------------------------------------------- the sslc binary
 
-static int run_cmd(const char *cmd, const char *log, char *out, size_t cap)
-{
-    char full[8192];
-    snprintf(full, sizeof full, "%s > '%s' 2>&1", cmd, log);
-    int rc = system(full);
-    FILE *f = fopen(log, "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static void cli_commands(void **state)
 {
     (void)state;
@@ -651,7 +566,7 @@ static void cli_commands(void **state)
 
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --ckpt '%s' %s --label-fraction 0.5 --out '%s/le' "
              "--results '%s' --threads 2", SSLC_EXE, ckpt, d, dir, res);
-    int rc = run_cmd(cmd, log, out, sizeof out);
+    int rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("linear-eval failed (%d):\n%s", rc, out);
     assert_non_null(strstr(out, "linear-eval simclr: top-1"));
@@ -664,13 +579,13 @@ static void cli_commands(void **state)
 
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --features pixels %s --per-class 5 --solver sgd "
              "--epochs 20 --results '%s'", SSLC_EXE, d, res);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("linear-eval pixels failed (%d):\n%s", rc, out);
 
     snprintf(cmd, sizeof cmd, "'%s' finetune --ckpt '%s' %s --mode bn-head --epochs 2 --batch 10 "
              "--out '%s/ft' --results '%s'", SSLC_EXE, ckpt, d, dir, res);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("finetune failed (%d):\n%s", rc, out);
     snprintf(path, sizeof path, "%s/ft/model.h5", dir);
@@ -678,13 +593,13 @@ static void cli_commands(void **state)
 
     snprintf(cmd, sizeof cmd, "'%s' supervised --width 4 %s --max-steps 3 --batch 10 --results '%s'",
              SSLC_EXE, d, res);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("supervised failed (%d):\n%s", rc, out);
 
     snprintf(cmd, sizeof cmd, "'%s' knn --ckpt '%s/ft/model.h5' %s --k 5 --results '%s'", SSLC_EXE,
              dir, d, res);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("knn failed (%d):\n%s", rc, out);
     assert_non_null(strstr(out, "knn finetune: top-1"));
@@ -700,15 +615,15 @@ static void cli_commands(void **state)
 
     // Clear errors: a missing checkpoint, unlabeled data, the wrong input.
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --ckpt '%s/none.h5' %s", SSLC_EXE, dir, d);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 1);
     assert_non_null(strstr(out, "sslc linear-eval: "));
     assert_non_null(strstr(out, "none.h5"));
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --ckpt '%s' --train folder:%s/train --test "
              "imagefolder:%s/test", SSLC_EXE, ckpt, dir, dir);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 2);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
     assert_non_null(strstr(out, "has no labels"));
     snprintf(cmd, sizeof cmd, "'%s' finetune %s", SSLC_EXE, d);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 2);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
     assert_non_null(strstr(out, "give --ckpt"));
     sslc_resnet rgb;
     sslc_resnet_config cfg = {.depth = 18, .in_channels = 3, .width = 4, .cifar_stem = true};
@@ -717,16 +632,16 @@ static void cli_commands(void **state)
     assert_int_equal(sslc_encoder_save(path, &rgb, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
     // A 3-channel encoder decodes the same grayscale PNGs as RGB.
     snprintf(cmd, sizeof cmd, "'%s' knn --ckpt '%s' %s --k 5", SSLC_EXE, path, d);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("knn on a 3-channel encoder failed (%d):\n%s", rc, out);
     // Something that is not a checkpoint.
     snprintf(cmd, sizeof cmd, "'%s' knn --ckpt '%s/le/subset.txt' %s", SSLC_EXE, dir, d);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 1);
     assert_non_null(strstr(out, "sslc knn: checkpoint"));
     assert_non_null(strstr(out, "subset.txt"));
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --help", SSLC_EXE);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 0);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
     assert_non_null(strstr(out, "--label-fraction"));
     sslc_resnet_destroy(&rgb);
     sslc_resnet_destroy(&enc);
@@ -890,10 +805,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(metrics_by_hand),
         cmocka_unit_test(probe_separable_features),
     };
-    const struct CMUnitTest gradcheck[] = {
-        cmocka_unit_test(xent_gradcheck),
-        cmocka_unit_test(logreg_gradcheck),
-    };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(xent_matches_pytorch),
         cmocka_unit_test(logreg_reaches_pytorch_optimum),
@@ -908,7 +819,6 @@ int main(int argc, char **argv)
     };
     const sslc_test_group groups[] = {
         SSLC_GROUP("unit", unit),
-        SSLC_GROUP("gradcheck", gradcheck),
         SSLC_GROUP("fixture", fixture),
         SSLC_GROUP("e2e", e2e),
     };

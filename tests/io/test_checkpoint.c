@@ -159,13 +159,6 @@ static void fill_random(sslc_params *p, uint64_t seed)
                3 * sizeof(float));
 }
 
-static void fill_float(float *x, int64_t n, uint64_t seed)
-{
-    sslc_rng r = sslc_rng_make(seed, 1, 0, 0, 0);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = (float)sslc_rng_normal(&r);
-}
-
 static int tensors_equal(const sslc_params *a, const sslc_params *b)
 {
     if (a->count != b->count)
@@ -206,10 +199,10 @@ static void state_make(state *s, const char *arch, int64_t width, uint64_t seed)
     s->var_enc = calloc((size_t)s->enc.n_values, sizeof(float));
     s->mom_proj = calloc((size_t)s->proj.n_values, sizeof(float));
     assert_true(s->mom_enc && s->var_enc && s->mom_proj);
-    fill_float(s->mom_enc, s->enc.n_values, seed + 2);
-    fill_float(s->var_enc, s->enc.n_values, seed + 3);
-    fill_float(s->mom_proj, s->proj.n_values, seed + 4);
-    fill_float(s->queue, QUEUE_K * QUEUE_D, seed + 5);
+    sslc_test_fill_randn(s->mom_enc, (size_t)s->enc.n_values, seed + 2, 1.0);
+    sslc_test_fill_randn(s->var_enc, (size_t)s->enc.n_values, seed + 3, 1.0);
+    sslc_test_fill_randn(s->mom_proj, (size_t)s->proj.n_values, seed + 4, 1.0);
+    sslc_test_fill_randn(s->queue, (size_t)(QUEUE_K * QUEUE_D), seed + 5, 1.0);
     s->ptr[0] = (int64_t)(seed % QUEUE_K);
     s->scalar = -(int64_t)seed;
     s->model[0] = (sslc_ckpt_attr){.key = "arch", .type = SSLC_CKPT_ATTR_STRING, .s = arch};
@@ -969,9 +962,9 @@ static void full_size_moco_state_round_trip(void **unused)
     enum { K = 65536, D = 128 };
     float *queue = malloc((size_t)K * D * sizeof(float));
     assert_true(m_enc && m_proj && queue);
-    fill_float(m_enc, enc.n_values, 3);
-    fill_float(m_proj, proj.n_values, 4);
-    fill_float(queue, (int64_t)K * D, 5);
+    sslc_test_fill_randn(m_enc, (size_t)enc.n_values, 3, 1.0);
+    sslc_test_fill_randn(m_proj, (size_t)proj.n_values, 4, 1.0);
+    sslc_test_fill_randn(queue, (size_t)K * D, 5, 1.0);
     int64_t ptr = 4096;
     sslc_ckpt_part parts[] = {{"encoder", &enc}, {"projector", &proj}, {"key_encoder", &kenc},
                               {"key_projector", &kproj}};
@@ -1034,19 +1027,6 @@ static void full_size_moco_state_round_trip(void **unused)
 
 // ---------------------------------------------------------------- e2e: the sslc binary
 
-static int run_cmd(const char *cmd, const char *out_path, char *out, size_t cap)
-{
-    char full[16384];
-    snprintf(full, sizeof full, "%s > '%s' 2>&1", cmd, out_path);
-    int rc = system(full);
-    FILE *f = fopen(out_path, "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static void cli_info_and_export(void **unused)
 {
     (void)unused;
@@ -1060,7 +1040,7 @@ static void cli_info_and_export(void **unused)
     const char *log = path_in(dir, "out.txt");
 
     snprintf(cmd, sizeof cmd, "'%s' info '%s/last.h5'", SSLC_EXE, dir);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 0);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
     printf("%.1200s...\n", out);
     assert_non_null(strstr(out, "method         moco"));
     assert_non_null(strstr(out, "layer3.1.conv2.weight                    float32  (64,64,3,3)"));
@@ -1068,26 +1048,26 @@ static void cli_info_and_export(void **unused)
     assert_non_null(strstr(out, "--queue=64"));
 
     snprintf(cmd, sizeof cmd, "'%s' info --no-tensors '%s/last.h5'", SSLC_EXE, dir);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 0);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
     assert_null(strstr(out, "conv1.weight"));
 
     const char *text = path_in(dir, "notes.txt");
     write_all(text, "hello", 5);
     snprintf(cmd, sizeof cmd, "'%s' info '%s'", SSLC_EXE, text);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 1);
     assert_non_null(strstr(out, "sslc info: checkpoint"));
     assert_non_null(strstr(out, "is not an HDF5 file (5 bytes)"));
     snprintf(cmd, sizeof cmd, "'%s' info", SSLC_EXE);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 2);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
 
     // export from the run folder (resolves last.h5)
     snprintf(cmd, sizeof cmd, "'%s' export '%s' --out '%s/enc.h5'", SSLC_EXE, dir, dir);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 0);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
     sslc_ckpt want = {.parts = b.parts, .n_parts = 1, .model = b.model, .n_model = 5};
     assert_int_equal(sslc_ckpt_load(path_in(dir, "enc.h5"), &want), SSLC_OK);
     assert_true(tensors_equal(&a.enc, &b.enc));
     snprintf(cmd, sizeof cmd, "'%s' export '%s'", SSLC_EXE, dir);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 2);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
     assert_non_null(strstr(out, "--out FILE is required"));
     state_free(&a);
     state_free(&b);
@@ -1126,10 +1106,10 @@ static void torch_loader_reads_every_tensor_by_name(void **unused)
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
     if (access(py, X_OK) != 0 || system(cmd) != 0) {
-        printf("SKIP: torch, torchvision or h5py is not importable by %s "
-               "(scripts/test.sh installs python3-torch python3-torchvision python3-h5py)\n",
-               py);
-        skip();
+        sslc_test_skip("torch, torchvision or h5py is not importable by %s "
+                       "(scripts/test.sh installs python3-torch python3-torchvision "
+                       "python3-h5py)",
+                       py);
     }
     const char *dir = sslc_test_tmpdir("ckpt-torch");
     typedef struct cfg {
@@ -1238,8 +1218,7 @@ static void torch_features_match_sslc(void **unused)
     char cmd[16384];
     snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
     if (access(py, X_OK) != 0 || system(cmd) != 0) {
-        printf("SKIP: torch, torchvision or h5py is not importable by %s\n", py);
-        skip();
+        sslc_test_skip("torch, torchvision or h5py is not importable by %s", py);
     }
     const char *dir = sslc_test_tmpdir("ckpt-features");
     typedef struct cfg {

@@ -13,6 +13,7 @@
 #include "src/core/rng.h"
 #include "src/core/threads.h"
 #include "src/eval/knn.h"
+#include "tests/harness.h"
 
 enum { WARMUP = 3, REPS = 15 };
 
@@ -27,9 +28,7 @@ static float *randn(int64_t n, uint64_t seed)
     float *x = sslc_aligned_alloc((size_t)n * sizeof *x);
     if (!x)
         exit(1);
-    sslc_rng r = sslc_rng_make(seed, 0, 0, 0, 0);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = (float)sslc_rng_normal(&r);
+    sslc_test_fill_randn(x, (size_t)n, seed, 1.0);
     return x;
 }
 
