@@ -228,16 +228,9 @@ static void scan_of_nothing_usable_and_of_idx(void **state)
 
 static int run(const char *cmd, const char *dir, char *out, size_t cap)
 {
-    char full[8192], log[4300];
+    char log[4300];
     td_join(log, sizeof log, dir, "out.txt");
-    snprintf(full, sizeof full, "%s > '%s' 2>&1", cmd, log);
-    int rc = system(full);
-    FILE *f = fopen(log, "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return sslc_test_run_cmd(cmd, log, out, cap);
 }
 
 static void expect(const char *out, const char *text)

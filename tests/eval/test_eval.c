@@ -683,7 +683,7 @@ static void bad_images_are_excluded_and_counted(void **state)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         snprintf(cmd, sizeof cmd, "'%s' %s --ckpt '%s' %s --results '%s' --threads 2", SSLC_EXE,
                  commands[i], ckpt, d, res);
-        int rc = run_cmd(cmd, log, out, sizeof out);
+        int rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
         if (rc != 0)
             fail_msg("%s failed (%d):\n%s", commands[i], rc, out);
         // Named once each, with the decoder's reason.
@@ -696,7 +696,7 @@ static void bad_images_are_excluded_and_counted(void **state)
     }
     // --strict: the same data is refused before any work, naming the files.
     snprintf(cmd, sizeof cmd, "'%s' knn --ckpt '%s' %s --strict", SSLC_EXE, ckpt, d);
-    assert_int_not_equal(run_cmd(cmd, log, out, sizeof out), 0);
+    assert_int_not_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
     assert_non_null(strstr(out, "vertical/003.png"));
     assert_null(strstr(out, "knn simclr: top-1"));
 
@@ -733,7 +733,7 @@ static void embed_writes_dataset_order_and_matches_torchvision(void **state)
     assert_int_equal(sslc_encoder_save(ckpt, &enc, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
     snprintf(cmd, sizeof cmd, "'%s' embed --ckpt '%s' imagefolder:%s/train --out '%s' --batch 5",
              SSLC_EXE, ckpt, dir, feats);
-    int rc = run_cmd(cmd, log, out, sizeof out);
+    int rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("embed failed (%d):\n%s", rc, out);
     assert_non_null(strstr(out, "embed: 12 rows of 32 features"));
@@ -762,7 +762,7 @@ static void embed_writes_dataset_order_and_matches_torchvision(void **state)
     // The same rows as .npy.
     snprintf(cmd, sizeof cmd, "'%s' embed --ckpt '%s' imagefolder:%s/train --out '%s' --batch 5",
              SSLC_EXE, ckpt, dir, npy);
-    rc = run_cmd(cmd, log, out, sizeof out);
+    rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
     if (rc != 0)
         fail_msg("embed --out .npy failed (%d):\n%s", rc, out);
     FILE *fp = fopen(npy, "rb");
@@ -778,7 +778,7 @@ static void embed_writes_dataset_order_and_matches_torchvision(void **state)
     // A checkpoint without a projector cannot give projections.
     snprintf(cmd, sizeof cmd, "'%s' embed --ckpt '%s' imagefolder:%s/train --out '%s' --projection",
              SSLC_EXE, ckpt, dir, feats);
-    assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 1);
     assert_non_null(strstr(out, "has no projector"));
 
     if (system("/usr/bin/python3 -c 'import torch, torchvision, h5py' > /dev/null 2>&1") != 0) {
@@ -786,7 +786,7 @@ static void embed_writes_dataset_order_and_matches_torchvision(void **state)
     } else {
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/scripts/sslc_torch.py' embed-check '%s' '%s'",
                  SSLC_SOURCE_DIR, ckpt, feats);
-        rc = run_cmd(cmd, log, out, sizeof out);
+        rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
         printf("  %s", out);
         if (rc != 0)
             fail_msg("torchvision's features differ:\n%s", out);

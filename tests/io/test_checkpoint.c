@@ -1088,7 +1088,7 @@ static void cli_missing_checkpoint_is_named(void **unused)
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
         snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s '%s'%s", dir, SSLC_EXE, forms[i][0],
                  missing, forms[i][1]);
-        assert_int_equal(run_cmd(cmd, log, out, sizeof out), 1);
+        assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 1);
         printf("  %s", out);
         assert_non_null(strstr(out, missing));
         assert_non_null(strstr(out, "No such file or directory"));
