@@ -147,6 +147,11 @@ struct sslc_mlp_run {
     float *rstd[SSLC_MLP_MAX_LAYERS];
     float *grad[2]; // (N, widest) ping-pong
     double *bn_ws;
+    sslc_bn_running bn_running;
+    const sslc_bn_sync *bn_sync;
+    double *bn_stats; // (bn_stats_n,) every BN layer's summed batch statistics, one block
+    int64_t bn_stats_n;
+    int64_t stats_at[SSLC_MLP_MAX_LAYERS]; // a BN layer's offset in bn_stats
 };
 
 sslc_status sslc_mlp_run_create(sslc_mlp_run **out, const sslc_mlp *m, int64_t N)
@@ -166,6 +171,8 @@ sslc_status sslc_mlp_run_create(sslc_mlp_run **out, const sslc_mlp *m, int64_t N
             run->mean[i] = sslc_aligned_alloc((size_t)l->in * sizeof(float));
             run->rstd[i] = sslc_aligned_alloc((size_t)l->in * sizeof(float));
             ok = ok && run->mean[i] && run->rstd[i];
+            run->stats_at[i] = run->bn_stats_n;
+            run->bn_stats_n += 2 * l->in;
         }
     }
     for (int k = 0; k < 2; k++) {
@@ -173,7 +180,8 @@ sslc_status sslc_mlp_run_create(sslc_mlp_run **out, const sslc_mlp *m, int64_t N
         ok = ok && run->grad[k];
     }
     run->bn_ws = sslc_aligned_alloc(sslc_batchnorm_workspace_size(widest) * sizeof(double));
-    if (!ok || !run->bn_ws) {
+    run->bn_stats = sslc_calloc((size_t)run->bn_stats_n + 1, sizeof(double));
+    if (!ok || !run->bn_ws || !run->bn_stats) {
         sslc_mlp_run_destroy(run);
         return SSLC_ERR_NOMEM;
     }
@@ -193,7 +201,35 @@ void sslc_mlp_run_destroy(sslc_mlp_run *run)
     free(run->grad[0]);
     free(run->grad[1]);
     free(run->bn_ws);
+    free(run->bn_stats);
     free(run);
+}
+
+void sslc_mlp_run_set_bn(sslc_mlp_run *run, sslc_bn_running running, const sslc_bn_sync *sync)
+{
+    run->bn_running = running;
+    run->bn_sync = sync;
+}
+
+void sslc_mlp_bn_apply(sslc_mlp_run *run, sslc_mlp *m, int64_t batches, const sslc_bn_sync *across)
+{
+    if (run->bn_stats_n == 0)
+        return;
+    if (across) {
+        across->sum(across->ctx, run->bn_stats, run->bn_stats_n);
+        batches *= across->processes;
+    }
+    sslc_params *p = &m->params;
+    for (int i = 0; i < m->n_layers; i++) {
+        const sslc_mlp_layer *l = &m->layers[i];
+        if (l->kind != SSLC_MLP_BN)
+            continue;
+        sslc_batchnorm_update_running(p->buffers + l->mean, p->buffers + l->var,
+                                      run->bn_stats + run->stats_at[i], batches, l->in,
+                                      BN_MOMENTUM);
+        p->buffers[l->batches] += 1.0f;
+    }
+    memset(run->bn_stats, 0, (size_t)run->bn_stats_n * sizeof(double));
 }
 
 const float *sslc_mlp_forward(sslc_mlp_run *run, sslc_mlp *m, const float *x, bool training)
@@ -211,11 +247,16 @@ const float *sslc_mlp_forward(sslc_mlp_run *run, sslc_mlp *m, const float *x, bo
             break;
         case SSLC_MLP_BN:
             if (training) {
-                sslc_batchnorm_forward_train(y, run->mean[i], run->rstd[i], p->buffers + l->mean,
-                                             p->buffers + l->var, cur, p->values + l->w,
-                                             p->values + l->b, run->N, l->in, BN_MOMENTUM,
-                                             BN_EPS, 0, run->bn_ws);
-                p->buffers[l->batches] += 1.0f;
+                bool update = run->bn_running == SSLC_BN_RUNNING_UPDATE;
+                sslc_batchnorm_forward_train(
+                    y, run->mean[i], run->rstd[i], update ? p->buffers + l->mean : NULL,
+                    update ? p->buffers + l->var : NULL,
+                    run->bn_running == SSLC_BN_RUNNING_ACCUMULATE ? run->bn_stats + run->stats_at[i]
+                                                                  : NULL,
+                    cur, p->values + l->w, p->values + l->b, run->N, l->in, BN_MOMENTUM, BN_EPS,
+                    0, run->bn_sync, run->bn_ws);
+                if (update)
+                    p->buffers[l->batches] += 1.0f;
             } else {
                 sslc_batchnorm_forward_eval(y, cur, p->values + l->w, p->values + l->b,
                                             p->buffers + l->mean, p->buffers + l->var, run->N,
@@ -247,7 +288,7 @@ void sslc_mlp_backward(sslc_mlp_run *run, sslc_mlp *m, float *dx, const float *d
         case SSLC_MLP_BN:
             sslc_batchnorm_backward(d, p->grads + l->w, p->grads + l->b, g, NULL, x, run->mean[i],
                                     run->rstd[i], p->values + l->w, run->N, l->in, 0,
-                                    run->bn_ws);
+                                    run->bn_sync, run->bn_ws);
             break;
         case SSLC_MLP_RELU: sslc_relu_backward(d, g, run->out[i], run->N * l->in); break;
         }

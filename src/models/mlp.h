@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "src/nn/layers.h"
 #include "src/nn/params.h"
 
 typedef enum sslc_mlp_kind {
@@ -60,5 +61,9 @@ const float *sslc_mlp_forward(sslc_mlp_run *run, sslc_mlp *m, const float *x, bo
 // dy: (N, out_dim). Accumulates parameter gradients; writes dx (N, in_dim)
 // unless dx is NULL.
 void sslc_mlp_backward(sslc_mlp_run *run, sslc_mlp *m, float *dx, const float *dy);
+// Batch norm in training-mode forwards and its deferred running-statistics
+// update, as sslc_resnet_run_set_bn and sslc_resnet_bn_apply.
+void sslc_mlp_run_set_bn(sslc_mlp_run *run, sslc_bn_running running, const sslc_bn_sync *sync);
+void sslc_mlp_bn_apply(sslc_mlp_run *run, sslc_mlp *m, int64_t batches, const sslc_bn_sync *across);
 
 #endif

@@ -190,6 +190,7 @@ typedef struct unit_state {
     float *pre;         // (N, P, Q, out): convolution output, batch-norm input
     float *act;         // (N, P, Q, out): batch-norm output (after ReLU or the join)
     float *mean, *rstd; // (out,)
+    double *stats;      // (2 out,) in run->bn_stats: summed batch statistics (ACCUMULATE)
 } unit_state;
 
 struct sslc_resnet_run {
@@ -204,6 +205,10 @@ struct sslc_resnet_run {
     float *grad[4];      // activation-gradient buffers, each of the largest size
     float *conv_ws;      // shared convolution scratch
     double *bn_ws;       // shared batch-norm scratch
+    sslc_bn_running bn_running;
+    const sslc_bn_sync *bn_sync;
+    double *bn_stats; // every unit's stats, one block: one collective to sum them
+    int64_t bn_stats_n;
     // An inference run keeps no activations for a backward pass: the units
     // share one convolution output and rotate their outputs through three
     // buffers (the block's input, the branch's latest output, the next one).
@@ -333,6 +338,7 @@ static sslc_status run_create(sslc_resnet_run **out, const sslc_resnet *net, int
             s->act = run_alloc(run, n);
             s->mean = run_alloc(run, (size_t)u->out);
             s->rstd = run_alloc(run, (size_t)u->out);
+            run->bn_stats_n += 2 * u->out;
             if (!s->pre || !s->act || !s->mean || !s->rstd) {
                 st = SSLC_ERR_NOMEM;
                 goto fail;
@@ -366,6 +372,14 @@ static sslc_status run_create(sslc_resnet_run **out, const sslc_resnet *net, int
     if (inference)
         assign_inference_buffers(run, net);
     run->features = run_alloc(run, (size_t)(N * net->feature_dim));
+    if (!inference) {
+        if (!(run->bn_stats = sslc_calloc((size_t)run->bn_stats_n, sizeof(double)))) {
+            st = SSLC_ERR_NOMEM;
+            goto fail;
+        }
+        for (int i = 0, at = 0; i < net->n_units; at += 2 * (int)net->units[i].out, i++)
+            run->units[i].stats = run->bn_stats + at;
+    }
     run->conv_ws = ws ? run_alloc(run, ws) : NULL;
     size_t bnw = sslc_batchnorm_workspace_size(maxc);
     run->bn_ws = sslc_aligned_alloc(bnw * sizeof(double));
@@ -418,7 +432,33 @@ void sslc_resnet_run_destroy(sslc_resnet_run *run)
     }
     free(run->conv_ws);
     free(run->bn_ws);
+    free(run->bn_stats);
     free(run);
+}
+
+void sslc_resnet_run_set_bn(sslc_resnet_run *run, sslc_bn_running running,
+                            const sslc_bn_sync *sync)
+{
+    run->bn_running = running;
+    run->bn_sync = sync;
+}
+
+void sslc_resnet_bn_apply(sslc_resnet_run *run, sslc_resnet *net, int64_t batches,
+                          const sslc_bn_sync *across)
+{
+    assert(!run->inference);
+    sslc_params *p = &net->params;
+    if (across) {
+        across->sum(across->ctx, run->bn_stats, run->bn_stats_n);
+        batches *= across->processes;
+    }
+    for (int i = 0; i < net->n_units; i++) {
+        const sslc_conv_bn *u = &net->units[i];
+        sslc_batchnorm_update_running(p->buffers + u->mean, p->buffers + u->var,
+                                      run->units[i].stats, batches, u->out, BN_MOMENTUM);
+        p->buffers[u->batches] += 1.0f;
+    }
+    memset(run->bn_stats, 0, (size_t)run->bn_stats_n * sizeof(double));
 }
 
 void sslc_resnet_prepare(sslc_resnet_run *run, const sslc_resnet *net)
@@ -440,11 +480,15 @@ static void unit_forward(sslc_resnet_run *run, sslc_resnet *net, int i, const fl
     sslc_conv2d_forward(s->plan, s->pre, x, run->conv_ws);
     unsigned flags = relu ? SSLC_BN_FUSE_RELU : 0;
     if (training) {
-        sslc_batchnorm_forward_train(s->act, s->mean, s->rstd, p->buffers + u->mean,
-                                     p->buffers + u->var, s->pre, p->values + u->gamma,
-                                     p->values + u->beta, rows, u->out, BN_MOMENTUM, BN_EPS,
-                                     flags, run->bn_ws);
-        p->buffers[u->batches] += 1.0f;
+        bool update = run->bn_running == SSLC_BN_RUNNING_UPDATE;
+        sslc_batchnorm_forward_train(
+            s->act, s->mean, s->rstd, update ? p->buffers + u->mean : NULL,
+            update ? p->buffers + u->var : NULL,
+            run->bn_running == SSLC_BN_RUNNING_ACCUMULATE ? s->stats : NULL, s->pre,
+            p->values + u->gamma, p->values + u->beta, rows, u->out, BN_MOMENTUM, BN_EPS, flags,
+            run->bn_sync, run->bn_ws);
+        if (update)
+            p->buffers[u->batches] += 1.0f;
     } else {
         sslc_batchnorm_forward_eval(s->act, s->pre, p->values + u->gamma, p->values + u->beta,
                                     p->buffers + u->mean, p->buffers + u->var, rows, u->out,
@@ -501,7 +545,7 @@ static void unit_backward(sslc_resnet_run *run, sslc_resnet *net, int i, float *
     int64_t rows = run->N * s->P * s->Q;
     sslc_batchnorm_backward(tmp, p->grads + u->gamma, p->grads + u->beta, dy, s->act, s->pre,
                             s->mean, s->rstd, p->values + u->gamma, rows, u->out,
-                            relu ? SSLC_BN_FUSE_RELU : 0, run->bn_ws);
+                            relu ? SSLC_BN_FUSE_RELU : 0, run->bn_sync, run->bn_ws);
     sslc_conv2d_backward(s->plan, dx, p->grads + u->w, tmp, x, run->conv_ws);
 }
 

@@ -84,4 +84,17 @@ const float *sslc_resnet_forward(sslc_resnet_run *run, sslc_resnet *net, const f
 // forward before it must have been in training mode.
 void sslc_resnet_backward(sslc_resnet_run *run, sslc_resnet *net, const float *dfeatures);
 
+// Batch norm in the run's training-mode forwards: running is what they do
+// with the running statistics (sslc_bn_running); sync, when not NULL, makes
+// the batch statistics those of every process's batch (sync-BN, forward and
+// backward). Defaults: SSLC_BN_RUNNING_UPDATE, no sync.
+void sslc_resnet_run_set_bn(sslc_resnet_run *run, sslc_bn_running running,
+                            const sslc_bn_sync *sync);
+// After `batches` forwards with SSLC_BN_RUNNING_ACCUMULATE: the running
+// statistics move once towards the mean of their statistics (across, when
+// not NULL: summed over its processes first, batches each), and
+// num_batches_tracked counts one; the sums restart.
+void sslc_resnet_bn_apply(sslc_resnet_run *run, sslc_resnet *net, int64_t batches,
+                          const sslc_bn_sync *across);
+
 #endif

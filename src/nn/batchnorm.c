@@ -74,11 +74,17 @@ static void affine(float *y, const float *x, const float *scale, const float *sh
 }
 
 void sslc_batchnorm_forward_train(float *y, float *mean, float *rstd, float *running_mean,
-                                  float *running_var, const float *x, const float *gamma,
-                                  const float *beta, int64_t rows, int64_t C, float momentum,
-                                  float eps, unsigned flags, double *work)
+                                  float *running_var, double *stats, const float *x,
+                                  const float *gamma, const float *beta, int64_t rows, int64_t C,
+                                  float momentum, float eps, unsigned flags,
+                                  const sslc_bn_sync *sync, double *work)
 {
     column_sums(work, x, NULL, NULL, NULL, rows, C);
+    const int64_t local_rows = rows;
+    if (sync) { // statistics over every process's rows
+        sync->sum(sync->ctx, work, 2 * C);
+        rows *= sync->processes;
+    }
     // The per-thread area is free again: reuse it for scale and shift.
     float *scale = (float *)(work + 2 * C), *shift = scale + C;
     for (int64_t c = 0; c < C; c++) {
@@ -90,14 +96,28 @@ void sslc_batchnorm_forward_train(float *y, float *mean, float *rstd, float *run
         rstd[c] = (float)(1.0 / sqrt(var + eps));
         scale[c] = gamma[c] * rstd[c];
         shift[c] = beta[c] - mean[c] * scale[c];
+        // PyTorch: the running variance is unbiased, the normalisation biased.
+        double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
         if (running_mean) {
-            // PyTorch: the running variance is unbiased, the normalisation biased.
-            double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
             running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
             running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
         }
+        if (stats) {
+            stats[c] += m;
+            stats[C + c] += unbiased;
+        }
     }
-    affine(y, x, scale, shift, rows, C, flags);
+    affine(y, x, scale, shift, local_rows, C, flags);
+}
+
+void sslc_batchnorm_update_running(float *running_mean, float *running_var, const double *stats,
+                                   int64_t batches, int64_t C, float momentum)
+{
+    for (int64_t c = 0; c < C; c++) {
+        double m = stats[c] / (double)batches, unbiased = stats[C + c] / (double)batches;
+        running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
+        running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+    }
 }
 
 void sslc_batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
@@ -116,16 +136,23 @@ void sslc_batchnorm_forward_eval(float *y, const float *x, const float *gamma, c
 void sslc_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                              const float *y, const float *x, const float *mean, const float *rstd,
                              const float *gamma, int64_t rows, int64_t C, unsigned flags,
-                             double *work)
+                             const sslc_bn_sync *sync, double *work)
 {
     const float *mask = (flags & SSLC_BN_FUSE_RELU) ? y : NULL;
     // sum(dy) and sum(dy * (x - mean)); x-hat = (x - mean) * rstd.
     column_sums(work, dy, x, mask, mean, rows, C);
+    for (int64_t c = 0; c < C; c++) {
+        dbeta[c] += (float)work[c];
+        dgamma[c] += (float)(work[C + c] * rstd[c]);
+    }
+    const int64_t local_rows = rows;
+    if (sync) { // dx through statistics over every process's rows
+        sync->sum(sync->ctx, work, 2 * C);
+        rows *= sync->processes;
+    }
     float *a = (float *)(work + 2 * C), *b = a + C, *k = b + C;
     for (int64_t c = 0; c < C; c++) {
         double sum_dy = work[c], sum_dy_xhat = work[C + c] * rstd[c];
-        dbeta[c] += (float)sum_dy;
-        dgamma[c] += (float)sum_dy_xhat;
         // dx = gamma*rstd * (dy - sum_dy/n - x_hat * sum_dy_xhat/n)
         //    = k * dy + a * x + b
         double g = (double)gamma[c] * rstd[c];
@@ -135,7 +162,7 @@ void sslc_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float
         b[c] = (float)(-g * (sum_dy / (double)rows - coef * mean[c]));
     }
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
+    for (int64_t r = 0; r < local_rows; r++) {
         const float *dyr = dy + r * C, *xr = x + r * C, *mr = mask ? mask + r * C : NULL;
         float *dxr = dx + r * C;
         for (int64_t c = 0; c < C; c++) {

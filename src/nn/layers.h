@@ -59,16 +59,45 @@ const char *sslc_conv2d_impl(void);
 
 enum { SSLC_BN_FUSE_RELU = 1 };
 
+// Batch statistics over the rows of several processes (sync-BN): sum adds
+// buf (n,) over the processes in place; every process holds the same number
+// of rows. NULL where a layer takes one: this process's rows only.
+typedef struct sslc_bn_sync {
+    void (*sum)(void *ctx, double *buf, int64_t n);
+    void *ctx;
+    int64_t processes;
+} sslc_bn_sync;
+
 // Training mode, as PyTorch: normalise with the batch mean and biased
 // variance; update running_mean/var with momentum (running_var uses the
 // unbiased variance n/(n-1)). mean, rstd: (C,) saved for backward.
 // y: (rows, C), x: (rows, C); y may alias x (backward then needs no x: it
 // is not supported, backward recomputes x-hat from x). running_* may be NULL.
+// stats (2C,) or NULL: the batch mean and unbiased variance are added to
+// stats[0..C) and stats[C..2C), for a running-statistics update made later
+// from several batches (sslc_batchnorm_update_running).
 // work: sslc_batchnorm_workspace_size(C) doubles of scratch, in all three.
 void sslc_batchnorm_forward_train(float *y, float *mean, float *rstd, float *running_mean,
-                                  float *running_var, const float *x, const float *gamma,
-                                  const float *beta, int64_t rows, int64_t C, float momentum,
-                                  float eps, unsigned flags, double *work);
+                                  float *running_var, double *stats, const float *x,
+                                  const float *gamma, const float *beta, int64_t rows, int64_t C,
+                                  float momentum, float eps, unsigned flags,
+                                  const sslc_bn_sync *sync, double *work);
+// The running statistics moved towards the mean of `batches` batches'
+// statistics summed in stats (2C,), as MoCo's SplitBatchNorm does for its
+// groups: running = (1 - momentum) running + momentum * stats / batches.
+void sslc_batchnorm_update_running(float *running_mean, float *running_var, const double *stats,
+                                   int64_t batches, int64_t C, float momentum);
+// What a training-mode forward of a model does with its layers' running
+// statistics: move them with each batch (PyTorch's train(), the default),
+// add each batch's statistics up for one update later from their mean (the
+// groups of a batch: shuffle-BN, BN groups, data-parallel ranks, as MoCo's
+// SplitBatchNorm), or leave them (a forward recomputed for its backward).
+typedef enum sslc_bn_running {
+    SSLC_BN_RUNNING_UPDATE,
+    SSLC_BN_RUNNING_ACCUMULATE,
+    SSLC_BN_RUNNING_FROZEN,
+} sslc_bn_running;
+
 // Eval mode: normalise with the running statistics.
 void sslc_batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
                                  const float *running_mean, const float *running_var,
@@ -76,10 +105,13 @@ void sslc_batchnorm_forward_eval(float *y, const float *x, const float *gamma, c
                                  double *work);
 // dx written; dgamma, dbeta accumulated. With FUSE_RELU, y is the forward
 // output (the ReLU mask); otherwise y may be NULL. dx may alias dy.
+// With sync, the statistics were over every process's rows: dx takes the
+// sums over all of them; dgamma, dbeta stay this process's (its gradients
+// are summed with the rest of the parameters').
 void sslc_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                              const float *y, const float *x, const float *mean, const float *rstd,
                              const float *gamma, int64_t rows, int64_t C, unsigned flags,
-                             double *work);
+                             const sslc_bn_sync *sync, double *work);
 // Doubles of scratch: per-thread partial sums, combined in thread order so
 // results do not depend on timing.
 size_t sslc_batchnorm_workspace_size(int64_t C);

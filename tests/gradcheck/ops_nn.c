@@ -131,8 +131,8 @@ static void bn_setup(sslc_gc_run *run, unsigned flags)
     if (c->inputs == SSLC_GC_MARGINS) {
         // The ReLU inputs are gamma * xhat + beta: beta from the widest gap.
         float *v = zeros(n), *zero = zeros(C);
-        sslc_batchnorm_forward_train(v, st->mean, st->rstd, NULL, NULL, st->x, st->gamma, zero,
-                                     st->rows, st->C, 0.1f, 1e-5f, 0, st->ws);
+        sslc_batchnorm_forward_train(v, st->mean, st->rstd, NULL, NULL, NULL, st->x, st->gamma,
+                                     zero, st->rows, st->C, 0.1f, 1e-5f, 0, NULL, st->ws);
         assert_true(sslc_gc_margin_biases(st->beta, v, st->rows, st->C) >= c->margin);
         free(v), free(zero);
     }
@@ -148,8 +148,9 @@ static void bn_relu_setup(sslc_gc_run *run) { bn_setup(run, SSLC_BN_FUSE_RELU); 
 static double bn_loss(sslc_gc_run *run)
 {
     bn_state *st = run->state;
-    sslc_batchnorm_forward_train(st->y, st->mean, st->rstd, NULL, NULL, st->x, st->gamma,
-                                 st->beta, st->rows, st->C, 0.1f, 1e-5f, st->flags, st->ws);
+    sslc_batchnorm_forward_train(st->y, st->mean, st->rstd, NULL, NULL, NULL, st->x, st->gamma,
+                                 st->beta, st->rows, st->C, 0.1f, 1e-5f, st->flags, NULL,
+                                 st->ws);
     return sslc_gc_dot(st->y, st->r, (size_t)(st->rows * st->C));
 }
 
@@ -159,7 +160,7 @@ static void bn_backward(sslc_gc_run *run)
     memset(st->dgamma, 0, (size_t)st->C * sizeof(float));
     memset(st->dbeta, 0, (size_t)st->C * sizeof(float));
     sslc_batchnorm_backward(st->dx, st->dgamma, st->dbeta, st->r, st->y, st->x, st->mean,
-                            st->rstd, st->gamma, st->rows, st->C, st->flags, st->ws);
+                            st->rstd, st->gamma, st->rows, st->C, st->flags, NULL, st->ws);
 }
 
 static void bn_teardown(sslc_gc_run *run)

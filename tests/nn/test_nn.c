@@ -144,8 +144,8 @@ static void batchnorm_matches_pytorch(void **state)
         float *y = malloc(n * 4), *dx = malloc(n * 4), *mean = malloc(nc * 4), *rstd = malloc(nc * 4);
         float *dg = calloc(nc, 4), *db = calloc(nc, 4);
         double *ws = malloc(sslc_batchnorm_workspace_size(C) * sizeof(double));
-        sslc_batchnorm_forward_train(y, mean, rstd, rm, rv, x, gamma, beta, rows, C, 0.1f, 1e-5f, 0, ws);
-        sslc_batchnorm_backward(dx, dg, db, dy, NULL, x, mean, rstd, gamma, rows, C, 0, ws);
+        sslc_batchnorm_forward_train(y, mean, rstd, rm, rv, NULL, x, gamma, beta, rows, C, 0.1f, 1e-5f, 0, NULL, ws);
+        sslc_batchnorm_backward(dx, dg, db, dy, NULL, x, mean, rstd, gamma, rows, C, 0, NULL, ws);
         float *ref;
         sslc_assert_close("bn y", y, ref = load(LAYERS, g, "y", &n), n, 1e-5, 1e-4), free(ref);
         sslc_assert_close("bn dx", dx, ref = load(LAYERS, g, "dx", &n), n, 1e-5, 1e-4), free(ref);
@@ -158,9 +158,9 @@ static void batchnorm_matches_pytorch(void **state)
         sslc_assert_close("bn eval y", y, ref = load(LAYERS, g, "y_eval", &n), n, 1e-5, 1e-4), free(ref);
         // fused ReLU
         memset(dg, 0, nc * 4), memset(db, 0, nc * 4);
-        sslc_batchnorm_forward_train(y, mean, rstd, NULL, NULL, x, gamma, beta, rows, C, 0.1f, 1e-5f,
-                                     SSLC_BN_FUSE_RELU, ws);
-        sslc_batchnorm_backward(dx, dg, db, dy, y, x, mean, rstd, gamma, rows, C, SSLC_BN_FUSE_RELU, ws);
+        sslc_batchnorm_forward_train(y, mean, rstd, NULL, NULL, NULL, x, gamma, beta, rows, C, 0.1f, 1e-5f,
+                                     SSLC_BN_FUSE_RELU, NULL, ws);
+        sslc_batchnorm_backward(dx, dg, db, dy, y, x, mean, rstd, gamma, rows, C, SSLC_BN_FUSE_RELU, NULL, ws);
         sslc_assert_close("bn+relu y", y, ref = load(LAYERS, g, "y_relu", &n), n, 1e-5, 1e-4), free(ref);
         sslc_assert_close("bn+relu dx", dx, ref = load(LAYERS, g, "dx_relu", &n), n, 1e-5, 1e-4), free(ref);
         sslc_assert_close("bn+relu dgamma", dg, ref = load(LAYERS, g, "dgamma_relu", &nc), nc, 1e-4, 1e-4), free(ref);
