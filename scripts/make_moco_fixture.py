@@ -14,8 +14,9 @@ machine"), where the official code spreads the batch over GPUs:
 - the key images are permuted and run through the key encoder in
   `shuffle_groups` equal slices, each with its own batch statistics, as
   `_batch_shuffle_ddp` gives GPU g slice g; the slices run one after the
-  other through one module, so its running statistics are updated once per
-  slice (under DDP each GPU updates its own copy);
+  other through one module, and its running statistics move once per step
+  towards the mean of the slices' statistics, as the CIFAR demo's
+  SplitBatchNorm does (and as sslc does on one process or several);
 - the permutation is sslc's, drawn from its counter-based RNG (ported
   below) at (seed, 0x5b0ff1e, step), instead of torch.randperm;
 - the query encoder sees the whole batch (on GPUs each slice alone).
@@ -168,7 +169,20 @@ class MoCo(nn.Module):
         idx_unshuffle = torch.argsort(idx_shuffle)
         x = im_k[idx_shuffle]
         slices = x.chunk(groups)
-        k = torch.cat([F.normalize(self.encoder_k(s), dim=1) for s in slices])
+        bns = [m for m in self.encoder_k.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        start = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
+                 for m in bns]
+        ends, keys = [], []
+        for s in slices:  # each slice from the same running statistics ...
+            for m, (rm, rv, nb) in zip(bns, start):
+                m.running_mean.copy_(rm), m.running_var.copy_(rv), m.num_batches_tracked.copy_(nb)
+            keys.append(F.normalize(self.encoder_k(s), dim=1))
+            ends.append([(m.running_mean.clone(), m.running_var.clone()) for m in bns])
+        for i, (m, (rm, rv, nb)) in enumerate(zip(bns, start)):  # ... then their mean
+            m.running_mean.copy_(torch.stack([e[i][0] for e in ends]).mean(0))
+            m.running_var.copy_(torch.stack([e[i][1] for e in ends]).mean(0))
+            m.num_batches_tracked.copy_(nb + 1)
+        k = torch.cat(keys)
         return k[idx_unshuffle]
 
     def _logits(self, q, k):

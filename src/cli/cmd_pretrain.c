@@ -10,6 +10,7 @@
 #include "src/cli/recipe_args.h"
 #include "src/core/log.h"
 #include "src/core/threads.h"
+#include "src/dist/dist.h"
 #include "src/io/checkpoint.h"
 #include "src/models/mlp.h"
 #include "src/optim/schedule.h"
@@ -21,10 +22,11 @@ typedef struct options {
     const char *method, *data, *knn_bank, *knn_val, *arch, *recipe, *optimizer, *lr_scaling;
     const char *out, *resume, *head;
     int64_t moco_version, width, proj_hidden, proj_dim, size, batch, epochs, max_steps;
-    int64_t queue, shuffle_groups, seed, threads, log_every, ckpt_every, keep;
+    int64_t queue, shuffle_groups, bn_groups, chunk, seed, threads, log_every, ckpt_every, keep;
     int64_t knn_every, knn_k, knn_bank_limit;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
     bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch, strict;
+    bool sync_bn;
     sslc_recipe_overrides aug;
 } options;
 
@@ -51,7 +53,10 @@ static size_t make_args(sslc_arg *a, options *o)
         {"proj-bn", SSLC_ARG_FLAG, &o->proj_bn, "SimCLR: batch norm on the projector output", NULL, 0, 0},
         {"recipe", SSLC_ARG_STRING, &o->recipe, "augmentation recipe: simclr, moco-v1, moco-v2 (auto: the method's)", NULL, 0, 0},
         {"size", SSLC_ARG_INT, &o->size, "view size in pixels (auto: the dataset's image size)", NULL, 8, 4096},
-        {"batch", SSLC_ARG_INT, &o->batch, "images per step (pairs of views)", NULL, 2, 1 << 20},
+        {"batch", SSLC_ARG_INT, &o->batch, "pairs of views per step, over every process (mpirun: split over the ranks)", NULL, 2, 1 << 20},
+        {"bn-groups", SSLC_ARG_INT, &o->bn_groups, "batch-norm groups of each process's batch (each with its own statistics; what N ranks compute, on one)", NULL, 1, 1 << 20},
+        {"chunk", SSLC_ARG_INT, &o->chunk, "large batches in little memory: go through the encoder this many query images at a time, batch norm per chunk, exact gradients (0: off)", NULL, 0, 1 << 24},
+        {"sync-bn", SSLC_ARG_FLAG, &o->sync_bn, "mpirun: batch-norm statistics over every rank's batch (else each rank's own)", NULL, 0, 0},
         {"epochs", SSLC_ARG_INT, &o->epochs, "epochs (the schedule's length)", NULL, 1, 1000000},
         {"minutes", SSLC_ARG_FLOAT, &o->minutes, "time budget: stop after this many minutes, schedule fitted to it (0: off)", NULL, 0, 1e6},
         {"max-steps", SSLC_ARG_INT, &o->max_steps, "stop after this many steps (0: off)", NULL, 0, 1LL << 40},
@@ -67,7 +72,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"queue", SSLC_ARG_INT, &o->queue, "MoCo queue size K (auto: 4096 below 200k images, else 65536)", NULL, 1, 1 << 24},
         {"moco-m", SSLC_ARG_FLOAT, &o->moco_m, "MoCo key-encoder momentum (auto: 0.99 below 200k images, else 0.999)", NULL, 0, 1},
         {"moco-m-cosine", SSLC_ARG_FLAG, &o->moco_m_cosine, "ramp the momentum to 1 with a cosine", NULL, 0, 0},
-        {"shuffle-groups", SSLC_ARG_INT, &o->shuffle_groups, "MoCo shuffle-BN: key batch-norm groups (1: off)", NULL, 1, 1024},
+        {"shuffle-groups", SSLC_ARG_INT, &o->shuffle_groups, "MoCo shuffle-BN: key batch-norm groups over every process (1: off)", NULL, 1, 1024},
         {"seed", SSLC_ARG_INT, &o->seed, "random seed (init, data order, augmentation)", NULL, 0, 1LL << 62},
         {"threads", SSLC_ARG_INT, &o->threads, "threads (0: all cores)", NULL, 0, 1024},
         {"async", SSLC_ARG_FLAG, &o->async, "make the next batch while training on this one", NULL, 0, 0},
@@ -90,7 +95,7 @@ static void defaults(options *o)
         .arch = "resnet18", .recipe = "auto", .optimizer = "auto", .lr_scaling = "linear",
         .out = "runs/pretrain", .resume = "", .head = "auto", .moco_version = 2, .width = 32,
         .proj_hidden = SSLC_ARG_AUTO, .proj_dim = 128, .size = SSLC_ARG_AUTO, .batch = 256,
-        .epochs = 10, .queue = SSLC_ARG_AUTO, .shuffle_groups = 8, .log_every = 20, .keep = 3,
+        .epochs = 10, .queue = SSLC_ARG_AUTO, .shuffle_groups = 8, .bn_groups = 1, .log_every = 20, .keep = 3,
         .knn_every = 1, .knn_k = 200, .minutes = 0, .lr = NAN, .final_lr = 0,
         .warmup = NAN, .weight_decay = NAN, .momentum = 0.9, .tau = NAN, .moco_m = NAN,
         .knn_tau = 0.1, .cifar_stem = true, .async = true};
@@ -280,6 +285,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
         .lr = sslc_schedule_scale_lr(o.lr, o.batch, scaling), .final_lr = o.final_lr,
         .warmup = o.warmup, .tau = o.tau, .queue = o.queue, .momentum = o.moco_m,
         .momentum_cosine = o.moco_m_cosine, .shuffle_groups = o.shuffle_groups,
+        .bn_groups = o.bn_groups, .chunk = o.chunk, .sync_bn = o.sync_bn,
         .seed = (uint64_t)o.seed, .async_data = o.async, .fixed_batch = o.fixed_batch, .out = o.out,
         .resume = o.resume[0] ? resume_path : NULL, .log_every = o.log_every,
         .ckpt_every = o.ckpt_every, .keep = o.keep, .config_text = config_text,
@@ -288,7 +294,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
         .image_size = o.size};
     sslc_pretrain_result res;
     st = sslc_pretrain(&cfg, ds, &recipe, &res);
-    if (!st || st == SSLC_ERR_INTERRUPTED) {
+    if ((!st || st == SSLC_ERR_INTERRUPTED) && sslc_dist_rank() == 0) {
         printf("pretrain %s: %lld steps (%lld epochs) in %.1f s, %.1f pairs/s, data wait %.1f%%, "
                "peak RSS %.0f MiB\n",
                o.method, (long long)res.steps, (long long)res.epochs, res.seconds,

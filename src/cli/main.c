@@ -4,8 +4,10 @@
 
 #include "src/cli/commands.h"
 #include "src/core/gemm.h"
+#include "src/core/log.h"
 #include "src/core/status.h"
 #include "src/core/threads.h"
+#include "src/dist/dist.h"
 
 typedef struct command {
     const char *name;
@@ -36,7 +38,7 @@ static void usage(FILE *out)
     fprintf(out, "  %-16s %s\n", "version", "print the version and math backend");
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -44,8 +46,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("sslc %s (math: %s, %d threads)\n", SSLC_VERSION, sslc_gemm_backend(),
-               sslc_get_threads());
+        printf("sslc %s (math: %s, %d threads; %s)\n", SSLC_VERSION, sslc_gemm_backend(),
+               sslc_get_threads(), sslc_dist_describe());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -54,4 +56,21 @@ int main(int argc, char **argv)
     fprintf(stderr, "sslc: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    // Under mpirun / srun every rank runs the command; rank 0 speaks for all.
+    sslc_status st = sslc_dist_init();
+    if (st) {
+        fprintf(stderr, "sslc: %s\n", sslc_error_message());
+        return 1;
+    }
+    if (sslc_dist_rank() > 0)
+        sslc_log_set_level(SSLC_LOG_WARN);
+    int code = run_command(argc, argv);
+    if (code != 0 && sslc_dist_size() > 1)
+        sslc_dist_abort(); // the other ranks may wait in a collective
+    sslc_dist_finalize();
+    return code;
 }

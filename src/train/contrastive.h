@@ -5,6 +5,15 @@
 //   SimCLR (simclr.c): NT-Xent over the 2B views of a batch of B pairs.
 //   MoCo   (moco.c):   InfoNCE of queries against their keys and the queue,
 //                      keys from the momentum encoder with shuffle-BN.
+//
+// Data parallelism (src/dist): each of R processes holds b = B / R pairs,
+// its slice of the single-process batch. Query images go through the
+// encoder in G batch-norm groups of g = b / G pairs (G = 1: the whole slice,
+// activations kept for the backward; G > 1: embeddings first, the loss and
+// its gradient with respect to every embedding, then each group's forward
+// again with its backward: gradient caching, the memory of one group).
+// A step function leaves in the grads the gradient of the global loss with
+// respect to this process's share, so the loop only sums them over ranks.
 #ifndef SSLC_TRAIN_CONTRASTIVE_H
 #define SSLC_TRAIN_CONTRASTIVE_H
 
@@ -21,30 +30,65 @@
 typedef struct sslc_contrastive {
     const sslc_pretrain_config *cfg;
     bool moco;
-    int64_t B, H, W, C, D;  // pairs, view size, channels, projection dim
-    int64_t n_query, n_key; // images through the query / key encoder per step
+    int rank, ranks;
+    int64_t B, b, G, g;   // pairs: global, this process's, groups here, per group
+    int64_t per;          // query images per pair: 2 (SimCLR, symmetric MoCo) or 1
+    int64_t H, W, C, D;   // view size, channels, projection dim
+    int64_t n_key;        // MoCo: keys per step over every process (B or 2B)
+    int64_t key_groups;   // MoCo: shuffle-BN groups on this process
 
     sslc_resnet enc, key_enc;
     sslc_mlp head, key_head;
-    sslc_resnet_run *run, *key_run;
+    sslc_resnet_run *run, *key_run;       // run: one group's queries; key_run: one key group
     sslc_mlp_run *head_run, *key_head_run;
     sslc_optim *opt_enc, *opt_head;
     sslc_queue *queue;
+    sslc_bn_sync rank_sum; // sums over the processes (sync-BN, deferred statistics)
 
-    float *loss_ws;  // NT-Xent or InfoNCE workspace
-    float *dz;       // (n_query, D)
-    float *dfeat;    // (n_query, feature_dim)
-    float *key_in;   // (n_key, H, W, C): key images in shuffled order
-    float *keys;     // (n_key, D): normalised keys in batch order
-    float *key_norm; // (n_key,)
-    int64_t *perm;   // (n_key,) shuffle-BN permutation
+    float *loss_ws;  // NT-Xent (over 2B) or InfoNCE (over b) workspace
+    float *group_x;  // (per * g, H, W, C): a group's views side by side (G > 1)
+    float *z;        // (per * b, D): this process's embeddings, view-major
+    float *dz;       // (per * b, D): the gradient of the global loss with respect to them
+    float *dz_group; // (per * g, D)
+    float *dfeat;    // (per * g, feature_dim)
+    float *z_all;    // SimCLR, R > 1: (2B, D) every process's, single-process order
+    float *dz_all;   // SimCLR, R > 1: (2B, D)
+    float *gather;   // R > 1: (R * max(per * b * D, key part)) receive buffer
+    float *key_all;  // MoCo, R > 1: (n_key, H, W, C) every process's key images, batch order
+    float *key_in;   // MoCo: (n_key / S, H, W, C) one shuffle group's images
+    float *key_part; // MoCo: (n_key / R, D) this process's keys, permuted order
+    float *keys;     // MoCo: (n_key, D) normalised keys in batch order
+    float *key_norm; // MoCo: (n_key,)
+    int64_t *perm;   // MoCo: (n_key,) shuffle-BN permutation
 } sslc_contrastive;
+
+// Builds the model of cfg for views of H x W x C (the encoder and head
+// initialised from cfg->seed; MoCo's key side as their copies) on this
+// process's share of the batch. destroy is NULL-safe on a partial build.
+sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_config *cfg,
+                                    int64_t H, int64_t W, int64_t C);
+void sslc_contrastive_destroy(sslc_contrastive *t);
 
 // Loop step functions (sslc_trainer.step) over an sslc_contrastive.
 sslc_status sslc_simclr_step(void *self, const sslc_train_batch *batch,
                              const sslc_train_state *s, sslc_step_result *result);
 sslc_status sslc_moco_step(void *self, const sslc_train_batch *batch, const sslc_train_state *s,
                            sslc_step_result *result);
+
+// The query side, shared by both methods. x: this process's batch, (2b,
+// H, W, C) views view-major. Embeddings of every group into t->z (the
+// encoder's batch-norm running statistics updated once per group, averaged
+// over groups and processes when there are several).
+void sslc_contrastive_embed(sslc_contrastive *t, const float *x);
+// Backward of every group from t->dz (recomputing a group's forward first
+// when G > 1); gradients accumulate into the encoder's and head's.
+void sslc_contrastive_backward(sslc_contrastive *t, const float *x);
+
+// rows (row floats each) of every process, rank-major with `per` view
+// blocks of b rows each, to (to_global) or from the single-process order:
+// view 0 of all B pairs, then view 1.
+void sslc_contrastive_reorder(const sslc_contrastive *t, float *dst, const float *src,
+                              int64_t row, int64_t per, bool to_global);
 
 // MoCo's extra state: the key encoder and head as copies of the query ones,
 // the queue and the key buffers.

@@ -8,6 +8,7 @@
 
 #include "src/core/log.h"
 #include "src/core/progress.h"
+#include "src/dist/dist.h"
 #include "src/optim/schedule.h"
 #include "src/train/interrupt.h"
 
@@ -117,6 +118,7 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
     if (per_epoch < 1)
         return sslc_error(SSLC_ERR_INVALID, "%s: the data make no batch", cfg->what);
     const bool resumed = cfg->resume != NULL;
+    const bool quiet = cfg->quiet || sslc_dist_rank() > 0, many = sslc_dist_size() > 1;
     if (resumed)
         l.s = *cfg->resume;
     l.warmup_steps = cfg->warmup_steps;
@@ -172,6 +174,11 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
                                 tr->save ? " (the last checkpoint before it is kept)" : "");
                 break;
             }
+            // Data parallelism: each process holds the gradient of the global
+            // loss with respect to its share; their sum is the whole of it.
+            for (int g = 0; g < tr->n_groups && many && !st; g++)
+                st = sslc_dist_sum_f32(tr->groups[g].params->grads,
+                                       (size_t)tr->groups[g].params->n_values);
             lr = (float)sslc_schedule_lr(&l.schedule, l.s.step);
             for (int g = 0; g < tr->n_groups && !st; g++)
                 st = sslc_optim_step(tr->groups[g].optim, tr->groups[g].params, lr);
@@ -200,6 +207,8 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
                 double now = sslc_now(), per_step = (now - fit_from) / 20.0;
                 int64_t fit =
                     l.s.step + (int64_t)((cfg->minutes * 60.0 - (now - start)) / per_step);
+                if ((st = sslc_dist_broadcast(&fit, sizeof fit, 0))) // rank 0's pace for all
+                    break;
                 if (fit < l.s.total_steps) {
                     if ((st = set_schedule(&l, fit > l.s.step + 1 ? fit : l.s.step + 1)))
                         break;
@@ -209,7 +218,7 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
                 }
                 fitted = true;
             }
-            if (!cfg->quiet) {
+            if (!quiet) {
                 char text[256];
                 snprintf(text, sizeof text,
                          "epoch %lld loss %.4f acc %.3f lr %.4f %.0f %s/s wait %.0f%%",
@@ -223,6 +232,12 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             bool timeout = cfg->minutes > 0 && sslc_now() - start >= cfg->minutes * 60.0;
             bool limit = cfg->max_steps > 0 && done_here >= cfg->max_steps;
             bool signal = signals && sslc_interrupt_pending();
+            if (many) { // every process stops at the same step
+                double flags[2] = {timeout, signal};
+                if ((st = sslc_dist_sum_f64(flags, 2)))
+                    break;
+                timeout = flags[0] > 0, signal = flags[1] > 0;
+            }
             if (signal || timeout || limit || l.s.step >= l.s.total_steps) {
                 stop = true;
                 res->interrupted = signal;

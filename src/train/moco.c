@@ -1,12 +1,21 @@
 // MoCo's step (He et al. 2020; v2: Chen et al. 2020): queries from the
 // encoder, keys from its momentum copy with shuffle-BN, InfoNCE against the
 // positive key and the queue, then the keys are enqueued.
+//
+// Shuffle-BN as the paper: the key images of the whole batch (gathered from
+// every process) are permuted by a permutation every process draws alike
+// from (seed, step), cut into S groups with their own batch statistics,
+// each process encodes its S / R groups, and the keys are gathered back and
+// unshuffled. On one process the S groups run one after the other (the
+// official CIFAR demo's SplitBatchNorm), with the same keys. Every process
+// then holds every key and enqueues the same ones, so queues stay equal.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "losses/infonce.h"
 #include "src/core/rng.h"
+#include "src/dist/dist.h"
 #include "src/nn/layers.h"
 #include "src/optim/schedule.h"
 #include "src/train/contrastive.h"
@@ -14,31 +23,46 @@
 sslc_status sslc_moco_build(sslc_contrastive *t)
 {
     const sslc_pretrain_config *c = t->cfg;
-    sslc_status st;
-    if (t->n_key % c->shuffle_groups)
+    const int64_t S = c->shuffle_groups, image = t->H * t->W * t->C;
+    t->n_key = t->per * t->B;
+    if (S < 1 || S % t->ranks || t->n_key % S)
         return sslc_error(SSLC_ERR_INVALID,
-                          "moco: %lld key images do not split into %lld shuffle-BN groups; "
-                          "choose --shuffle-groups dividing the batch",
-                          (long long)t->n_key, (long long)c->shuffle_groups);
+                          "moco: %lld key images do not split into %lld shuffle-BN groups over "
+                          "%d processes; choose --shuffle-groups dividing the batch and a "
+                          "multiple of the processes",
+                          (long long)t->n_key, (long long)S, t->ranks);
+    t->key_groups = S / t->ranks;
+    const int64_t group = t->n_key / S;
+    sslc_status st;
     // The key encoder and head start as copies of the query ones.
     if ((st = sslc_resnet_create(&t->key_enc, &c->encoder)) ||
         (st = sslc_params_copy(&t->key_enc.params, &t->enc.params)) ||
         (st = sslc_mlp_create(&t->key_head, t->enc.feature_dim, c->head)) ||
-        (st = sslc_params_copy(&t->key_head.params, &t->head.params)))
-        return st;
-    int64_t group = t->n_key / c->shuffle_groups;
-    if ((st = sslc_resnet_run_create(&t->key_run, &t->key_enc, group, t->H, t->W)) ||
+        (st = sslc_params_copy(&t->key_head.params, &t->head.params)) ||
+        (st = sslc_resnet_run_create(&t->key_run, &t->key_enc, group, t->H, t->W)) ||
         (st = sslc_mlp_run_create(&t->key_head_run, &t->key_head, group)))
         return st;
+    if (S > 1) { // the groups' statistics averaged into one running update
+        sslc_resnet_run_set_bn(t->key_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
+        sslc_mlp_run_set_bn(t->key_head_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
+    }
     sslc_rng rng = sslc_rng_make(c->seed, 0x9e11e, 0, 0, 0);
     if ((st = sslc_queue_create(&t->queue, c->queue, t->D, &rng)))
         return st;
-    t->key_in = sslc_aligned_alloc((size_t)(t->n_key * t->H * t->W * t->C) * sizeof(float));
+    t->key_in = sslc_aligned_alloc((size_t)(group * image) * sizeof(float));
+    t->key_part = sslc_aligned_alloc((size_t)(t->n_key / t->ranks * t->D) * sizeof(float));
     t->keys = sslc_aligned_alloc((size_t)(t->n_key * t->D) * sizeof(float));
     t->key_norm = sslc_aligned_alloc((size_t)t->n_key * sizeof(float));
     t->perm = sslc_malloc((size_t)t->n_key * sizeof(int64_t));
-    if (!t->key_in || !t->keys || !t->key_norm || !t->perm)
+    if (!t->key_in || !t->key_part || !t->keys || !t->key_norm || !t->perm)
         return SSLC_ERR_NOMEM;
+    if (t->ranks > 1) {
+        size_t gather = (size_t)(t->n_key * (image > t->D ? image : t->D));
+        t->key_all = sslc_aligned_alloc((size_t)(t->n_key * image) * sizeof(float));
+        t->gather = sslc_aligned_alloc(gather * sizeof(float));
+        if (!t->key_all || !t->gather)
+            return SSLC_ERR_NOMEM;
+    }
     return SSLC_OK;
 }
 
@@ -62,30 +86,48 @@ float sslc_moco_momentum(const sslc_contrastive *t, const sslc_train_state *s)
     return (float)sslc_cosine(c->momentum, 1.0, progress, 1.0);
 }
 
-// Keys for the n_key key images: shuffle-BN on one process, as the official
-// CIFAR demo's SplitBatchNorm: the images are permuted and run through the
-// key encoder in groups with their own batch statistics, so no key shares
-// BN statistics with its own query's batch slice in a predictable way.
-static void compute_keys(sslc_contrastive *t, const float *key_images, int64_t step)
+// Normalised keys of every key image of the batch into t->keys (batch
+// order: view 1 of each pair, or with symmetric both views, view-major).
+// mine: this process's key images, (per * b, H, W, C).
+static sslc_status compute_keys(sslc_contrastive *t, const float *mine, int64_t step)
 {
     const sslc_pretrain_config *c = t->cfg;
-    size_t image = (size_t)(t->H * t->W * t->C);
+    const int64_t image = t->H * t->W * t->C, group = t->n_key / c->shuffle_groups;
+    sslc_status st;
+    const float *all = mine;
+    if (t->ranks > 1) {
+        if ((st = sslc_dist_gather_f32(mine, t->gather, (size_t)(t->per * t->b * image))))
+            return st;
+        sslc_contrastive_reorder(t, t->key_all, t->gather, image, t->per, true);
+        all = t->key_all;
+    }
     sslc_rng rng = sslc_rng_make(c->seed, 0x5b0ff1e, (uint64_t)step, 0, 0);
     sslc_rng_permutation(&rng, t->perm, t->n_key);
-    for (int64_t j = 0; j < t->n_key; j++)
-        memcpy(t->key_in + (size_t)j * image, key_images + (size_t)t->perm[j] * image,
-               image * sizeof(float));
-    int64_t group = t->n_key / c->shuffle_groups;
     sslc_resnet_prepare(t->key_run, &t->key_enc);
-    for (int64_t g = 0; g < c->shuffle_groups; g++) {
-        const float *f = sslc_resnet_forward(t->key_run, &t->key_enc,
-                                             t->key_in + (size_t)(g * group) * image, true);
-        const float *k = sslc_mlp_forward(t->key_head_run, &t->key_head, f, true);
-        for (int64_t j = 0; j < group; j++) // unshuffle
-            memcpy(t->keys + t->perm[g * group + j] * t->D, k + j * t->D,
-                   (size_t)t->D * sizeof(float));
+    for (int64_t k = 0; k < t->key_groups; k++) {
+        const int64_t *p = t->perm + (t->rank * t->key_groups + k) * group;
+        for (int64_t j = 0; j < group; j++)
+            memcpy(t->key_in + j * image, all + p[j] * image, (size_t)image * sizeof(float));
+        const float *f = sslc_resnet_forward(t->key_run, &t->key_enc, t->key_in, true);
+        const float *key = sslc_mlp_forward(t->key_head_run, &t->key_head, f, true);
+        memcpy(t->key_part + k * group * t->D, key, (size_t)(group * t->D) * sizeof(float));
     }
+    if (c->shuffle_groups > 1) {
+        const sslc_bn_sync *across = t->ranks > 1 ? &t->rank_sum : NULL;
+        sslc_resnet_bn_apply(t->key_run, &t->key_enc, t->key_groups, across);
+        sslc_mlp_bn_apply(t->key_head_run, &t->key_head, t->key_groups, across);
+    }
+    const float *shuffled = t->key_part; // (n_key, D) in permuted order
+    if (t->ranks > 1) {
+        if ((st = sslc_dist_gather_f32(t->key_part, t->gather,
+                                       (size_t)(t->key_groups * group * t->D))))
+            return st;
+        shuffled = t->gather;
+    }
+    for (int64_t j = 0; j < t->n_key; j++) // unshuffle
+        memcpy(t->keys + t->perm[j] * t->D, shuffled + j * t->D, (size_t)t->D * sizeof(float));
     sslc_l2norm_forward(t->keys, t->key_norm, t->keys, t->n_key, t->D, 1e-12f);
+    return SSLC_OK;
 }
 
 sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_train_state *s,
@@ -93,45 +135,54 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
 {
     sslc_contrastive *t = self;
     const sslc_pretrain_config *c = t->cfg;
-    const int64_t B = t->B, D = t->D, K = c->queue;
+    const int64_t nb = t->b, B = t->B, D = t->D, K = c->queue;
     const float *views = b->x;
-    size_t image = (size_t)(t->H * t->W * t->C);
+    const size_t image = (size_t)(t->H * t->W * t->C);
     float m = sslc_moco_momentum(t, s);
     momentum_update(&t->key_enc.params, &t->enc.params, m);
     momentum_update(&t->key_head.params, &t->head.params, m);
     // Queries: view 0 (and view 1 when symmetric); keys: the other view(s).
-    compute_keys(t, c->symmetric ? views : views + (size_t)B * image, s->step);
-    sslc_resnet_prepare(t->run, &t->enc);
-    const float *f = sslc_resnet_forward(t->run, &t->enc, views, true);
-    const float *q = sslc_mlp_forward(t->head_run, &t->head, f, true);
-    memset(t->dz, 0, (size_t)(t->n_query * D) * sizeof(float));
-    const float *queue = sslc_queue_data(t->queue);
+    sslc_status st = compute_keys(t, c->symmetric ? views : views + (size_t)nb * image, s->step);
+    if (st)
+        return st;
+    sslc_contrastive_embed(t, views);
+    const float *q = t->z, *queue = sslc_queue_data(t->queue);
+    // This process's pairs: its keys of view 1 (and of view 0).
+    const float *k1 = t->keys + (c->symmetric ? B : 0) * D + t->rank * nb * D;
+    const float *k0 = t->keys + t->rank * nb * D;
+    // Each process's loss is the mean over its b queries; the global loss is
+    // their mean, so each backward carries 1 / R.
+    const float share = 1.0f / (float)t->ranks;
+    memset(t->dz, 0, (size_t)(t->per * nb * D) * sizeof(float));
+    double lacc[2];
     float loss, acc;
-    sslc_status st;
     if (!c->symmetric) {
-        if ((st = sslc_infonce_forward(&loss, &acc, t->loss_ws, q, t->keys, queue, B, D, K,
+        if ((st = sslc_infonce_forward(&loss, &acc, t->loss_ws, q, k1, queue, nb, D, K,
                                        (float)c->tau)))
             return st;
-        sslc_infonce_backward(t->dz, t->loss_ws, 1.0f, B, D, K);
+        sslc_infonce_backward(t->dz, t->loss_ws, share, nb, D, K);
     } else {
         // loss = (L(q1, k2) + L(q2, k1)) / 2, both against the same queue.
         float l1, l2, a1, a2;
-        if ((st = sslc_infonce_forward(&l1, &a1, t->loss_ws, q, t->keys + B * D, queue, B, D,
-                                       K, (float)c->tau)))
+        if ((st = sslc_infonce_forward(&l1, &a1, t->loss_ws, q, k1, queue, nb, D, K,
+                                       (float)c->tau)))
             return st;
-        sslc_infonce_backward(t->dz, t->loss_ws, 0.5f, B, D, K);
-        if ((st = sslc_infonce_forward(&l2, &a2, t->loss_ws, q + B * D, t->keys, queue, B, D,
-                                       K, (float)c->tau)))
+        sslc_infonce_backward(t->dz, t->loss_ws, 0.5f * share, nb, D, K);
+        if ((st = sslc_infonce_forward(&l2, &a2, t->loss_ws, q + nb * D, k0, queue, nb, D, K,
+                                       (float)c->tau)))
             return st;
-        sslc_infonce_backward(t->dz + B * D, t->loss_ws, 0.5f, B, D, K);
+        sslc_infonce_backward(t->dz + nb * D, t->loss_ws, 0.5f * share, nb, D, K);
         loss = 0.5f * (l1 + l2);
         acc = 0.5f * (a1 + a2);
     }
-    // Enqueue after the logits are computed (MoCo Algorithm 1).
+    lacc[0] = loss, lacc[1] = acc;
+    if ((st = sslc_dist_sum_f64(lacc, 2)))
+        return st;
+    // Enqueue after the logits are computed (MoCo Algorithm 1): every key
+    // of the batch, the same on every process.
     if ((st = sslc_queue_enqueue(t->queue, t->keys, t->n_key)))
         return st;
-    sslc_mlp_backward(t->head_run, &t->head, t->dfeat, t->dz);
-    sslc_resnet_backward(t->run, &t->enc, t->dfeat);
-    *r = (sslc_step_result){.loss = loss, .acc = acc};
+    sslc_contrastive_backward(t, views);
+    *r = (sslc_step_result){.loss = lacc[0] / t->ranks, .acc = lacc[1] / t->ranks};
     return SSLC_OK;
 }

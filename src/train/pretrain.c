@@ -12,69 +12,13 @@
 #include "losses/ntxent.h"
 #include "src/core/fs.h"
 #include "src/core/log.h"
+#include "src/dist/dist.h"
 #include "src/eval/encoder.h"
 #include "src/eval/features.h"
 #include "src/eval/knn.h"
 #include "src/io/checkpoint.h"
 #include "src/train/contrastive.h"
 #include "src/train/sources.h"
-
-// ---- set-up ----------------------------------------------------------------------
-
-static sslc_status build(sslc_contrastive *t, const sslc_recipe *recipe)
-{
-    const sslc_pretrain_config *c = t->cfg;
-    sslc_status st;
-    t->moco = strcmp(c->method, "moco") == 0;
-    t->B = c->batch;
-    t->H = t->W = recipe->size;
-    t->C = recipe->channels;
-    if ((st = sslc_resnet_create(&t->enc, &c->encoder)))
-        return st;
-    sslc_resnet_init(&t->enc, c->seed);
-    if ((st = sslc_mlp_create(&t->head, t->enc.feature_dim, c->head)))
-        return st;
-    sslc_mlp_init(&t->head, c->seed + 1);
-    t->D = t->head.out_dim;
-    t->n_query = t->moco && !c->symmetric ? t->B : 2 * t->B;
-    t->n_key = t->moco ? (c->symmetric ? 2 * t->B : t->B) : 0;
-    if ((st = sslc_resnet_run_create(&t->run, &t->enc, t->n_query, t->H, t->W)) ||
-        (st = sslc_mlp_run_create(&t->head_run, &t->head, t->n_query)))
-        return st;
-    if ((st = sslc_optim_create(&t->opt_enc, &c->optim, &t->enc.params)) ||
-        (st = sslc_optim_create(&t->opt_head, &c->optim, &t->head.params)))
-        return st;
-    size_t ws = t->moco ? sslc_infonce_workspace_size(t->B, t->D, c->queue)
-                        : sslc_ntxent_workspace_size(t->n_query, t->D);
-    t->loss_ws = sslc_aligned_alloc(ws);
-    t->dz = sslc_aligned_alloc((size_t)(t->n_query * t->D) * sizeof(float));
-    t->dfeat = sslc_aligned_alloc((size_t)(t->n_query * t->enc.feature_dim) * sizeof(float));
-    if (!t->loss_ws || !t->dz || !t->dfeat)
-        return SSLC_ERR_NOMEM;
-    return t->moco ? sslc_moco_build(t) : SSLC_OK;
-}
-
-static void destroy(sslc_contrastive *t)
-{
-    sslc_resnet_run_destroy(t->run);
-    sslc_resnet_run_destroy(t->key_run);
-    sslc_mlp_run_destroy(t->head_run);
-    sslc_mlp_run_destroy(t->key_head_run);
-    sslc_resnet_destroy(&t->enc);
-    sslc_resnet_destroy(&t->key_enc);
-    sslc_mlp_destroy(&t->head);
-    sslc_mlp_destroy(&t->key_head);
-    sslc_optim_destroy(t->opt_enc);
-    sslc_optim_destroy(t->opt_head);
-    sslc_queue_destroy(t->queue);
-    free(t->loss_ws);
-    free(t->dz);
-    free(t->dfeat);
-    free(t->key_in);
-    free(t->keys);
-    free(t->key_norm);
-    free(t->perm);
-}
 
 // ---- checkpoints -----------------------------------------------------------------
 
@@ -127,12 +71,18 @@ static void describe(sslc_contrastive *t, const sslc_train_state *s, ckpt_view *
         .arrays = v->arrays, .n_arrays = nr};
 }
 
+// Rank 0 writes; every rank learns whether it worked, so a full disk stops
+// all of them at the same step.
 static sslc_status save(void *self, const sslc_train_state *s, bool is_best)
 {
     sslc_contrastive *t = self;
-    ckpt_view v;
-    describe(t, s, &v);
-    return sslc_ckpt_save_run(t->cfg->out, &v.c, t->cfg->keep, is_best);
+    sslc_status st = SSLC_OK;
+    if (t->rank == 0) {
+        ckpt_view v;
+        describe(t, s, &v);
+        st = sslc_ckpt_save_run(t->cfg->out, &v.c, t->cfg->keep, is_best);
+    }
+    return sslc_dist_agree(st);
 }
 
 static sslc_status resume(sslc_contrastive *t, const char *path, sslc_train_state *s)
@@ -186,20 +136,24 @@ static sslc_status knn_monitor(void *self, double *top1)
 sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *ds,
                           const sslc_recipe *recipe, sslc_pretrain_result *res)
 {
-    sslc_contrastive t = {.cfg = cfg};
+    sslc_contrastive t = {0};
     sslc_pipeline *pipe = NULL;
     sslc_pipeline_source source = {0};
     memset(res, 0, sizeof *res);
     res->knn_top1 = res->best_knn_top1 = res->knn_initial = -1.0;
-    sslc_status st = sslc_make_dir(cfg->out, "run folder");
-    if (!st)
-        st = build(&t, recipe);
+    sslc_status st = sslc_dist_rank() == 0 ? sslc_make_dir(cfg->out, "run folder") : SSLC_OK;
+    if (!(st = sslc_dist_agree(st)))
+        st = sslc_contrastive_create(&t, cfg, recipe->size, recipe->size, recipe->channels);
     sslc_pipeline_config pc;
     sslc_pipeline_config_default(&pc);
     pc.batch_size = cfg->batch;
     pc.views = 2;
     pc.seed = cfg->seed;
     pc.async = cfg->async_data;
+    if (t.ranks > 1) { // this process's slice of every batch
+        pc.slice_first = t.rank * t.b;
+        pc.slice_count = t.b;
+    }
     if (!st)
         st = sslc_pipeline_create(&pipe, ds, recipe, &pc);
     if (st)
@@ -214,7 +168,9 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     if (cfg->resume && (st = resume(&t, cfg->resume, &resumed)))
         goto done;
     // The resolved configuration, readable without sslc (also in every checkpoint).
-    if ((st = sslc_write_text(cfg->out, "config.txt", cfg->config_text ? cfg->config_text : "")))
+    if (t.rank == 0)
+        st = sslc_write_text(cfg->out, "config.txt", cfg->config_text ? cfg->config_text : "");
+    if ((st = sslc_dist_agree(st)))
         goto done;
     sslc_info("%lld steps per epoch, %lld steps in all", (long long)per_epoch,
               (long long)(cfg->resume ? resumed.total_steps : cfg->epochs * per_epoch));
@@ -235,7 +191,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
         .what = "pretrain", .unit = "pairs", .epochs = cfg->epochs, .minutes = cfg->minutes,
         .max_steps = cfg->max_steps, .lr = cfg->lr, .final_lr = cfg->final_lr,
         .warmup_fraction = cfg->warmup, .log_every = cfg->log_every, .run_dir = cfg->out,
-        .metrics_path = metrics, .ckpt_every = cfg->ckpt_every, .monitor_every = cfg->knn_every,
+        .metrics_path = t.rank == 0 ? metrics : NULL, .ckpt_every = cfg->ckpt_every, .monitor_every = cfg->knn_every,
         .monitor_name = "knn_top1", .monitor_label = label,
         .resume = cfg->resume ? &resumed : NULL};
     sslc_batch_source src = sslc_pipeline_source_init(&source, pipe, cfg->fixed_batch);
@@ -255,6 +211,6 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
 done:
     sslc_pipeline_source_free(&source);
     sslc_pipeline_destroy(pipe);
-    destroy(&t);
+    sslc_contrastive_destroy(&t);
     return st;
 }

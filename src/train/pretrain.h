@@ -21,7 +21,7 @@ typedef struct sslc_pretrain_config {
     sslc_resnet_config encoder;
     const char *head; // projector spec for sslc_mlp_create ("linear-nobias:2048,bn,relu,linear:128")
 
-    int64_t batch;     // images per step (pairs)
+    int64_t batch;     // pairs per step, over every process (the global batch)
     int64_t epochs;    // schedule length
     double minutes;    // > 0: stop after this wall time; the schedule is fitted to it
     int64_t max_steps; // > 0: stop after this many steps (tests)
@@ -35,7 +35,16 @@ typedef struct sslc_pretrain_config {
     int64_t queue;          // MoCo K
     double momentum;        // MoCo m
     bool momentum_cosine;   // ramp m to 1 with a cosine (BYOL-style)
-    int64_t shuffle_groups; // MoCo shuffle-BN groups (1: off)
+    int64_t shuffle_groups; // MoCo shuffle-BN: key batch-norm groups over every process (1: off)
+
+    // Batch-norm groups of the query side (SimCLR: both views of a group's
+    // pairs) per process, each with its own statistics: bn_groups, or
+    // groups of `chunk` images. With more than one group the forward keeps
+    // nothing and the backward recomputes each group's forward from the
+    // cached embedding gradients (gradient caching: the memory of one group).
+    int64_t bn_groups; // 1: the whole batch of this process
+    int64_t chunk;     // > 0: groups of this many query images (instead of bn_groups)
+    bool sync_bn;      // statistics over every process's batch (one group per process)
 
     uint64_t seed;
     bool async_data;   // produce batch k+1 while training on batch k

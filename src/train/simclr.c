@@ -1,9 +1,11 @@
 // SimCLR's step (Chen et al. 2020): both views of every pair through the
-// encoder and projector as one batch of 2B images, NT-Xent over the 2B
-// embeddings, backward through everything.
+// encoder and projector, NT-Xent over the 2B embeddings of the global
+// batch (gathered from every process: each one's negatives are all of
+// them), backward from the gradient of that one loss.
 #include <string.h>
 
 #include "losses/ntxent.h"
+#include "src/dist/dist.h"
 #include "src/train/contrastive.h"
 
 sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_train_state *s,
@@ -11,18 +13,30 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_t
 {
     (void)s;
     sslc_contrastive *t = self;
-    sslc_resnet_prepare(t->run, &t->enc);
-    const float *f = sslc_resnet_forward(t->run, &t->enc, b->x, true);
-    const float *z = sslc_mlp_forward(t->head_run, &t->head, f, true);
+    const int64_t n = 2 * t->B, D = t->D;
+    sslc_contrastive_embed(t, b->x);
+    float *z = t->z, *dz = t->dz;
+    sslc_status st;
+    if (t->ranks > 1) {
+        if ((st = sslc_dist_gather_f32(t->z, t->gather, (size_t)(2 * t->b * D))))
+            return st;
+        sslc_contrastive_reorder(t, t->z_all, t->gather, D, 2, true);
+        z = t->z_all;
+        dz = t->dz_all;
+    }
+    // Every process computes the whole loss (cheap beside the encoder) and
+    // so the gradient with respect to every embedding, and keeps its own.
     float loss, acc;
-    sslc_status st = sslc_ntxent_forward(&loss, &acc, t->loss_ws, z, t->n_query, t->D,
-                                         (float)t->cfg->tau);
-    if (st)
+    if ((st = sslc_ntxent_forward(&loss, &acc, t->loss_ws, z, n, D, (float)t->cfg->tau)))
         return st;
-    memset(t->dz, 0, (size_t)(t->n_query * t->D) * sizeof(float));
-    sslc_ntxent_backward(t->dz, t->loss_ws, 1.0f, t->n_query, t->D);
-    sslc_mlp_backward(t->head_run, &t->head, t->dfeat, t->dz);
-    sslc_resnet_backward(t->run, &t->enc, t->dfeat);
+    memset(dz, 0, (size_t)(n * D) * sizeof(float));
+    sslc_ntxent_backward(dz, t->loss_ws, 1.0f, n, D);
+    if (t->ranks > 1) {
+        sslc_contrastive_reorder(t, t->gather, t->dz_all, D, 2, false);
+        memcpy(t->dz, t->gather + (size_t)(t->rank * 2 * t->b * D),
+               (size_t)(2 * t->b * D) * sizeof(float));
+    }
+    sslc_contrastive_backward(t, b->x);
     *r = (sslc_step_result){.loss = loss, .acc = acc};
     return SSLC_OK;
 }

@@ -121,7 +121,7 @@ static void compare_table(const char *what, const sslc_params *p, const float *m
     }
 }
 
-// ---- sslc's MoCo, built as src/train/pretrain.c builds it ---------------------------
+// ---- sslc's MoCo, built as pretraining builds it ---------------------------
 
 typedef struct moco_case {
     const char *name;
@@ -136,8 +136,6 @@ typedef struct moco_case {
     int64_t perm[STEPS][64], queue_ptr[STEPS];
     double loss[STEPS], momentum[STEPS];
     int steps;
-    sslc_resnet_run *shadow;   // the query forward again, to read the queries
-    sslc_mlp_run *shadow_head;
 } moco_case;
 
 // The configuration of the fixture (its root attributes and the case's).
@@ -168,17 +166,12 @@ static void configure(moco_case *m, const char *name)
         .seed = (uint64_t)attr_int("/", "seed"), .image_size = m->H};
 }
 
-// pretrain.c's build (static there), with the fixture's initial weights
-// loaded before sslc_moco_build copies them into the key encoder, and its
-// queue in place of sslc's random one.
+// The contrastive model as pretraining builds it, then the fixture's initial
+// weights (copied to the key side, as MoCo starts) and queue.
 static void build(moco_case *m)
 {
     sslc_contrastive *t = &m->t;
-    const sslc_pretrain_config *c = &m->cfg;
-    *t = (sslc_contrastive){.cfg = c, .moco = true, .B = c->batch, .H = m->H, .W = m->H,
-                            .C = m->C};
-    assert_int_equal(sslc_resnet_create(&t->enc, &c->encoder), SSLC_OK);
-    assert_int_equal(sslc_mlp_create(&t->head, t->enc.feature_dim, c->head), SSLC_OK);
+    assert_int_equal(sslc_contrastive_create(t, &m->cfg, m->H, m->H, m->C), SSLC_OK);
     float *v = fixture_table("init/encoder", "values", &t->enc.params);
     memcpy(t->enc.params.values, v, (size_t)t->enc.params.n_values * sizeof(float));
     free(v);
@@ -188,45 +181,18 @@ static void build(moco_case *m)
     v = fixture_table("init/projector", "values", &t->head.params);
     memcpy(t->head.params.values, v, (size_t)t->head.params.n_values * sizeof(float));
     free(v);
-    t->D = t->head.out_dim;
-    t->n_query = t->moco && !c->symmetric ? t->B : 2 * t->B;
-    t->n_key = t->moco ? (c->symmetric ? 2 * t->B : t->B) : 0;
-    assert_int_equal(sslc_resnet_run_create(&t->run, &t->enc, t->n_query, t->H, t->W), SSLC_OK);
-    assert_int_equal(sslc_mlp_run_create(&t->head_run, &t->head, t->n_query), SSLC_OK);
-    assert_int_equal(sslc_optim_create(&t->opt_enc, &c->optim, &t->enc.params), SSLC_OK);
-    assert_int_equal(sslc_optim_create(&t->opt_head, &c->optim, &t->head.params), SSLC_OK);
-    t->loss_ws = sslc_aligned_alloc(sslc_infonce_workspace_size(t->B, t->D, c->queue));
-    t->dz = sslc_aligned_alloc((size_t)(t->n_query * t->D) * sizeof(float));
-    t->dfeat = sslc_aligned_alloc((size_t)(t->n_query * t->enc.feature_dim) * sizeof(float));
-    assert_true(t->loss_ws && t->dz && t->dfeat);
-    assert_int_equal(sslc_moco_build(t), SSLC_OK);
+    assert_int_equal(sslc_params_copy(&t->key_enc.params, &t->enc.params), SSLC_OK);
+    assert_int_equal(sslc_params_copy(&t->key_head.params, &t->head.params), SSLC_OK);
     size_t nq = 0;
     float *queue = sslc_fixture_floats(FILE_NAME, "init/queue", &nq);
-    assert_int_equal(nq, (size_t)(c->queue * t->D));
+    assert_int_equal(nq, (size_t)(m->cfg.queue * t->D));
     memcpy(sslc_queue_data(t->queue), queue, nq * sizeof(float));
     free(queue);
-    assert_int_equal(sslc_resnet_run_create(&m->shadow, &t->enc, t->n_query, t->H, t->W), SSLC_OK);
-    assert_int_equal(sslc_mlp_run_create(&m->shadow_head, &t->head, t->n_query), SSLC_OK);
 }
 
 static void destroy(moco_case *m)
 {
-    sslc_contrastive *t = &m->t;
-    sslc_resnet_run_destroy(m->shadow);
-    sslc_mlp_run_destroy(m->shadow_head);
-    sslc_resnet_run_destroy(t->run);
-    sslc_resnet_run_destroy(t->key_run);
-    sslc_mlp_run_destroy(t->head_run);
-    sslc_mlp_run_destroy(t->key_head_run);
-    sslc_resnet_destroy(&t->enc);
-    sslc_resnet_destroy(&t->key_enc);
-    sslc_mlp_destroy(&t->head);
-    sslc_mlp_destroy(&t->key_head);
-    sslc_optim_destroy(t->opt_enc);
-    sslc_optim_destroy(t->opt_head);
-    sslc_queue_destroy(t->queue);
-    free(t->loss_ws), free(t->dz), free(t->dfeat), free(t->key_in), free(t->keys);
-    free(t->key_norm), free(t->perm);
+    sslc_contrastive_destroy(&m->t);
     for (int s = 0; s < STEPS; s++) {
         free(m->queue_before[s]), free(m->queries[s]), free(m->keys[s]), free(m->grads_enc[s]);
         free(m->grads_head[s]), free(m->key_enc[s]), free(m->key_buf[s]), free(m->key_head[s]);
@@ -244,10 +210,7 @@ static float *copy_of(const float *x, int64_t n)
 
 // ---- the loop's step, recorded ----------------------------------------------------
 
-// sslc_moco_step, then a copy of everything the comparisons need. The
-// queries (the head's raw output, which the step keeps inside its runs) come
-// from a second forward of the same weights on the same views, with the
-// batch-norm running statistics put back after it.
+// sslc_moco_step, then a copy of everything the comparisons need.
 static sslc_status record_step(void *self, const sslc_train_batch *b, const sslc_train_state *s,
                                sslc_step_result *r)
 {
@@ -271,14 +234,7 @@ static sslc_status record_step(void *self, const sslc_train_batch *b, const sslc
     m->key_head[k] = copy_of(t->key_head.params.values, t->key_head.params.n_values);
     m->queue_after[k] = copy_of(sslc_queue_data(t->queue), K * t->D);
     m->queue_ptr[k] = sslc_queue_pointer(t->queue);
-    float *enc_buf = copy_of(t->enc.params.buffers, t->enc.params.n_buffers);
-    float *head_buf = copy_of(t->head.params.buffers, t->head.params.n_buffers);
-    sslc_resnet_prepare(m->shadow, &t->enc);
-    const float *f = sslc_resnet_forward(m->shadow, &t->enc, b->x, true);
-    m->queries[k] = copy_of(sslc_mlp_forward(m->shadow_head, &t->head, f, true), t->n_query * t->D);
-    memcpy(t->enc.params.buffers, enc_buf, (size_t)t->enc.params.n_buffers * sizeof(float));
-    memcpy(t->head.params.buffers, head_buf, (size_t)t->head.params.n_buffers * sizeof(float));
-    free(enc_buf), free(head_buf);
+    m->queries[k] = copy_of(t->z, t->per * t->B * t->D); // the head's raw output
     m->steps++;
     return SSLC_OK;
 }
@@ -314,7 +270,7 @@ static sslc_status source_next(void *ctx, sslc_train_batch *b)
 static float *logits_of(const moco_case *m, int k)
 {
     const sslc_contrastive *t = &m->t;
-    const int64_t B = t->B, D = t->D, K = m->cfg.queue, rows = t->n_query;
+    const int64_t B = t->B, D = t->D, K = m->cfg.queue, rows = t->per * t->B;
     float *out = malloc((size_t)(rows * (1 + K)) * sizeof *out);
     assert_non_null(out);
     for (int64_t i = 0; i < rows; i++) {
@@ -371,12 +327,12 @@ static void compare_step(moco_case *m, int k)
     // keys within 7e-6, logits (|l| <= 1/tau = 5) within 4e-6, the loss
     // within 4e-7); the bounds leave a few times that.
     compare_array("queries", m->queries[k], at("%s/step%d/queries", c, k),
-                  (size_t)(t->n_query * t->D), 3e-5, 1e-4);
+                  (size_t)(t->per * t->B * t->D), 3e-5, 1e-4);
     compare_array("keys", m->keys[k], at("%s/step%d/keys", c, k),
                   (size_t)(t->n_key * t->D), 1e-5, 1e-5);
     float *logits = logits_of(m, k);
     compare_array("logits", logits, at("%s/step%d/logits", c, k),
-                  (size_t)(t->n_query * (1 + m->cfg.queue)), 2e-5, 1e-5);
+                  (size_t)(t->per * t->B * (1 + m->cfg.queue)), 2e-5, 1e-5);
     free(logits);
     float loss = (float)m->loss[k], loss_ref = (float)sslc_fixture_attr_double(FILE_NAME, step,
                                                                                "loss");

@@ -1,0 +1,195 @@
+// The contrastive model's set-up and its query side (contrastive.h).
+#include "src/train/contrastive.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "losses/infonce.h"
+#include "losses/ntxent.h"
+#include "src/dist/dist.h"
+
+// sslc_bn_sync.sum over the processes. A failed collective cannot be
+// recovered mid-layer: it ends every rank with the message.
+static void sum_over_ranks(void *ctx, double *buf, int64_t n)
+{
+    (void)ctx;
+    if (sslc_dist_sum_f64(buf, (size_t)n)) {
+        sslc_dist_abort();
+        abort(); // not reached with MPI; one process never fails a sum
+    }
+}
+
+sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_config *c,
+                                    int64_t H, int64_t W, int64_t C)
+{
+    *t = (sslc_contrastive){.cfg = c, .moco = strcmp(c->method, "moco") == 0,
+                            .rank = sslc_dist_rank(), .ranks = sslc_dist_size(), .B = c->batch,
+                            .H = H, .W = W, .C = C};
+    t->rank_sum = (sslc_bn_sync){.sum = sum_over_ranks, .processes = t->ranks};
+    t->per = t->moco && !c->symmetric ? 1 : 2;
+    if (t->B % t->ranks)
+        return sslc_error(SSLC_ERR_INVALID, "--batch %lld does not split over %d processes; "
+                                            "give a multiple of %d",
+                          (long long)t->B, t->ranks, t->ranks);
+    t->b = t->B / t->ranks;
+    t->G = c->chunk > 0 ? t->per * t->b / c->chunk : (c->bn_groups > 0 ? c->bn_groups : 1);
+    if (c->chunk > 0 && (c->chunk % t->per || (t->per * t->b) % c->chunk))
+        return sslc_error(SSLC_ERR_INVALID,
+                          "--chunk %lld does not split the %lld query images of each process "
+                          "into groups of whole pairs (%lld views each)",
+                          (long long)c->chunk, (long long)(t->per * t->b), (long long)t->per);
+    if (t->G < 1 || t->b % t->G)
+        return sslc_error(SSLC_ERR_INVALID, "%lld pairs per process do not split into %lld "
+                                            "batch-norm groups",
+                          (long long)t->b, (long long)t->G);
+    if (c->sync_bn && t->G > 1)
+        return sslc_error(SSLC_ERR_INVALID, "--sync-bn takes its statistics over every "
+                                            "process's whole batch: it does not combine with "
+                                            "--bn-groups or --chunk");
+    t->g = t->b / t->G;
+
+    sslc_status st;
+    if ((st = sslc_resnet_create(&t->enc, &c->encoder)))
+        return st;
+    sslc_resnet_init(&t->enc, c->seed);
+    if ((st = sslc_mlp_create(&t->head, t->enc.feature_dim, c->head)))
+        return st;
+    sslc_mlp_init(&t->head, c->seed + 1);
+    t->D = t->head.out_dim;
+    const int64_t nq = t->per * t->g; // query images through the encoder at a time
+    if ((st = sslc_resnet_run_create(&t->run, &t->enc, nq, H, W)) ||
+        (st = sslc_mlp_run_create(&t->head_run, &t->head, nq)) ||
+        (st = sslc_optim_create(&t->opt_enc, &c->optim, &t->enc.params)) ||
+        (st = sslc_optim_create(&t->opt_head, &c->optim, &t->head.params)))
+        return st;
+    // Statistics: sync-BN over every process; else one group's, averaged
+    // over groups and processes for the running update when there are several.
+    const sslc_bn_sync *sync = c->sync_bn && t->ranks > 1 ? &t->rank_sum : NULL;
+    sslc_bn_running running =
+        t->G * (sync ? 1 : t->ranks) > 1 ? SSLC_BN_RUNNING_ACCUMULATE : SSLC_BN_RUNNING_UPDATE;
+    sslc_resnet_run_set_bn(t->run, running, sync);
+    sslc_mlp_run_set_bn(t->head_run, running, sync);
+
+    const int64_t nz = t->per * t->b * t->D;
+    size_t ws = t->moco ? sslc_infonce_workspace_size(t->b, t->D, c->queue)
+                        : sslc_ntxent_workspace_size(2 * t->B, t->D);
+    t->loss_ws = sslc_aligned_alloc(ws);
+    t->z = sslc_aligned_alloc((size_t)nz * sizeof(float));
+    t->dz = sslc_aligned_alloc((size_t)nz * sizeof(float));
+    t->dz_group = sslc_aligned_alloc((size_t)(nq * t->D) * sizeof(float));
+    t->dfeat = sslc_aligned_alloc((size_t)(nq * t->enc.feature_dim) * sizeof(float));
+    if (!t->loss_ws || !t->z || !t->dz || !t->dz_group || !t->dfeat)
+        return SSLC_ERR_NOMEM;
+    if (t->G > 1 &&
+        !(t->group_x = sslc_aligned_alloc((size_t)(nq * H * W * C) * sizeof(float))))
+        return SSLC_ERR_NOMEM;
+    if (!t->moco && t->ranks > 1) {
+        t->z_all = sslc_aligned_alloc((size_t)(2 * t->B * t->D) * sizeof(float));
+        t->dz_all = sslc_aligned_alloc((size_t)(2 * t->B * t->D) * sizeof(float));
+        t->gather = sslc_aligned_alloc((size_t)(2 * t->B * t->D) * sizeof(float));
+        if (!t->z_all || !t->dz_all || !t->gather)
+            return SSLC_ERR_NOMEM;
+    }
+    return t->moco ? sslc_moco_build(t) : SSLC_OK;
+}
+
+void sslc_contrastive_destroy(sslc_contrastive *t)
+{
+    sslc_resnet_run_destroy(t->run);
+    sslc_resnet_run_destroy(t->key_run);
+    sslc_mlp_run_destroy(t->head_run);
+    sslc_mlp_run_destroy(t->key_head_run);
+    sslc_resnet_destroy(&t->enc);
+    sslc_resnet_destroy(&t->key_enc);
+    sslc_mlp_destroy(&t->head);
+    sslc_mlp_destroy(&t->key_head);
+    sslc_optim_destroy(t->opt_enc);
+    sslc_optim_destroy(t->opt_head);
+    sslc_queue_destroy(t->queue);
+    float *buffers[] = {t->loss_ws, t->group_x, t->z, t->dz, t->dz_group, t->dfeat, t->z_all,
+                        t->dz_all, t->gather, t->key_all, t->key_in, t->key_part, t->keys,
+                        t->key_norm};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
+        free(buffers[i]);
+    free(t->perm);
+    memset(t, 0, sizeof *t);
+}
+
+// Group k's query images as one encoder batch: view v of its pairs at rows
+// v * g .. (the batch's rows v * b + k * g ..).
+static const float *group_views(sslc_contrastive *t, const float *x, int64_t k)
+{
+    if (t->G == 1)
+        return x;
+    const size_t image = (size_t)(t->H * t->W * t->C), rows = (size_t)t->g * image;
+    for (int64_t v = 0; v < t->per; v++)
+        memcpy(t->group_x + (size_t)v * rows, x + (size_t)(v * t->b + k * t->g) * image,
+               rows * sizeof(float));
+    return t->group_x;
+}
+
+// Rows of group k between a (per * g, D) group block and the (per * b, D)
+// view-major block of the whole slice.
+static void group_rows(sslc_contrastive *t, float *dst, const float *src, int64_t k,
+                       bool to_slice)
+{
+    const size_t rows = (size_t)(t->g * t->D);
+    for (int64_t v = 0; v < t->per; v++) {
+        size_t in_slice = (size_t)((v * t->b + k * t->g) * t->D), in_group = (size_t)v * rows;
+        if (to_slice)
+            memcpy(dst + in_slice, src + in_group, rows * sizeof(float));
+        else
+            memcpy(dst + in_group, src + in_slice, rows * sizeof(float));
+    }
+}
+
+void sslc_contrastive_embed(sslc_contrastive *t, const float *x)
+{
+    sslc_resnet_prepare(t->run, &t->enc);
+    for (int64_t k = 0; k < t->G; k++) {
+        const float *f = sslc_resnet_forward(t->run, &t->enc, group_views(t, x, k), true);
+        const float *z = sslc_mlp_forward(t->head_run, &t->head, f, true);
+        group_rows(t, t->z, z, k, true);
+    }
+    if (t->G * (t->cfg->sync_bn ? 1 : t->ranks) > 1) {
+        const sslc_bn_sync *across = t->cfg->sync_bn || t->ranks == 1 ? NULL : &t->rank_sum;
+        sslc_resnet_bn_apply(t->run, &t->enc, t->G, across);
+        sslc_mlp_bn_apply(t->head_run, &t->head, t->G, across);
+    }
+}
+
+void sslc_contrastive_backward(sslc_contrastive *t, const float *x)
+{
+    if (t->G > 1) { // the recomputed forwards leave the running statistics alone
+        sslc_resnet_run_set_bn(t->run, SSLC_BN_RUNNING_FROZEN, NULL);
+        sslc_mlp_run_set_bn(t->head_run, SSLC_BN_RUNNING_FROZEN, NULL);
+    }
+    for (int64_t k = 0; k < t->G; k++) {
+        if (t->G > 1) {
+            const float *f = sslc_resnet_forward(t->run, &t->enc, group_views(t, x, k), true);
+            sslc_mlp_forward(t->head_run, &t->head, f, true);
+        }
+        group_rows(t, t->dz_group, t->dz, k, false);
+        sslc_mlp_backward(t->head_run, &t->head, t->dfeat, t->dz_group);
+        sslc_resnet_backward(t->run, &t->enc, t->dfeat);
+    }
+    if (t->G > 1) {
+        sslc_resnet_run_set_bn(t->run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
+        sslc_mlp_run_set_bn(t->head_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
+    }
+}
+
+void sslc_contrastive_reorder(const sslc_contrastive *t, float *dst, const float *src,
+                              int64_t row, int64_t per, bool to_global)
+{
+    const size_t block = (size_t)(t->b * row);
+    for (int r = 0; r < t->ranks; r++)
+        for (int64_t v = 0; v < per; v++) {
+            size_t global = (size_t)((v * t->B + r * t->b) * row);
+            size_t ranked = (size_t)(r * per + v) * block;
+            if (to_global)
+                memcpy(dst + global, src + ranked, block * sizeof(float));
+            else
+                memcpy(dst + ranked, src + global, block * sizeof(float));
+        }
+}
