@@ -508,6 +508,37 @@ static void idx_files_plain_and_gzip(void **state)
     assert_non_null(strstr(sslc_error_message(), "magic"));
 }
 
+// Found by tests/fuzz/fuzz_idx (tests/fuzz/regressions/idx/): four 32-bit
+// dimensions whose product overflows int64 were multiplied unchecked, and a
+// header alone made the reader allocate what it claimed (up to 1 TiB) before
+// reading any data. Both are refused as bad files now, plain or gzip.
+static void idx_headers_that_claim_too_much(void **state)
+{
+    (void)state;
+    const char *tmp = sslc_test_tmpdir("idx-claims");
+    const uint32_t overflow[4] = {0x00eb1035, 0x5a7fa4c9, 0xee13385d, 0x82a7ccf1};
+    const uint32_t terabyte[3] = {1u << 20, 1u << 10, 1u << 10}; // 2^40 bytes, the limit
+    const uint32_t zero[3] = {3, 0, 5};
+    const uint8_t px[16] = {1, 2, 3};
+    char path[4200], spec[4300];
+    for (int gz = 0; gz < 2; gz++) {
+        snprintf(path, sizeof path, "%s/claims%d", tmp, gz);
+        snprintf(spec, sizeof spec, "idx:%s", path);
+        sslc_dataset *ds = NULL;
+        write_idx(path, gz, 0x804, overflow, 4, px, sizeof px);
+        assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_ERR_FORMAT);
+        assert_null(ds);
+        assert_non_null(strstr(sslc_error_message(), "implausible"));
+        write_idx(path, gz, 0x803, zero, 3, px, sizeof px);
+        assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_ERR_FORMAT);
+        assert_non_null(strstr(sslc_error_message(), "implausible"));
+        write_idx(path, gz, 0x803, terabyte, 3, px, sizeof px);
+        assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_ERR_FORMAT);
+        assert_non_null(strstr(sslc_error_message(), "truncated (16 of 1099511627776 bytes)"));
+        assert_non_null(strstr(sslc_error_message(), path));
+    }
+}
+
 static void fashion_mnist_opens_when_installed(void **state)
 {
     (void)state;
@@ -678,6 +709,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(folder_scan_skips_and_counts_bad_files),
         cmocka_unit_test(imagefolder_labels_classes_by_sorted_name),
         cmocka_unit_test(idx_files_plain_and_gzip),
+        cmocka_unit_test(idx_headers_that_claim_too_much),
         cmocka_unit_test(fashion_mnist_opens_when_installed),
         cmocka_unit_test(cache_decodes_once_and_reloads),
         cmocka_unit_test(png_writer_round_trips),
