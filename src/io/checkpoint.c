@@ -1464,11 +1464,15 @@ static int64_t print_tensor_group(FILE *out, hid_t g, const char *label, int ind
                     H5Dclose(d);
                 continue;
             }
+            // Saturating: a file can declare dimensions whose product
+            // overflows (a chunked 2^40 x 2^40 dataset, never written).
             int64_t n = 1;
             for (int k = 0; k < s.ndim; k++)
-                n *= s.shape[k];
+                if (s.shape[k] < 0 || __builtin_mul_overflow(n, s.shape[k], &n))
+                    n = INT64_MAX;
             if (pass == 0) {
-                total += n;
+                if (__builtin_add_overflow(total, n, &total))
+                    total = INT64_MAX;
                 count++;
             } else {
                 char shape[96];
@@ -1543,7 +1547,8 @@ sslc_status sslc_ckpt_print(FILE *out, const char *path, bool tensors)
         hid_t g = H5Gopen2(f, n, H5P_DEFAULT);
         if (g < 0)
             continue;
-        grand += print_tensor_group(out, g, n, 4, tensors);
+        if (__builtin_add_overflow(grand, print_tensor_group(out, g, n, 4, tensors), &grand))
+            grand = INT64_MAX;
         H5Gclose(g);
     }
     fprintf(out, "    %-20s ", "total");

@@ -917,6 +917,52 @@ static void print_describes_the_checkpoint(void **unused)
     state_free(&a);
 }
 
+// A file may declare a dataset far larger than it holds (chunked, never
+// written): `sslc info` multiplied its dimensions unchecked, a signed
+// overflow (UBSan in the ASan build; a wrong count otherwise). Found while
+// fuzzing the checkpoint reader (docs/fuzzing.md); the file is also a seed
+// of tests/fuzz/corpus/ckpt. Counts now saturate, and loading refuses the
+// tensor the model lacks.
+static void print_survives_huge_declared_shapes(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-huge");
+    state a;
+    state_make(&a, "resnet18", 16, 16);
+    const char *path = path_in(dir, "a.h5");
+    assert_int_equal(sslc_ckpt_save(path, &a.ckpt), SSLC_OK);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    const hsize_t dims[2] = {(hsize_t)1 << 40, (hsize_t)1 << 40}, chunk[2] = {1, 1};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t d = H5Dcreate2(f, "encoder/huge", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    assert_true(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(f);
+    FILE *out = tmpfile();
+    assert_int_equal(sslc_ckpt_print(out, path, true), SSLC_OK);
+    long n = ftell(out);
+    char *text = calloc((size_t)n + 1, 1);
+    rewind(out);
+    assert_int_equal(fread(text, 1, (size_t)n, out), (size_t)n);
+    fclose(out);
+    const char *want[] = {
+        "huge                                     float32  (1099511627776,1099511627776)",
+        "9,223,372,036,854,775,807 values", // the encoder and the total, saturated
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i]))
+            fail_msg("sslc info output lacks \"%s\":\n%s", want[i], text);
+    free(text);
+    assert_int_equal(sslc_ckpt_load(path, &a.ckpt), SSLC_ERR_FORMAT);
+    assert_message_has("encoder tensor 'huge' is not in the model");
+    state_free(&a);
+}
+
 static void interrupt_flag_is_set_by_sigint_and_sigterm(void **unused)
 {
     (void)unused;
@@ -1312,6 +1358,7 @@ int main(int argc, char **argv)
         TEST(export_keeps_only_the_encoder),
         TEST(save_refuses_impossible_descriptions),
         TEST(print_describes_the_checkpoint),
+        TEST(print_survives_huge_declared_shapes),
         TEST(interrupt_flag_is_set_by_sigint_and_sigterm),
     };
     const struct CMUnitTest e2e[] = {
