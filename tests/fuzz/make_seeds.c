@@ -301,6 +301,31 @@ static void save(const char *name, const sslc_ckpt *c)
         die(path, sslc_error_message());
 }
 
+// A valid checkpoint that declares a tensor far larger than the file: a
+// chunked 2^40 x 2^40 dataset never written (tests/io
+// print_survives_huge_declared_shapes).
+static void huge_shape_seed(const sslc_ckpt *c)
+{
+    char path[4096];
+    ckpt_file("huge-shape.h5", path, sizeof path);
+    save("huge-shape.h5", c);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    const hsize_t dims[2] = {(hsize_t)1 << 40, (hsize_t)1 << 40}, chunk[2] = {1, 1};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    H5Pset_obj_track_times(dcpl, false); // the same bytes every run
+    hid_t d = H5Dcreate2(f, "encoder/huge", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    if (d < 0 || H5Dclose(d) < 0 || H5Fclose(f) < 0)
+        die(path, "HDF5 failed");
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Pclose(fapl);
+}
+
 static void ckpt_seeds(void)
 {
     fuzz_ckpt_model m;
@@ -317,6 +342,7 @@ static void ckpt_seeds(void)
     ckpt_file("export.h5", dst, sizeof dst);
     if (sslc_ckpt_export(dst, src, "encoder") != SSLC_OK)
         die(dst, sslc_error_message());
+    huge_shape_seed(&m.desc);
     fuzz_ckpt_model_free(&m);
     // Another model: the projector's shape differs.
     if (fuzz_ckpt_model_make(&m, 4) != SSLC_OK)
