@@ -817,6 +817,7 @@ typedef struct dataset_shape {
     int ndim;
     int64_t shape[SSLC_TENSOR_MAX_DIMS];
     H5T_class_t cls;
+    int empty; // an H5S_NULL dataspace: 0 dimensions like a scalar, but no value
 } dataset_shape;
 
 static int get_shape(hid_t d, dataset_shape *s)
@@ -824,6 +825,7 @@ static int get_shape(hid_t d, dataset_shape *s)
     hid_t space = H5Dget_space(d);
     hid_t t = H5Dget_type(d);
     int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    s->empty = space >= 0 && H5Sget_simple_extent_type(space) == H5S_NULL;
     s->cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     hsize_t dims[32];
     if (nd >= 0 && nd <= 32)
@@ -870,6 +872,10 @@ static sslc_status check_dataset(const char *path, const char *what, hid_t loc, 
     if (s.ndim > SSLC_TENSOR_MAX_DIMS)
         return sslc_error(SSLC_ERR_FORMAT, "checkpoint %s: %s '%s' has %d dimensions", path, what,
                           name, s.ndim);
+    if (s.empty)
+        return sslc_error(SSLC_ERR_FORMAT,
+                          "checkpoint %s: %s '%s' holds no value (an empty dataspace)", path,
+                          what, name);
     format_shape(want, sizeof want, ndim, shape);
     format_shape(have, sizeof have, s.ndim, s.shape);
     if (!same_shape(&s, ndim, shape) && !(scalar_ok && s.ndim == 0))

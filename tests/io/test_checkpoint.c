@@ -963,6 +963,39 @@ static void print_survives_huge_declared_shapes(void **unused)
     state_free(&a);
 }
 
+// A dataset with an empty (H5S_NULL) dataspace has 0 dimensions like a
+// scalar but holds no value: taken for a scalar, it passed the shape check
+// and the load "read" nothing, leaving whatever was in memory in the tensor
+// (an int64 buffer) or the array. Found while writing seeds for the
+// checkpoint fuzz target (ASan cannot see an uninitialised read).
+static void refuses_empty_dataspaces(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-null");
+    state a, b;
+    state_make(&a, "resnet18", 16, 17);
+    state_blank(&b, "resnet18", 16);
+    const char *names[] = {"encoder/bn1.num_batches_tracked", "state/scalar"};
+    for (int i = 0; i < 2; i++) {
+        const char *path = path_in(dir, i ? "array.h5" : "tensor.h5");
+        assert_int_equal(sslc_ckpt_save(path, &a.ckpt), SSLC_OK);
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        assert_true(H5Ldelete(f, names[i], H5P_DEFAULT) >= 0);
+        hid_t space = H5Screate(H5S_NULL);
+        hid_t d = H5Dcreate2(f, names[i], H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT);
+        assert_true(d >= 0);
+        H5Dclose(d);
+        H5Sclose(space);
+        H5Fclose(f);
+        assert_int_equal(sslc_ckpt_load(path, &b.ckpt), SSLC_ERR_FORMAT);
+        assert_message_has(strchr(names[i], '/') + 1);
+        assert_message_has("holds no value");
+    }
+    state_free(&a);
+    state_free(&b);
+}
+
 static void interrupt_flag_is_set_by_sigint_and_sigterm(void **unused)
 {
     (void)unused;
@@ -1359,6 +1392,7 @@ int main(int argc, char **argv)
         TEST(save_refuses_impossible_descriptions),
         TEST(print_describes_the_checkpoint),
         TEST(print_survives_huge_declared_shapes),
+        TEST(refuses_empty_dataspaces),
         TEST(interrupt_flag_is_set_by_sigint_and_sigterm),
     };
     const struct CMUnitTest e2e[] = {
