@@ -6,7 +6,8 @@
 //   byte 0     bits 0-1  output channels: 0 the file's own, 1, 3, (3: own)
 //              bit 2     decode a window
 //              bit 3     window bytes are raw signed offsets (may lie outside
-//                        the image or be empty); else mapped into the image
+//                        the image or be empty; -32768 and 32767 stand for
+//                        INT64_MIN and INT64_MAX); else mapped into the image
 //              bits 4-5  DCT scale asked for by choose_scale: 1, 2, 4, 8
 //              bit 6     also decode the whole image and compare the window
 //   bytes 1-8  window top, left, bottom, right: 16 bits each, little-endian
@@ -29,6 +30,14 @@ static int choose_scale(void *ctx, int64_t h, int64_t w)
     (void)h;
     (void)w;
     return *(const int *)ctx;
+}
+
+// A raw window offset: the 16 bits as a signed number, except that the two
+// extremes stand for the extremes of int64 (the API takes any int64).
+static int64_t raw_offset(uint16_t v)
+{
+    int16_t x = (int16_t)v;
+    return x == INT16_MIN ? INT64_MIN : x == INT16_MAX ? INT64_MAX : x;
 }
 
 static void check_refusal(sslc_status st, const sslc_image *img)
@@ -108,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     // A window at full size.
     int64_t win[4];
     for (int k = 0; k < 4; k++)
-        win[k] = raw_window ? (int16_t)raw[k] : raw[k] % ((k & 1 ? W : H) + 1);
+        win[k] = raw_window ? raw_offset(raw[k]) : raw[k] % ((k & 1 ? W : H) + 1);
     opt.window_top = win[0], opt.window_left = win[1];
     opt.window_bottom = win[2], opt.window_right = win[3];
     sslc_image part;
