@@ -853,6 +853,79 @@ static void export_keeps_only_the_encoder(void **unused)
     state_free(&b);
 }
 
+// HDF5 1.10.8's H5Ocopy calls through a NULL pointer when it copies
+// variable-length string attributes held in dense storage (more than 8
+// attributes on one object), which is how export copied /model: a model
+// with 9 attributes, one a string, crashed `sslc export`. Found by
+// tests/fuzz/fuzz_ckpt. The same happened when a part or /model held a
+// hard link to a group with such attributes (the root). Export now writes
+// the model attributes itself and copies the part without attributes.
+static void export_survives_many_attributes_and_links(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-export-attrs");
+    state a;
+    state_make(&a, "resnet18", 16, 18);
+    sslc_ckpt_attr attrs[12];
+    char keys[12][16], values[12][16];
+    for (int i = 0; i < 12; i++) {
+        snprintf(keys[i], sizeof keys[i], "key%02d", i);
+        snprintf(values[i], sizeof values[i], "value %d", i);
+        attrs[i] = (sslc_ckpt_attr){.key = keys[i], .type = (sslc_ckpt_attr_type)(i % 3),
+                                    .i = 100 + i, .f = 0.5 * i, .s = values[i]};
+    }
+    attrs[0] = (sslc_ckpt_attr){.key = "arch", .type = SSLC_CKPT_ATTR_STRING, .s = "resnet18"};
+    a.ckpt.model = attrs;
+    a.ckpt.n_model = 12;
+    const char *full = path_in(dir, "full.h5"), *enc = path_in(dir, "enc.h5");
+    assert_int_equal(sslc_ckpt_save(full, &a.ckpt), SSLC_OK);
+    assert_int_equal(sslc_ckpt_export(enc, full, "encoder"), SSLC_OK);
+    sslc_ckpt_info info;
+    assert_int_equal(sslc_ckpt_read_info(enc, &info), SSLC_OK);
+    assert_int_equal(info.n_model, 12);
+    for (int i = 0; i < 12; i++) { // same keys, order, types and values
+        const sslc_ckpt_attr *x = &info.model[i];
+        assert_string_equal(x->key, attrs[i].key);
+        assert_int_equal(x->type, attrs[i].type);
+        if (x->type == SSLC_CKPT_ATTR_INT)
+            assert_int_equal(x->i, attrs[i].i);
+        else if (x->type == SSLC_CKPT_ATTR_FLOAT)
+            assert_true(x->f == attrs[i].f);
+        else
+            assert_string_equal(x->s, attrs[i].s);
+    }
+    sslc_ckpt_info_free(&info);
+    state blank;
+    state_blank(&blank, "resnet18", 16);
+    sslc_ckpt want = {.parts = blank.parts, .n_parts = 1};
+    assert_int_equal(sslc_ckpt_load(enc, &want), SSLC_OK);
+    assert_true(tensors_equal(&a.enc, &blank.enc));
+
+    // Hard links from /model and from the part back to the root group (whose
+    // 9 header attributes are in dense storage), and an attribute on the part.
+    hid_t f = H5Fopen(full, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Lcreate_hard(f, "/", f, "model/root", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    assert_true(H5Lcreate_hard(f, "/", f, "encoder/root", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    hid_t space = H5Screate(H5S_SCALAR);
+    int64_t one = 1;
+    hid_t at = H5Acreate_by_name(f, "encoder", "note", H5T_STD_I64LE, space, H5P_DEFAULT,
+                                 H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(at >= 0 && H5Awrite(at, H5T_NATIVE_INT64, &one) >= 0);
+    H5Aclose(at);
+    H5Sclose(space);
+    H5Fclose(f);
+    assert_int_equal(sslc_ckpt_export(enc, full, "encoder"), SSLC_OK);
+    assert_int_equal(sslc_ckpt_read_info(enc, &info), SSLC_OK);
+    assert_int_equal(info.n_model, 12);
+    sslc_ckpt_info_free(&info);
+    f = H5Fopen(enc, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(H5Lexists(f, "model/root", H5P_DEFAULT) == 0); // /model is attributes only
+    assert_true(H5Aexists_by_name(f, "encoder", "note", H5P_DEFAULT) == 0);
+    H5Fclose(f);
+    state_free(&blank);
+    state_free(&a);
+}
+
 static void save_refuses_impossible_descriptions(void **unused)
 {
     (void)unused;
@@ -1389,6 +1462,7 @@ int main(int argc, char **argv)
         TEST(corrupt_bytes_never_load_silently),
         TEST(run_folder_keeps_last_n_and_links_last_and_best),
         TEST(export_keeps_only_the_encoder),
+        TEST(export_survives_many_attributes_and_links),
         TEST(save_refuses_impossible_descriptions),
         TEST(print_describes_the_checkpoint),
         TEST(print_survives_huge_declared_shapes),
