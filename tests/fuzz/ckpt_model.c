@@ -73,3 +73,42 @@ void fuzz_ckpt_model_free(fuzz_ckpt_model *m)
     free(m->momentum[1]);
     memset(m, 0, sizeof *m);
 }
+
+// Distinct values in every table, so the files differ from zeros.
+static void fill(fuzz_ckpt_model *m)
+{
+    for (int i = 0; i < 2; i++) {
+        sslc_params *p = m->parts[i].params;
+        for (int64_t k = 0; k < p->n_values; k++) {
+            p->values[k] = 0.25f * (float)k - 1.0f;
+            m->momentum[i][k] = 0.01f * (float)k;
+        }
+        for (int64_t k = 0; k < p->n_buffers; k++)
+            p->buffers[k] = 1.0f + (float)k;
+    }
+    for (int k = 0; k < FUZZ_QUEUE_K * FUZZ_QUEUE_D; k++)
+        m->queue[k] = (float)k / 8;
+    m->queue_ptr[0] = 2;
+    m->desc.epoch = 3, m->desc.step = 42, m->desc.samples_seen = 1344, m->desc.seed = 7;
+}
+
+sslc_status fuzz_ckpt_write_base(int k, const char *path, const char *scratch)
+{
+    if (k == 2) {
+        sslc_status st = fuzz_ckpt_write_base(0, scratch, NULL);
+        return st ? st : sslc_ckpt_export(path, scratch, "encoder");
+    }
+    fuzz_ckpt_model m;
+    sslc_status st = fuzz_ckpt_model_make(&m, k == 3 ? 4 : 3);
+    if (st)
+        return st;
+    fill(&m);
+    sslc_ckpt c = m.desc;
+    if (k == 1) {
+        c.method = "simclr", c.optimizer = NULL, c.n_optim = 0, c.n_arrays = 0;
+        c.model = NULL, c.n_model = 0;
+    }
+    st = sslc_ckpt_save(path, &c);
+    fuzz_ckpt_model_free(&m);
+    return st;
+}

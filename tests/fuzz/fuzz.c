@@ -72,3 +72,24 @@ void fuzz_write_file(const char *path, const uint8_t *data, size_t size)
         abort();
     }
 }
+
+bool fuzz_read_file(const char *path, uint8_t **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    bool ok = fseek(f, 0, SEEK_END) == 0;
+    long n = ok ? ftell(f) : -1;
+    ok = n > 0 && fseek(f, 0, SEEK_SET) == 0 && (*data = malloc((size_t)n)) != NULL &&
+         fread(*data, 1, (size_t)n, f) == (size_t)n;
+    fclose(f);
+    if (!ok) {
+        free(*data);
+        *data = NULL;
+        return false;
+    }
+    *size = (size_t)n;
+    return true;
+}

@@ -9,6 +9,7 @@
 #ifndef SSLC_TESTS_FUZZ_H
 #define SSLC_TESTS_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +61,8 @@ uint64_t fuzz_touch(const uint8_t *p, size_t n);
 // writable (no disk traffic at thousands of files a second), else in
 // $TMPDIR or /tmp. The string is static per tag slot (0..3).
 const char *fuzz_scratch_path(int slot, const char *tag);
+// Reads a whole file into a new buffer (free with free()); false on failure.
+bool fuzz_read_file(const char *path, uint8_t **data, size_t *size);
 // Writes bytes to path; aborts when the scratch folder cannot be written
 // (a broken set-up, not a finding).
 void fuzz_write_file(const char *path, const uint8_t *data, size_t size);

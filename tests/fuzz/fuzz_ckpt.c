@@ -1,37 +1,102 @@
 // Fuzz target: the checkpoint reader (src/io/checkpoint.h). HDF5 reads
-// from a path, so the input is written to a scratch file, which then goes
+// from a path, so each input makes a file in /dev/shm, which then goes
 // through everything that reads a checkpoint: sslc_ckpt_read_info (resume,
-// `sslc info`), sslc_ckpt_print with tensors, sslc_ckpt_load into the seeds'
-// model (tests/fuzz/ckpt_model.h), and sslc_ckpt_export of its encoder,
+// `sslc info`), sslc_ckpt_print with tensors, sslc_ckpt_load into the small
+// model of tests/fuzz/ckpt_model.h, and sslc_ckpt_export of its encoder,
 // whose output is read back.
 //
-// Input: the file itself (seeds are sslc checkpoints; any HDF5 file can be
-// added to the corpus as it is).
+// The file is one of the model's base checkpoints (written by
+// sslc_ckpt_save when the target starts), changed in one of two ways:
+//   byte 0   mode: even -> byte patches, odd -> an edit program
+//   byte 1   base checkpoint (ckpt_model.h), modulo their number
+// Byte patches (damage: flipped bits, truncation):
+//   byte 2   keep the first byte2/256 of the file (0: all of it)
+//   then     (offset u16, value) triples: file[offset % size] = value
+// Edit program (well-formed files of the wrong shape, through the HDF5 API,
+// see ckpt_edit.h): the rest of the input.
+//
 // Promises checked: a refusal is SSLC_ERR_FORMAT or SSLC_ERR_IO and names
 // the file; what read_info hands back is complete; a file that loads also
-// reads its header and prints; an export that succeeds reads back as an
-// export of the same step; no HDF5 object stays open after any call.
+// reads its header; a successful export reads back as an export of the same
+// step, a failed one leaves no file; no HDF5 object stays open after any
+// call.
+//
+// Not patched: bytes whose damage crashes HDF5 1.10.8 itself, which sslc
+// cannot check before HDF5 reads them (docs/fuzzing.md):
+//  - the global heap (GCOL collections), where variable-length strings live
+//    (sslc_version, kind, method, config, string model attributes). It has
+//    no checksum in any version of the file format, and HDF5 trusts its
+//    sizes and indexes: one flipped byte made H5HG_read memcpy out of bounds
+//    or the heap parser loop forever (found here). The public API gives
+//    sslc no access to heap addresses to check them first.
+//  - the superblock's version byte: versions 0 and 1 have no metadata
+//    checksums, and HDF5 parses the rest of the file as such with
+//    out-of-bounds reads and writes (found here in files without checksums:
+//    SEGV in H5T_close_real, and in a memcpy). sslc writes version 3.
 #include <hdf5.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "src/core/log.h"
 #include "src/io/checkpoint.h"
+#include "tests/fuzz/ckpt_edit.h"
 #include "tests/fuzz/ckpt_model.h"
 #include "tests/fuzz/fuzz.h"
 
+typedef struct base {
+    uint8_t *bytes;
+    size_t size;
+    size_t heap_start, heap_end; // the GCOL collection: [start, end)
+} base;
+
+static base bases[FUZZ_CKPT_BASES];
 static FILE *devnull;
 static fuzz_ckpt_model model;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+// Writes base k, reads it back and finds its global heap collection: "GCOL",
+// version, 3 reserved bytes, then the collection's size (of the superblock's
+// size of lengths, byte 10 of a version 3 superblock) counted from "GCOL".
+static void load_base(int k)
+{
+    const char *path = fuzz_scratch_path(2, "base.h5");
+    const char *scratch = fuzz_scratch_path(3, "base0.h5");
+    base *b = &bases[k];
+    if (fuzz_ckpt_write_base(k, path, scratch) != SSLC_OK ||
+        !fuzz_read_file(path, &b->bytes, &b->size)) {
+        fprintf(stderr, "fuzz_ckpt: cannot write base %d: %s\n", k, sslc_error_message());
+        abort();
+    }
+    unlink(path);
+    unlink(scratch);
+    const uint8_t *g = memmem(b->bytes, b->size, "GCOL", 4);
+    size_t after = g ? b->size - (size_t)(g + 1 - b->bytes) : 0;
+    int len = b->bytes[10];
+    if (b->size < 16 || b->bytes[8] != 3 || !g || memmem(g + 1, after, "GCOL", 4)) {
+        fprintf(stderr, "fuzz_ckpt: base %d is not laid out as expected\n", k);
+        abort();
+    }
+    b->heap_start = (size_t)(g - b->bytes);
+    b->heap_end = b->heap_start + (size_t)le(g + 8, len);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     // Debian's HDF5 prints its error stack on every failure otherwise;
-    // sslc silences it in the calls it makes, this covers the first ones.
+    // sslc silences it in the calls it makes, this covers the edits.
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     sslc_log_set_level(SSLC_LOG_QUIET);
     devnull = fopen("/dev/null", "w");
@@ -39,6 +104,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_ckpt: cannot set up\n");
         abort();
     }
+    for (int k = 0; k < FUZZ_CKPT_BASES; k++)
+        load_base(k);
     return 0;
 }
 
@@ -56,87 +123,26 @@ static void check_closed(const char *after)
     FUZZ_CHECK(open == 0, "%zd HDF5 objects left open after %s", open, after);
 }
 
-// Little-endian unsigned of n bytes.
-static uint64_t le(const uint8_t *p, int n)
+// The damaged copy of b: truncated, then patched outside the global heap
+// and the superblock's version byte.
+static void write_patched(const char *path, const base *b, fuzz_input *in)
 {
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-// Inputs that reach known crashes inside libhdf5 1.10.8 (Debian 12) which
-// sslc cannot prevent are skipped, not reported (docs/fuzzing.md):
-//  - Files without metadata checksums (superblock version 0 or 1, what
-//    HDF5 and h5py write by default; sslc writes version 3). HDF5 parses
-//    their unchecked metadata with out-of-bounds reads and writes (found
-//    here: SEGV in H5T_close_real and in a memcpy after one changed byte of
-//    such a file, with heap state carried into later inputs). sslc reads
-//    these files; refusing them is a change of what sslc accepts, left to
-//    the checkpoint's owners.
-//  - Global heap collections whose sizes HDF5 would mis-parse. The global
-//    heap (variable-length strings: sslc_version, kind, method, config,
-//    string model attributes) has no checksum in any version of the file
-//    format, and HDF5 1.10.8 trusts its sizes: an object size past the
-//    collection's end makes H5HG_read memcpy out of bounds, a zero size
-//    makes the collection parser loop forever (found here: one flipped
-//    byte in a checkpoint's GCOL block). sslc cannot check those bytes
-//    before HDF5 reads them: the public API gives no access to heap
-//    addresses. Checked as the format specification (III.E) lays a
-//    collection out: "GCOL", version, 3 reserved bytes, collection size,
-//    then objects of (index u16, references u16, 4 reserved, size, data
-//    padded to 8 bytes), indexes 1, 2, ... in order, the last index 0 (free
-//    space, its size the whole rest).
-static bool hdf5_input_excluded(const uint8_t *d, size_t n)
-{
-    // The superblock, where HDF5 looks for it (offset 0, 512, 1024, ...):
-    // its version (byte 8) and, from version 2, size of lengths (byte 10).
-    const uint8_t *sb = NULL;
-    for (size_t at = 0; !sb && at + 16 <= n; at = at ? 2 * at : 512)
-        if (memcmp(d + at, "\x89HDF\r\n\x1a\n", 8) == 0)
-            sb = d + at;
-    if (!sb)
-        return false; // HDF5 refuses it before parsing anything
-    if (sb[8] < 2)
-        return true;
-    int len = sb[10];
-    if (len != 2 && len != 4 && len != 8)
-        return true;
-    // The collection header and each object header: 8 bytes, then a length.
-    const size_t hdr = 8 + (size_t)len, obj_hdr = hdr;
-    for (const uint8_t *g = memmem(d, n, "GCOL", 4); g;
-         g = memmem(g + 1, n - (size_t)(g + 1 - d), "GCOL", 4)) {
-        size_t left = n - (size_t)(g - d);
-        if (left < hdr)
-            return true;
-        uint64_t size = le(g + 8, len);
-        if (size < hdr || size > left)
-            return true;
-        uint64_t expect = 1;
-        for (uint64_t p = hdr; p < size;) {
-            if (size - p < obj_hdr)
-                break; // a tail too small for an object header: free space
-            unsigned idx = (unsigned)le(g + p, 2);
-            uint64_t bytes = le(g + p + 8, len);
-            if (bytes > size)
-                return true;
-            uint64_t need = idx ? obj_hdr + ((bytes + 7) & ~(uint64_t)7) : bytes;
-            if (need == 0 || need > size - p || (idx && idx != expect++))
-                return true;
-            p += need;
-        }
+    static uint8_t buf[1 << 16];
+    FUZZ_CHECK(b->size <= sizeof buf, "base of %zu bytes", b->size);
+    memcpy(buf, b->bytes, b->size);
+    size_t keep = fuzz_u8(in);
+    keep = keep ? b->size * keep / 256 : b->size;
+    while (in->size >= 3) {
+        size_t at = fuzz_u16(in) % b->size;
+        uint8_t v = fuzz_u8(in);
+        if (at != 8 && (at < b->heap_start || at >= b->heap_end))
+            buf[at] = v;
     }
-    return false;
+    fuzz_write_file(path, buf, keep);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void read_everything(const char *path, const char *exported, size_t size)
 {
-    if (hdf5_input_excluded(data, size))
-        return 0;
-    const char *path = fuzz_scratch_path(0, "ckpt.h5");
-    const char *exported = fuzz_scratch_path(1, "export.h5");
-    fuzz_write_file(path, data, size);
-
     sslc_ckpt_info info;
     sslc_status info_st = sslc_ckpt_read_info(path, &info);
     fuzz_trace("read_info", info_st, "%zu bytes", size);
@@ -159,23 +165,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_closed("sslc_ckpt_read_info");
 
     sslc_status st = sslc_ckpt_print(devnull, path, true);
-    fuzz_trace("print", st, "%s", path);
+    fuzz_trace("print", st, "tensors listed");
     if (st != SSLC_OK)
         check_refusal("print", st, path);
     check_closed("sslc_ckpt_print");
 
     st = sslc_ckpt_load(path, &model.desc);
-    fuzz_trace("load", st, "%s", path);
-    if (st == SSLC_OK) {
+    fuzz_trace("load", st, "into the model");
+    if (st == SSLC_OK)
         FUZZ_CHECK(info_st == SSLC_OK, "loads, but read_info refused it");
-    } else {
+    else
         check_refusal("load", st, path);
-    }
     check_closed("sslc_ckpt_load");
 
     if (info_st == SSLC_OK) {
         st = sslc_ckpt_export(exported, path, "encoder");
-        fuzz_trace("export", st, "%s", exported);
+        fuzz_trace("export", st, "the encoder");
         if (st == SSLC_OK) {
             sslc_ckpt_info back, orig;
             FUZZ_CHECK(sslc_ckpt_read_info(exported, &back) == SSLC_OK,
@@ -193,6 +198,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_closed("sslc_ckpt_export");
         unlink(exported);
     }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_input in = {data, size};
+    uint8_t mode = fuzz_u8(&in);
+    const base *b = &bases[fuzz_u8(&in) % FUZZ_CKPT_BASES];
+    const char *path = fuzz_scratch_path(0, "ckpt.h5");
+    const char *exported = fuzz_scratch_path(1, "export.h5");
+    if (mode & 1) {
+        fuzz_write_file(path, b->bytes, b->size);
+        FUZZ_CHECK(fuzz_ckpt_edit(path, &in), "HDF5 cannot open a base checkpoint to edit");
+        check_closed("the edit (the target's own HDF5 calls)");
+    } else {
+        write_patched(path, b, &in);
+    }
+    struct stat sb;
+    read_everything(path, exported, stat(path, &sb) == 0 ? (size_t)sb.st_size : 0);
     unlink(path);
     return 0;
 }

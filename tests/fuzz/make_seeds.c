@@ -8,7 +8,6 @@
 // and JPEG files of tests/fixtures/decode (made by PIL) are added as they
 // are, behind option bytes. Deterministic: the same files every run.
 #include <errno.h>
-#include <hdf5.h>
 #include <png.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,8 +19,6 @@
 #include <jpeglib.h>
 
 #include "data/image.h"
-#include "src/io/checkpoint.h"
-#include "tests/fuzz/ckpt_model.h"
 
 static const char *out_dir;
 
@@ -270,86 +267,59 @@ static void idx_seed(const char *name, uint8_t flags, int ndims, const uint32_t 
 
 // ---------------------------------------------------------------- checkpoints
 
-// Fills every table with distinct values so the files differ from zeros.
-static void fill_model(fuzz_ckpt_model *m)
-{
-    for (int i = 0; i < 2; i++) {
-        sslc_params *p = m->parts[i].params;
-        for (int64_t k = 0; k < p->n_values; k++) {
-            p->values[k] = 0.25f * (float)k - 1.0f;
-            m->momentum[i][k] = 0.01f * (float)k;
-        }
-        for (int64_t k = 0; k < p->n_buffers; k++)
-            p->buffers[k] = 1.0f + (float)k;
-    }
-    for (int k = 0; k < FUZZ_QUEUE_K * FUZZ_QUEUE_D; k++)
-        m->queue[k] = (float)k / 8;
-    m->queue_ptr[0] = 2;
-    m->desc.epoch = 3, m->desc.step = 42, m->desc.samples_seen = 1344, m->desc.seed = 7;
-}
-
-static void ckpt_file(const char *name, char *path, size_t cap)
-{
-    snprintf(path, cap, "%s/ckpt/%s", out_dir, name);
-}
-
-static void save(const char *name, const sslc_ckpt *c)
-{
-    char path[4096];
-    ckpt_file(name, path, sizeof path);
-    if (sslc_ckpt_save(path, c) != SSLC_OK)
-        die(path, sslc_error_message());
-}
-
-// A valid checkpoint that declares a tensor far larger than the file: a
-// chunked 2^40 x 2^40 dataset never written (tests/io
-// print_survives_huge_declared_shapes).
-static void huge_shape_seed(const sslc_ckpt *c)
-{
-    char path[4096];
-    ckpt_file("huge-shape.h5", path, sizeof path);
-    save("huge-shape.h5", c);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, fapl);
-    const hsize_t dims[2] = {(hsize_t)1 << 40, (hsize_t)1 << 40}, chunk[2] = {1, 1};
-    hid_t space = H5Screate_simple(2, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 2, chunk);
-    H5Pset_obj_track_times(dcpl, false); // the same bytes every run
-    hid_t d = H5Dcreate2(f, "encoder/huge", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
-                         H5P_DEFAULT);
-    if (d < 0 || H5Dclose(d) < 0 || H5Fclose(f) < 0)
-        die(path, "HDF5 failed");
-    H5Pclose(dcpl);
-    H5Sclose(space);
-    H5Pclose(fapl);
-}
-
+// fuzz_ckpt inputs (its header comment and ckpt_edit.h give the layout):
+// every base untouched, damaged ones, and edit programs that make
+// well-formed files of the wrong shape. Path and name indexes refer to the
+// tables of ckpt_edit.c.
 static void ckpt_seeds(void)
 {
-    fuzz_ckpt_model m;
-    if (fuzz_ckpt_model_make(&m, 3) != SSLC_OK)
-        die("model", sslc_error_message());
-    fill_model(&m);
-    save("moco-full.h5", &m.desc); // what fuzz_ckpt loads: everything matches
-    sslc_ckpt bare = m.desc;       // weights only
-    bare.method = "simclr", bare.optimizer = NULL, bare.n_optim = 0, bare.n_arrays = 0;
-    bare.model = NULL, bare.n_model = 0;
-    save("simclr-weights.h5", &bare);
-    char src[4096], dst[4096];
-    ckpt_file("moco-full.h5", src, sizeof src);
-    ckpt_file("export.h5", dst, sizeof dst);
-    if (sslc_ckpt_export(dst, src, "encoder") != SSLC_OK)
-        die(dst, sslc_error_message());
-    huge_shape_seed(&m.desc);
-    fuzz_ckpt_model_free(&m);
-    // Another model: the projector's shape differs.
-    if (fuzz_ckpt_model_make(&m, 4) != SSLC_OK)
-        die("model", sslc_error_message());
-    fill_model(&m);
-    save("other-shape.h5", &m.desc);
-    fuzz_ckpt_model_free(&m);
+#define SEED(name, ...) {name, sizeof((const uint8_t[]){__VA_ARGS__}), {__VA_ARGS__}}
+    static const struct {
+        const char *name;
+        size_t n;
+        uint8_t bytes[96];
+    } seeds[] = {
+        SEED("base0-moco-full", 0, 0),
+        SEED("base1-weights", 0, 1),
+        SEED("base2-export", 0, 2),
+        SEED("base3-other-shape", 0, 3),
+        SEED("base0-half", 0, 0, 128),
+        // A tensor's chunk (checksummed) and an object header.
+        SEED("base0-patched", 0, 0, 0, 0x10, 0x30, 0x5a, 0x90, 0x18, 0x01),
+        // encoder/bn1.num_batches_tracked as an empty (H5S_NULL) dataspace
+        SEED("edit-null-dataspace", 1, 0, 3, 2, 5, 3, 1, 0, 0, 0, 0, 0),
+        // a chunked 2^40 x 2^40 float tensor that was never written
+        SEED("edit-huge-shape", 1, 0, 3, 2, 29, 0, 4, 0, 0, 0, 0, 3),
+        // conv1.weight (2,1,3,3) as float64, chunked with Fletcher32: loads
+        SEED("edit-float64-tensor", 1, 0, 3, 2, 0, 1, 2, 0x82, 0x81, 0x83, 0x83, 2),
+        // method as a fixed-length string "moco"
+        SEED("edit-fixed-string", 1, 0, 2, 0, 19, 5, 0, 0, 0, 0, 0, 0, 0, 0, 4, 'm', 'o', 'c', 'o'),
+        // format_version as an int64 array of 3
+        SEED("edit-array-version", 1, 0, 2, 0, 16, 6, 3, 0, 0, 0, 0, 0, 0, 0),
+        // projector deleted, then a soft link to nothing in its place
+        SEED("edit-dangling-link", 1, 0, 0, 3, 4, 0, 12, 14),
+        // encoder deleted, then a dataset named encoder
+        SEED("edit-encoder-dataset", 1, 0, 0, 2, 3, 0, 11, 0, 2, 0x82, 0x03, 0, 0, 0),
+        // the optimizer's step attribute deleted
+        SEED("edit-no-optimizer-step", 1, 0, 1, 4, 22),
+        // state/queue moved into the encoder
+        SEED("edit-moved-queue", 1, 0, 7, 12, 15),
+        // 6 more string attributes on /model: 9, held in dense storage
+        SEED("edit-dense-model-attrs", 1, 0,                       //
+             2, 1, 16, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a',          //
+             2, 1, 17, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'b',          //
+             2, 1, 18, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'c',          //
+             2, 1, 19, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'd',          //
+             2, 1, 20, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'e',          //
+             2, 1, 21, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'f'),
+        // /model/link: a hard link to the root group (9 attributes, dense)
+        SEED("edit-model-links-root", 1, 0, 5, 1, 29, 0),
+        // the model's width as a compound (neither number nor string)
+        SEED("edit-compound-attr", 1, 0, 2, 1, 27, 9, 0, 0, 0, 0, 0, 0, 0, 0),
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        emit("ckpt", seeds[i].name, seeds[i].bytes, seeds[i].n, NULL, 0);
+#undef SEED
 }
 
 int main(int argc, char **argv)
@@ -358,7 +328,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: fuzz_make_seeds SOURCE_ROOT OUT\n");
         return 2;
     }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const char *root = argv[1];
     out_dir = argv[2];
     make_dir(out_dir);
