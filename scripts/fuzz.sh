@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh                         every target, 60 s each (about 5 minutes in all)
 #   scripts/fuzz.sh png ckpt                only these (png jpeg idx ckpt)
 #   SSLC_FUZZ_SECONDS=3600 scripts/fuzz.sh jpeg   longer
+#   SSLC_FUZZ_SECONDS=0 scripts/fuzz.sh     no fuzzing: replay the regressions and seeds only
 # Each target first replays the committed inputs of earlier findings
 # (tests/fuzz/regressions/<target>/), then fuzzes from the committed seeds
 # (tests/fuzz/corpus/<target>/) plus what earlier runs here found
@@ -102,7 +103,10 @@ for t in "${targets[@]}"; do
         continue
     fi
     rc=0
-    "$exe" "${limits[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+    # -max_total_time=0 would mean no limit; -runs=0 runs the corpus once.
+    budget=(-max_total_time="$seconds")
+    [ "$seconds" -gt 0 ] || budget=(-runs=0)
+    "$exe" "${limits[@]}" "${budget[@]}" -print_final_stats=1 \
         -artifact_prefix="$findings/" "$dir/corpus/$t" "tests/fuzz/corpus/$t" > "$log" 2>&1 || rc=$?
     if [ "$rc" -ne 0 ]; then
         grep -E 'ERROR|SUMMARY|broken promise|runtime error' "$log" | head -n 8 || true
