@@ -2,10 +2,11 @@
 // check that turns a broken API promise into a finding, reading option bytes
 // off the front of an input, and scratch files for readers that take a path.
 //
-// A target's input is a few option bytes followed by the file itself, so a
-// seed is "options + a real file" and the fuzzer varies both. Test code, not
-// library code: a broken promise aborts, which libFuzzer reports like a crash
-// and saves the input.
+// An image or IDX target's input is a few option bytes followed by the
+// file itself, so a seed is "options + a real file" and the fuzzer varies
+// both (fuzz_ckpt's is a recipe for a file, see there). Test code, not
+// library code: a broken promise aborts, which libFuzzer reports like a
+// crash and saves the input.
 #ifndef SSLC_TESTS_FUZZ_H
 #define SSLC_TESTS_FUZZ_H
 
