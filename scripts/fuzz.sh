@@ -84,6 +84,17 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
 # libFuzzer: a single input over 25 s or 2 GiB (RSS or one allocation) is a finding.
 limits=(-timeout=25 -rss_limit_mb=2048 -malloc_limit_mb=2048)
+# A target that crashes leaves its scratch files (sslc-fuzz-PID-*, in
+# /dev/shm or $TMPDIR); removed once their process is gone.
+clean_scratch() {
+    local f pid
+    for f in /dev/shm/sslc-fuzz-* "${TMPDIR:-/tmp}"/sslc-fuzz-*; do
+        [ -e "$f" ] || continue
+        pid=${f##*/sslc-fuzz-}
+        pid=${pid%%-*}
+        kill -0 "$pid" 2>/dev/null || rm -f "$f"
+    done
+}
 summary=()
 found=0
 # One summary line: target, verdict, details.
@@ -124,5 +135,6 @@ for t in "${targets[@]}"; do
     note "$t" ok "$(final number_of_executed_units) runs in $seconds s ($(final average_exec_per_sec)/s), \
 corpus ${corpus:-?} inputs, ${edges:-?} edges, peak $(final peak_rss_mb) MiB"
 done
+clean_scratch
 printf '%s\n' "${summary[@]}"
 exit $found
