@@ -40,6 +40,7 @@ static sslc_status idx_read(const char *path, uint32_t want_magic, uint8_t **dat
                         path, *ndims);
         goto fail;
     }
+    const int64_t max_total = (int64_t)1 << 40;
     int64_t total = 1;
     for (int d = 0; d < *ndims; d++) {
         if (gzread(f, hdr, 4) != 4) {
@@ -48,19 +49,29 @@ static sslc_status idx_read(const char *path, uint32_t want_magic, uint8_t **dat
         }
         dims[d] = (int64_t)((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
                             (uint32_t)hdr[2] << 8 | hdr[3]);
+        // Checked before multiplying: four 32-bit sizes overflow int64.
+        if (dims[d] == 0 || total > max_total / dims[d]) {
+            st = sslc_error(SSLC_ERR_FORMAT, "'%s': IDX dimensions are implausible", path);
+            goto fail;
+        }
         total *= dims[d];
     }
-    if (total <= 0 || total > ((int64_t)1 << 40)) {
-        st = sslc_error(SSLC_ERR_FORMAT, "'%s': IDX dimensions are implausible", path);
-        goto fail;
-    }
-    *data = sslc_malloc((size_t)total);
-    if (!*data) {
-        st = SSLC_ERR_NOMEM;
-        goto fail;
-    }
+    // The buffer grows with the data actually read, so a short file whose
+    // header claims terabytes is refused as truncated, not by allocating them.
+    int64_t cap = 0;
     for (int64_t done = 0; done < total;) {
-        int64_t chunk = total - done > (1 << 30) ? (1 << 30) : total - done;
+        if (done == cap) {
+            int64_t grow = cap > (1 << 20) ? cap : (1 << 20); // 1 MiB, then doubling
+            cap = total - cap > grow ? cap + grow : total;
+            uint8_t *grown = realloc(*data, (size_t)cap);
+            if (!grown) {
+                st = sslc_error(SSLC_ERR_NOMEM, "'%s': out of memory for %lld bytes of IDX data",
+                                path, (long long)cap);
+                goto fail;
+            }
+            *data = grown;
+        }
+        int64_t chunk = cap - done > (1 << 30) ? (1 << 30) : cap - done;
         int got = gzread(f, *data + done, (unsigned)chunk);
         if (got <= 0) {
             st = sslc_error(SSLC_ERR_FORMAT, "'%s': IDX data is truncated (%lld of %lld bytes)",

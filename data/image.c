@@ -179,10 +179,13 @@ static sslc_status jpeg_decode(sslc_image *out, const uint8_t *bytes, size_t siz
     int64_t top = 0, left = 0, oh = cinfo.output_height;
     bool window = denom == 1 && jpeg_use_window(opt, bytes, size, H, W);
     if (window) {
-        top = clamp64(opt->window_top - JPEG_WINDOW_MARGIN, 0, H - 1);
-        int64_t bottom = clamp64(opt->window_bottom + JPEG_WINDOW_MARGIN, top + 1, H);
-        left = clamp64(opt->window_left - JPEG_WINDOW_MARGIN, 0, W - 1);
-        int64_t right = clamp64(opt->window_right + JPEG_WINDOW_MARGIN, left + 1, W);
+        // Brought near the image before the margin is added, so that any
+        // int64 (INT64_MIN, INT64_MAX) is safe; the result is the same.
+        const int64_t m = JPEG_WINDOW_MARGIN;
+        top = clamp64(clamp64(opt->window_top, -m, H + m) - m, 0, H - 1);
+        int64_t bottom = clamp64(clamp64(opt->window_bottom, -m, H + m) + m, top + 1, H);
+        left = clamp64(clamp64(opt->window_left, -m, W + m) - m, 0, W - 1);
+        int64_t right = clamp64(clamp64(opt->window_right, -m, W + m) + m, left + 1, W);
         JDIMENSION x = (JDIMENSION)left, w = (JDIMENSION)(right - left);
         jpeg_crop_scanline(&cinfo, &x, &w); // moves x left to an iMCU boundary
         left = x;

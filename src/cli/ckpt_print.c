@@ -57,9 +57,12 @@ static void describe(hid_t g, member *m)
         m->dtype = dtype_name(d);
         m->ndim = nd;
         m->numel = 1;
+        // Saturating: a file can declare dimensions whose product overflows
+        // (a chunked 2^40 x 2^40 dataset, never written).
         for (int i = 0; i < nd; i++) {
             m->dims[i] = (int64_t)dims[i];
-            m->numel *= m->dims[i];
+            if (m->dims[i] < 0 || __builtin_mul_overflow(m->numel, m->dims[i], &m->numel))
+                m->numel = INT64_MAX;
         }
     }
     if (space >= 0)
@@ -131,7 +134,8 @@ static int64_t print_tensor_group(FILE *out, hid_t g, const char *label, bool te
     int64_t total = 0, count = 0;
     for (size_t i = 0; i < l.count; i++)
         if (l.items[i].dataset) {
-            total += l.items[i].numel;
+            if (__builtin_add_overflow(total, l.items[i].numel, &total))
+                total = INT64_MAX;
             count++;
         }
     fprintf(out, "    %-20s %" PRId64 " tensors, ", label, count);
@@ -236,7 +240,8 @@ static sslc_status print_body(FILE *out, hid_t f, const char *path, const sslc_c
         hid_t g = H5Gopen2(f, n, H5P_DEFAULT);
         if (g < 0)
             continue;
-        grand += print_tensor_group(out, g, n, tensors);
+        if (__builtin_add_overflow(grand, print_tensor_group(out, g, n, tensors), &grand))
+            grand = INT64_MAX;
         H5Gclose(g);
     }
     fprintf(out, "    %-20s ", "total");

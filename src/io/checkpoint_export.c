@@ -10,6 +10,60 @@
 #include "src/io/checkpoint_internal.h"
 #include "src/io/h5util.h"
 
+#if H5_VERSION_GE(1, 12, 0)
+#define vlen_reclaim H5Treclaim
+#else
+#define vlen_reclaim H5Dvlen_reclaim
+#endif
+
+// Copies one attribute by reading and writing it in its own type (strings,
+// arrays and compounds included); the H5Aiterate2 callback of copy_attrs.
+static herr_t copy_attr(hid_t obj, const char *name, const H5A_info_t *info, void *data)
+{
+    (void)info;
+    hid_t to = *(const hid_t *)data;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t ftype = a >= 0 ? H5Aget_type(a) : -1;
+    hid_t mtype = ftype >= 0 ? H5Tget_native_type(ftype, H5T_DIR_ASCEND) : -1;
+    hid_t space = a >= 0 ? H5Aget_space(a) : -1;
+    hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    size_t size = mtype >= 0 ? H5Tget_size(mtype) : 0;
+    void *buf = n >= 0 && size ? calloc((size_t)n + 1, size) : NULL;
+    int ok = buf && H5Aread(a, mtype, buf) >= 0;
+    if (ok) {
+        hid_t b = H5Acreate2(to, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+        ok = b >= 0 && H5Awrite(b, mtype, buf) >= 0;
+        if (b >= 0)
+            H5Aclose(b);
+        vlen_reclaim(mtype, space, H5P_DEFAULT, buf); // strings read as variable length
+    }
+    if (!ok)
+        sslc_h5_capture();
+    free(buf);
+    if (space >= 0)
+        H5Sclose(space);
+    if (mtype >= 0)
+        H5Tclose(mtype);
+    if (ftype >= 0)
+        H5Tclose(ftype);
+    if (a >= 0)
+        H5Aclose(a);
+    return ok ? 0 : -1;
+}
+
+// Every attribute of from onto to, in creation order (name order for files
+// that did not track it), as sslc_ckpt_save wrote them.
+static int copy_attrs(hid_t from, hid_t to)
+{
+    hsize_t idx = 0;
+    if (H5Aiterate2(from, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, copy_attr, &to) >= 0)
+        return 0;
+    if (idx > 0) // failed midway, not for want of creation order
+        return -1;
+    H5Eclear2(H5E_DEFAULT);
+    return H5Aiterate2(from, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr, &to) >= 0 ? 0 : -1;
+}
+
 sslc_status sslc_ckpt_export(const char *dst, const char *src, const char *part)
 {
     sslc_ckpt_info info;
@@ -41,12 +95,29 @@ sslc_status sslc_ckpt_export(const char *dst, const char *src, const char *part)
     sslc_ckpt_header h = {"export", info.method, info.config, info.epoch, info.step,
                           info.samples_seen, info.seed};
     st = sslc_ckpt_write_header(out, &h);
-    // H5Ocopy keeps the chunk layout and checksums of the source datasets.
-    if (st == SSLC_OK && sslc_h5_exists(in, "model") &&
-        H5Ocopy(in, "model", out, "model", H5P_DEFAULT, H5P_DEFAULT) < 0)
-        st = sslc_error(SSLC_ERR_IO, "cannot copy the model attributes: %s", sslc_h5_reason());
-    if (st == SSLC_OK && H5Ocopy(in, part, out, part, H5P_DEFAULT, H5P_DEFAULT) < 0)
+    // No attribute goes through H5Ocopy: HDF5 1.10.8 calls through a NULL
+    // pointer when it copies variable-length strings from dense attribute
+    // storage (more than 8 attributes on an object), so a model with 9
+    // attributes, or a hard link to the root group, crashed the export.
+    // /model holds only attributes: copied one by one. The part is copied
+    // without attributes (sslc writes none on tensors); H5Ocopy keeps the
+    // chunk layout and checksums of its datasets.
+    if (st == SSLC_OK && sslc_h5_exists(in, "model")) {
+        hid_t from = H5Gopen2(in, "model", H5P_DEFAULT);
+        hid_t to = from >= 0 ? sslc_ckpt_make_group(out, "model") : -1;
+        if (from < 0 || to < 0 || copy_attrs(from, to) < 0)
+            st = sslc_error(SSLC_ERR_IO, "cannot copy the model attributes: %s",
+                            sslc_h5_reason());
+        if (to >= 0)
+            H5Gclose(to);
+        if (from >= 0)
+            H5Gclose(from);
+    }
+    hid_t copy = H5Pcreate(H5P_OBJECT_COPY);
+    H5Pset_copy_object(copy, H5O_COPY_WITHOUT_ATTR_FLAG);
+    if (st == SSLC_OK && H5Ocopy(in, part, out, part, copy, H5P_DEFAULT) < 0)
         st = sslc_error(SSLC_ERR_IO, "cannot copy part '%s': %s", part, sslc_h5_reason());
+    H5Pclose(copy);
     if (st == SSLC_OK)
         st = sslc_ckpt_write_image(out, tmp);
     else

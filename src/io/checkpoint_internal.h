@@ -25,6 +25,11 @@ const sslc_ckpt_part *sslc_ckpt_find_part(const sslc_ckpt *c, const char *name);
 // optimizer buffers naming no part, bad array ranks); SSLC_ERR_INVALID.
 sslc_status sslc_ckpt_check_description(const sslc_ckpt *c);
 
+// A new group that remembers creation order, so `sslc info` lists tensors
+// in model order and the model attributes in the order they were given;
+// -1 on failure (the cause captured for sslc_h5_reason).
+hid_t sslc_ckpt_make_group(hid_t loc, const char *name);
+
 // The root attributes every checkpoint has (kind "training" or "export").
 typedef struct sslc_ckpt_header {
     const char *kind, *method, *config;

@@ -97,6 +97,10 @@ static sslc_status check_dataset(const char *path, const char *what, hid_t loc, 
     if (s.ndim > SSLC_TENSOR_MAX_DIMS)
         return sslc_error(SSLC_ERR_FORMAT, "checkpoint %s: %s '%s' has %d dimensions", path, what,
                           name, s.ndim);
+    if (s.empty)
+        return sslc_error(SSLC_ERR_FORMAT,
+                          "checkpoint %s: %s '%s' holds no value (an empty dataspace)", path,
+                          what, name);
     sslc_h5_format_shape(want, sizeof want, ndim, shape);
     sslc_h5_format_shape(have, sizeof have, s.ndim, s.shape);
     if (!same_shape(&s, ndim, shape) && !(scalar_ok && s.ndim == 0))

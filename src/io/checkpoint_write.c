@@ -14,9 +14,7 @@
 
 // ---------------------------------------------------------------- groups and datasets
 
-// Groups remember creation order, so `sslc info` lists tensors in model
-// order and the model attributes in the order they were given.
-static hid_t make_group(hid_t loc, const char *name)
+hid_t sslc_ckpt_make_group(hid_t loc, const char *name)
 {
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
     H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
@@ -33,7 +31,7 @@ static hid_t open_or_make_group(hid_t loc, const char *name)
 {
     if (sslc_h5_exists(loc, name))
         return H5Gopen2(loc, name, H5P_DEFAULT);
-    return make_group(loc, name);
+    return sslc_ckpt_make_group(loc, name);
 }
 
 // One dataset. Arrays with dimensions are one chunk each with a Fletcher32
@@ -74,7 +72,7 @@ static int write_dataset(hid_t loc, const char *name, int ndim, const int64_t *s
 
 static sslc_status write_part(hid_t file, const sslc_ckpt_part *part, int64_t *written)
 {
-    hid_t g = make_group(file, part->name);
+    hid_t g = sslc_ckpt_make_group(file, part->name);
     if (g < 0)
         return sslc_error(SSLC_ERR_IO, "cannot create group '%s': %s", part->name,
                           sslc_h5_reason());
@@ -123,7 +121,7 @@ const sslc_ckpt_part *sslc_ckpt_find_part(const sslc_ckpt *c, const char *name)
 
 static sslc_status write_optimizer(hid_t file, const sslc_ckpt *c)
 {
-    hid_t g = make_group(file, "optimizer");
+    hid_t g = sslc_ckpt_make_group(file, "optimizer");
     if (g < 0 || sslc_h5_write_str(g, "name", c->optimizer) < 0 ||
         sslc_h5_write_i64(g, "step", c->optimizer_step) < 0) {
         if (g >= 0)
@@ -135,7 +133,7 @@ static sslc_status write_optimizer(hid_t file, const sslc_ckpt *c)
         const sslc_ckpt_optim_buffer *b = &c->optim[i];
         const sslc_params *p = sslc_ckpt_find_part(c, b->part)->params;
         hid_t pg = open_or_make_group(g, b->part);
-        hid_t bg = pg >= 0 ? make_group(pg, b->name) : -1;
+        hid_t bg = pg >= 0 ? sslc_ckpt_make_group(pg, b->name) : -1;
         if (bg < 0)
             st = sslc_error(SSLC_ERR_IO, "cannot create optimizer group %s/%s: %s", b->part,
                             b->name, sslc_h5_reason());
@@ -159,7 +157,7 @@ static sslc_status write_optimizer(hid_t file, const sslc_ckpt *c)
 
 static sslc_status write_arrays(hid_t file, const sslc_ckpt *c)
 {
-    hid_t g = make_group(file, "state");
+    hid_t g = sslc_ckpt_make_group(file, "state");
     if (g < 0)
         return sslc_error(SSLC_ERR_IO, "cannot create the state group: %s", sslc_h5_reason());
     sslc_status st = SSLC_OK;
@@ -177,7 +175,7 @@ static sslc_status write_arrays(hid_t file, const sslc_ckpt *c)
 
 static sslc_status write_model_attrs(hid_t file, const sslc_ckpt_attr *attrs, size_t n)
 {
-    hid_t g = make_group(file, "model");
+    hid_t g = sslc_ckpt_make_group(file, "model");
     if (g < 0)
         return sslc_error(SSLC_ERR_IO, "cannot create the model group: %s", sslc_h5_reason());
     int bad = 0;

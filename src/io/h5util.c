@@ -264,6 +264,7 @@ int sslc_h5_get_shape(hid_t d, sslc_h5_shape *s)
     hid_t space = H5Dget_space(d);
     hid_t t = H5Dget_type(d);
     int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    s->empty = space >= 0 && H5Sget_simple_extent_type(space) == H5S_NULL;
     s->cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     hsize_t dims[32];
     if (nd >= 0 && nd <= 32)

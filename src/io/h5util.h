@@ -79,6 +79,7 @@ typedef struct sslc_h5_shape {
     int ndim; // may exceed SSLC_TENSOR_MAX_DIMS; then only the first dims are kept
     int64_t shape[SSLC_TENSOR_MAX_DIMS];
     H5T_class_t cls;
+    bool empty; // an H5S_NULL dataspace: 0 dimensions like a scalar, but no value
 } sslc_h5_shape;
 
 // Rank, dimensions and type class of dataset d; 0 or -1.

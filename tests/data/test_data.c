@@ -225,6 +225,43 @@ static void jpeg_window_matches_whole_decode(void **state)
     assert_true(smaller > 400); // the windows were cut, not decoded whole
 }
 
+// Any int64 is a window the decoder accepts: found by tests/fuzz/fuzz_jpeg,
+// a window edge at INT64_MIN or INT64_MAX overflowed when the 2-pixel
+// margin was added (UBSan; without it, a window of the wrong rows). Extreme
+// edges decode as the image's own edges.
+static void jpeg_window_edges_at_int64_extremes(void **state)
+{
+    (void)state;
+    unsigned long size;
+    uint8_t *jpg = encode_jpeg(45, 37, 3, 2, 2, false, &size);
+    const int64_t lo = INT64_MIN, hi = INT64_MAX;
+    const int64_t windows[][2][4] = {
+        // (top, left, bottom, right) and the same window within the image
+        {{lo, lo, 5, 7}, {0, 0, 5, 7}},
+        {{3, 4, hi, hi}, {3, 4, 37, 45}},
+        {{lo, 9, hi, 20}, {0, 9, 37, 20}},
+        {{20, lo, 30, hi}, {20, 0, 30, 45}},
+    };
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        sslc_image a, b;
+        for (int k = 0; k < 2; k++) {
+            const int64_t *w = windows[i][k];
+            sslc_decode_options opt = {.channels = 3, .window_top = w[0], .window_left = w[1],
+                                       .window_bottom = w[2], .window_right = w[3]};
+            assert_int_equal(sslc_image_decode(k ? &b : &a, jpg, size, "edges", &opt, NULL),
+                             SSLC_OK);
+        }
+        assert_int_equal(a.top, b.top);
+        assert_int_equal(a.left, b.left);
+        assert_int_equal(a.height, b.height);
+        assert_int_equal(a.width, b.width);
+        assert_memory_equal(a.data, b.data, (size_t)(a.height * a.width * 3));
+        sslc_image_free(&a);
+        sslc_image_free(&b);
+    }
+    free(jpg);
+}
+
 static void write_png(const char *path, int64_t h, int64_t w, int64_t c, int seed)
 {
     uint8_t *px = malloc((size_t)(h * w * c));
@@ -508,6 +545,37 @@ static void idx_files_plain_and_gzip(void **state)
     assert_non_null(strstr(sslc_error_message(), "magic"));
 }
 
+// Found by tests/fuzz/fuzz_idx (tests/fuzz/regressions/idx/): four 32-bit
+// dimensions whose product overflows int64 were multiplied unchecked, and a
+// header alone made the reader allocate what it claimed (up to 1 TiB) before
+// reading any data. Both are refused as bad files now, plain or gzip.
+static void idx_headers_that_claim_too_much(void **state)
+{
+    (void)state;
+    const char *tmp = sslc_test_tmpdir("idx-claims");
+    const uint32_t overflow[4] = {0x00eb1035, 0x5a7fa4c9, 0xee13385d, 0x82a7ccf1};
+    const uint32_t terabyte[3] = {1u << 20, 1u << 10, 1u << 10}; // 2^40 bytes, the limit
+    const uint32_t zero[3] = {3, 0, 5};
+    const uint8_t px[16] = {1, 2, 3};
+    char path[4200], spec[4300];
+    for (int gz = 0; gz < 2; gz++) {
+        snprintf(path, sizeof path, "%s/claims%d", tmp, gz);
+        snprintf(spec, sizeof spec, "idx:%s", path);
+        sslc_dataset *ds = NULL;
+        write_idx(path, gz, 0x804, overflow, 4, px, sizeof px);
+        assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_ERR_FORMAT);
+        assert_null(ds);
+        assert_non_null(strstr(sslc_error_message(), "implausible"));
+        write_idx(path, gz, 0x803, zero, 3, px, sizeof px);
+        assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_ERR_FORMAT);
+        assert_non_null(strstr(sslc_error_message(), "implausible"));
+        write_idx(path, gz, 0x803, terabyte, 3, px, sizeof px);
+        assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_ERR_FORMAT);
+        assert_non_null(strstr(sslc_error_message(), "truncated (16 of 1099511627776 bytes)"));
+        assert_non_null(strstr(sslc_error_message(), path));
+    }
+}
+
 static void fashion_mnist_opens_when_installed(void **state)
 {
     (void)state;
@@ -692,10 +760,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(folder_scan_skips_and_counts_bad_files),
         cmocka_unit_test(imagefolder_labels_classes_by_sorted_name),
         cmocka_unit_test(idx_files_plain_and_gzip),
+        cmocka_unit_test(idx_headers_that_claim_too_much),
         cmocka_unit_test(fashion_mnist_opens_when_installed),
         cmocka_unit_test(cache_decodes_once_and_reloads),
         cmocka_unit_test(png_writer_round_trips),
         cmocka_unit_test(jpeg_window_matches_whole_decode),
+        cmocka_unit_test(jpeg_window_edges_at_int64_extremes),
         cmocka_unit_test(resize_matches_naive_on_random_shapes),
         cmocka_unit_test(resize_short_side_dims_follow_torchvision),
     };

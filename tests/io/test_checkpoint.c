@@ -861,6 +861,79 @@ static void export_keeps_only_the_encoder(void **unused)
     state_free(&b);
 }
 
+// HDF5 1.10.8's H5Ocopy calls through a NULL pointer when it copies
+// variable-length string attributes held in dense storage (more than 8
+// attributes on one object), which is how export copied /model: a model
+// with 9 attributes, one a string, crashed `sslc export`. Found by
+// tests/fuzz/fuzz_ckpt. The same happened when a part or /model held a
+// hard link to a group with such attributes (the root). Export now writes
+// the model attributes itself and copies the part without attributes.
+static void export_survives_many_attributes_and_links(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-export-attrs");
+    state a;
+    state_make(&a, "resnet18", 16, 18);
+    sslc_ckpt_attr attrs[12];
+    char keys[12][16], values[12][16];
+    for (int i = 0; i < 12; i++) {
+        snprintf(keys[i], sizeof keys[i], "key%02d", i);
+        snprintf(values[i], sizeof values[i], "value %d", i);
+        attrs[i] = (sslc_ckpt_attr){.key = keys[i], .type = (sslc_ckpt_attr_type)(i % 3),
+                                    .i = 100 + i, .f = 0.5 * i, .s = values[i]};
+    }
+    attrs[0] = (sslc_ckpt_attr){.key = "arch", .type = SSLC_CKPT_ATTR_STRING, .s = "resnet18"};
+    a.ckpt.model = attrs;
+    a.ckpt.n_model = 12;
+    const char *full = path_in(dir, "full.h5"), *enc = path_in(dir, "enc.h5");
+    assert_int_equal(sslc_ckpt_save(full, &a.ckpt), SSLC_OK);
+    assert_int_equal(sslc_ckpt_export(enc, full, "encoder"), SSLC_OK);
+    sslc_ckpt_info info;
+    assert_int_equal(sslc_ckpt_read_info(enc, &info), SSLC_OK);
+    assert_int_equal(info.n_model, 12);
+    for (int i = 0; i < 12; i++) { // same keys, order, types and values
+        const sslc_ckpt_attr *x = &info.model[i];
+        assert_string_equal(x->key, attrs[i].key);
+        assert_int_equal(x->type, attrs[i].type);
+        if (x->type == SSLC_CKPT_ATTR_INT)
+            assert_int_equal(x->i, attrs[i].i);
+        else if (x->type == SSLC_CKPT_ATTR_FLOAT)
+            assert_true(x->f == attrs[i].f);
+        else
+            assert_string_equal(x->s, attrs[i].s);
+    }
+    sslc_ckpt_info_free(&info);
+    state blank;
+    state_blank(&blank, "resnet18", 16);
+    sslc_ckpt want = {.parts = blank.parts, .n_parts = 1};
+    assert_int_equal(sslc_ckpt_load(enc, &want), SSLC_OK);
+    assert_true(tensors_equal(&a.enc, &blank.enc));
+
+    // Hard links from /model and from the part back to the root group (whose
+    // 9 header attributes are in dense storage), and an attribute on the part.
+    hid_t f = H5Fopen(full, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Lcreate_hard(f, "/", f, "model/root", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    assert_true(H5Lcreate_hard(f, "/", f, "encoder/root", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    hid_t space = H5Screate(H5S_SCALAR);
+    int64_t one = 1;
+    hid_t at = H5Acreate_by_name(f, "encoder", "note", H5T_STD_I64LE, space, H5P_DEFAULT,
+                                 H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(at >= 0 && H5Awrite(at, H5T_NATIVE_INT64, &one) >= 0);
+    H5Aclose(at);
+    H5Sclose(space);
+    H5Fclose(f);
+    assert_int_equal(sslc_ckpt_export(enc, full, "encoder"), SSLC_OK);
+    assert_int_equal(sslc_ckpt_read_info(enc, &info), SSLC_OK);
+    assert_int_equal(info.n_model, 12);
+    sslc_ckpt_info_free(&info);
+    f = H5Fopen(enc, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(H5Lexists(f, "model/root", H5P_DEFAULT) == 0); // /model is attributes only
+    assert_true(H5Aexists_by_name(f, "encoder", "note", H5P_DEFAULT) == 0);
+    H5Fclose(f);
+    state_free(&blank);
+    state_free(&a);
+}
+
 static void save_refuses_impossible_descriptions(void **unused)
 {
     (void)unused;
@@ -923,6 +996,85 @@ static void print_describes_the_checkpoint(void **unused)
     assert_true(strstr(text, "conv1.weight") < strstr(text, "bn1.weight"));
     free(text);
     state_free(&a);
+}
+
+// A file may declare a dataset far larger than it holds (chunked, never
+// written): `sslc info` multiplied its dimensions unchecked, a signed
+// overflow (UBSan in the ASan build; a wrong count otherwise). Found while
+// fuzzing the checkpoint reader (docs/fuzzing.md); the file is also a seed
+// of tests/fuzz/corpus/ckpt. Counts now saturate, and loading refuses the
+// tensor the model lacks.
+static void print_survives_huge_declared_shapes(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-huge");
+    state a;
+    state_make(&a, "resnet18", 16, 16);
+    const char *path = path_in(dir, "a.h5");
+    assert_int_equal(sslc_ckpt_save(path, &a.ckpt), SSLC_OK);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    const hsize_t dims[2] = {(hsize_t)1 << 40, (hsize_t)1 << 40}, chunk[2] = {1, 1};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t d = H5Dcreate2(f, "encoder/huge", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    assert_true(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(f);
+    FILE *out = tmpfile();
+    assert_int_equal(sslc_ckpt_print(out, path, true), SSLC_OK);
+    long n = ftell(out);
+    char *text = calloc((size_t)n + 1, 1);
+    rewind(out);
+    assert_int_equal(fread(text, 1, (size_t)n, out), (size_t)n);
+    fclose(out);
+    const char *want[] = {
+        "huge                                     float32  (1099511627776,1099511627776)",
+        "9,223,372,036,854,775,807 values", // the encoder and the total, saturated
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i]))
+            fail_msg("sslc info output lacks \"%s\":\n%s", want[i], text);
+    free(text);
+    assert_int_equal(sslc_ckpt_load(path, &a.ckpt), SSLC_ERR_FORMAT);
+    assert_message_has("encoder tensor 'huge' is not in the model");
+    state_free(&a);
+}
+
+// A dataset with an empty (H5S_NULL) dataspace has 0 dimensions like a
+// scalar but holds no value: taken for a scalar, it passed the shape check
+// and the load "read" nothing, leaving whatever was in memory in the tensor
+// (an int64 buffer) or the array. Found while writing seeds for the
+// checkpoint fuzz target (ASan cannot see an uninitialised read).
+static void refuses_empty_dataspaces(void **unused)
+{
+    (void)unused;
+    const char *dir = sslc_test_tmpdir("ckpt-null");
+    state a, b;
+    state_make(&a, "resnet18", 16, 17);
+    state_blank(&b, "resnet18", 16);
+    const char *names[] = {"encoder/bn1.num_batches_tracked", "state/scalar"};
+    for (int i = 0; i < 2; i++) {
+        const char *path = path_in(dir, i ? "array.h5" : "tensor.h5");
+        assert_int_equal(sslc_ckpt_save(path, &a.ckpt), SSLC_OK);
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        assert_true(H5Ldelete(f, names[i], H5P_DEFAULT) >= 0);
+        hid_t space = H5Screate(H5S_NULL);
+        hid_t d = H5Dcreate2(f, names[i], H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT);
+        assert_true(d >= 0);
+        H5Dclose(d);
+        H5Sclose(space);
+        H5Fclose(f);
+        assert_int_equal(sslc_ckpt_load(path, &b.ckpt), SSLC_ERR_FORMAT);
+        assert_message_has(strchr(names[i], '/') + 1);
+        assert_message_has("holds no value");
+    }
+    state_free(&a);
+    state_free(&b);
 }
 
 static void interrupt_flag_is_set_by_sigint_and_sigterm(void **unused)
@@ -1328,8 +1480,11 @@ int main(int argc, char **argv)
         TEST(run_folder_keeps_last_n_and_links_last_and_best),
         TEST(resolve_names_a_missing_checkpoint_neutrally),
         TEST(export_keeps_only_the_encoder),
+        TEST(export_survives_many_attributes_and_links),
         TEST(save_refuses_impossible_descriptions),
         TEST(print_describes_the_checkpoint),
+        TEST(print_survives_huge_declared_shapes),
+        TEST(refuses_empty_dataspaces),
         TEST(interrupt_flag_is_set_by_sigint_and_sigterm),
     };
     const struct CMUnitTest e2e[] = {
