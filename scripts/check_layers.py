@@ -22,7 +22,7 @@ ALLOWED = {
     "src/io": ["src/core", "src/nn"],
     "src/dist": ["src/core"],
     "src/eval": ["src/core", "data", "augment", "losses", "src/nn", "src/models", "src/optim",
-                 "src/io"],
+                 "src/io", "src/dist"],
     "src/train": ["src/core", "data", "augment", "losses", "src/nn", "src/models", "src/optim",
                   "src/io", "src/dist", "src/eval"],
     "src/cli": None,  # everything

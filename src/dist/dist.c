@@ -125,6 +125,60 @@ sslc_status sslc_dist_gather_f64(const double *send, double *recv, size_t n)
     return SSLC_OK;
 }
 
+// Rows of every rank (gathered first), then the rows themselves.
+static sslc_status gatherv(const void *send, int64_t n, int64_t row, void *recv, int64_t cap,
+                           int64_t *total, MPI_Datatype type)
+{
+    int64_t *rows = sslc_malloc((size_t)world_size * sizeof *rows);
+    int *counts = sslc_malloc((size_t)world_size * sizeof *counts);
+    int *displs = sslc_malloc((size_t)world_size * sizeof *displs);
+    sslc_status st = rows && counts && displs ? SSLC_OK : SSLC_ERR_NOMEM;
+    int code = MPI_SUCCESS;
+    if (!st)
+        code = MPI_Allgather(&n, 1, MPI_INT64_T, rows, 1, MPI_INT64_T, MPI_COMM_WORLD);
+    int64_t at = 0;
+    for (int r = 0; !st && code == MPI_SUCCESS && r < world_size; r++) {
+        counts[r] = (int)(rows[r] * row);
+        displs[r] = (int)(at * row);
+        at += rows[r];
+    }
+    if (!st && code == MPI_SUCCESS && at > cap)
+        st = sslc_error(SSLC_ERR_INTERNAL, "rank %d: %lld rows gathered, room for %lld",
+                        world_rank, (long long)at, (long long)cap);
+    if (!st && code == MPI_SUCCESS)
+        code = MPI_Allgatherv(send, (int)(n * row), type, recv, counts, displs, type,
+                              MPI_COMM_WORLD);
+    if (!st && code != MPI_SUCCESS)
+        st = failed("gather", code);
+    *total = at;
+    free(rows);
+    free(counts);
+    free(displs);
+    return st;
+}
+
+sslc_status sslc_dist_gatherv_f32(const float *send, int64_t n, int64_t row, float *recv,
+                                  int64_t cap, int64_t *total)
+{
+    if (world_size == 1) {
+        memmove(recv, send, (size_t)(n * row) * sizeof(float));
+        *total = n;
+        return SSLC_OK;
+    }
+    return gatherv(send, n, row, recv, cap, total, MPI_FLOAT);
+}
+
+sslc_status sslc_dist_gatherv_i64(const int64_t *send, int64_t n, int64_t row, int64_t *recv,
+                                  int64_t cap, int64_t *total)
+{
+    if (world_size == 1) {
+        memmove(recv, send, (size_t)(n * row) * sizeof(int64_t));
+        *total = n;
+        return SSLC_OK;
+    }
+    return gatherv(send, n, row, recv, cap, total, MPI_INT64_T);
+}
+
 sslc_status sslc_dist_broadcast(void *buf, size_t bytes, int root)
 {
     if (world_size > 1)
@@ -215,6 +269,24 @@ sslc_status sslc_dist_gather_f32(const float *send, float *recv, size_t n)
 sslc_status sslc_dist_gather_f64(const double *send, double *recv, size_t n)
 {
     memmove(recv, send, n * sizeof(double));
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_gatherv_f32(const float *send, int64_t n, int64_t row, float *recv,
+                                  int64_t cap, int64_t *total)
+{
+    (void)cap;
+    memmove(recv, send, (size_t)(n * row) * sizeof(float));
+    *total = n;
+    return SSLC_OK;
+}
+
+sslc_status sslc_dist_gatherv_i64(const int64_t *send, int64_t n, int64_t row, int64_t *recv,
+                                  int64_t cap, int64_t *total)
+{
+    (void)cap;
+    memmove(recv, send, (size_t)(n * row) * sizeof(int64_t));
+    *total = n;
     return SSLC_OK;
 }
 

@@ -40,6 +40,13 @@ sslc_status sslc_dist_sum_f64(double *buf, size_t n);
 // recv (size * n,) = every rank's send (n,) in rank order.
 sslc_status sslc_dist_gather_f32(const float *send, float *recv, size_t n);
 sslc_status sslc_dist_gather_f64(const double *send, double *recv, size_t n);
+// Every rank's send (n rows of `row` elements; n may differ between ranks)
+// into recv, rank-major; *total receives the rows in all. recv must hold
+// them (at most cap rows).
+sslc_status sslc_dist_gatherv_f32(const float *send, int64_t n, int64_t row, float *recv,
+                                  int64_t cap, int64_t *total);
+sslc_status sslc_dist_gatherv_i64(const int64_t *send, int64_t n, int64_t row, int64_t *recv,
+                                  int64_t cap, int64_t *total);
 // bytes of buf from rank root to every rank.
 sslc_status sslc_dist_broadcast(void *buf, size_t bytes, int root);
 // st on this rank's side; returns it where it failed, and on every other

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "augment/pipeline.h"
+#include "src/dist/dist.h"
 #include "src/models/mlp.h"
 
 void sslc_features_free(sslc_features *f)
@@ -21,22 +22,35 @@ sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
                                uint64_t seed, sslc_progress *progress, int64_t *skipped,
                                sslc_features_fn fn, void *ctx)
 {
-    int64_t total = sslc_dataset_count(ds);
-    int64_t n = limit > 0 && limit < total ? limit : total;
+    const int ranks = sslc_dist_size(), rank = sslc_dist_rank();
+    const int64_t total = sslc_dataset_count(ds), dim = net->feature_dim;
+    const int64_t n = limit > 0 && limit < total ? limit : total;
+    // Several processes: each makes and encodes its slice of every batch,
+    // and every one of them receives the whole batch's features.
+    const int64_t per = ((batch < n ? batch : n) + ranks - 1) / ranks;
     sslc_pipeline_config pc;
     sslc_pipeline_config_default(&pc);
-    pc.batch_size = batch < n ? batch : n;
+    pc.batch_size = per * ranks;
     pc.views = 1;
     pc.seed = seed;
     pc.drop_last = false;
     pc.shuffle = n < total; // a random subset when limited, else dataset order
     pc.drop_bad = true;     // a bad image is left out, never counted twice
+    if (ranks > 1) {
+        pc.slice_first = rank * per;
+        pc.slice_count = per;
+    }
     sslc_pipeline *pipe = NULL;
     sslc_resnet_run *run = NULL, *partial = NULL; // partial: a batch smaller than the run
-    int64_t *labels = sslc_malloc((size_t)pc.batch_size * sizeof(int64_t));
-    sslc_status st = labels ? sslc_pipeline_create(&pipe, ds, recipe, &pc) : SSLC_ERR_NOMEM;
+    int64_t *labels = sslc_malloc((size_t)per * sizeof(int64_t));
+    float *all = ranks > 1 ? sslc_aligned_alloc((size_t)(pc.batch_size * dim) * sizeof(float)) : NULL;
+    int64_t *all_labels = ranks > 1 ? sslc_malloc((size_t)pc.batch_size * sizeof(int64_t)) : NULL;
+    int64_t *all_indices = ranks > 1 ? sslc_malloc((size_t)pc.batch_size * sizeof(int64_t)) : NULL;
+    sslc_status st = labels && (ranks == 1 || (all && all_labels && all_indices))
+                         ? sslc_pipeline_create(&pipe, ds, recipe, &pc)
+                         : SSLC_ERR_NOMEM;
     if (!st)
-        st = sslc_resnet_inference_run_create(&run, net, pc.batch_size, recipe->size, recipe->size);
+        st = sslc_resnet_inference_run_create(&run, net, per, recipe->size, recipe->size);
     if (!st)
         st = sslc_pipeline_begin_epoch(pipe, 0, 0);
     if (!st)
@@ -45,10 +59,10 @@ sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
         const sslc_batch *b = NULL;
         if ((st = sslc_pipeline_next(pipe, &b)) || !b)
             break;
-        int64_t take = b->count < n - got ? b->count : n - got;
-        if (take > 0) {
+        const float *f = NULL;
+        if (b->count > 0) {
             sslc_resnet_run *r = run;
-            if (b->count != pc.batch_size) {
+            if (b->count != per) {
                 sslc_resnet_run_destroy(partial);
                 partial = NULL;
                 if ((st = sslc_resnet_inference_run_create(&partial, net, b->count, recipe->size,
@@ -57,10 +71,25 @@ sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
                 sslc_resnet_prepare(partial, net);
                 r = partial;
             }
-            const float *f = sslc_resnet_forward(r, net, b->views, false);
-            for (int64_t i = 0; i < take; i++)
-                labels[i] = b->labels[i];
-            st = fn(ctx, f, labels, b->indices, take);
+            f = sslc_resnet_forward(r, net, b->views, false);
+        }
+        for (int64_t i = 0; i < b->count; i++)
+            labels[i] = b->labels[i];
+        const float *feats = f;
+        const int64_t *lab = labels, *idx = b->indices;
+        int64_t rows = b->count;
+        if (ranks > 1) {
+            if ((st = sslc_dist_gatherv_f32(f, b->count, dim, all, pc.batch_size, &rows)) ||
+                (st = sslc_dist_gatherv_i64(labels, b->count, 1, all_labels, pc.batch_size,
+                                            &rows)) ||
+                (st = sslc_dist_gatherv_i64(b->indices, b->count, 1, all_indices, pc.batch_size,
+                                            &rows)))
+                break;
+            feats = all, lab = all_labels, idx = all_indices;
+        }
+        int64_t take = rows < n - got ? rows : n - got;
+        if (take > 0) {
+            st = fn(ctx, feats, lab, idx, take);
             got += take;
         }
         if (progress)
@@ -68,12 +97,18 @@ sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
     }
     if (progress)
         sslc_progress_break(progress);
+    double bad = pipe ? (double)sslc_pipeline_skipped(pipe) : 0.0;
+    if (!st && ranks > 1)
+        st = sslc_dist_sum_f64(&bad, 1);
     if (skipped)
-        *skipped = pipe ? sslc_pipeline_skipped(pipe) : 0;
+        *skipped = (int64_t)bad;
     sslc_resnet_run_destroy(partial);
     sslc_resnet_run_destroy(run);
     sslc_pipeline_destroy(pipe);
     free(labels);
+    free(all);
+    free(all_labels);
+    free(all_indices);
     return st;
 }
 
