@@ -12,6 +12,7 @@
 #include "src/core/log.h"
 #include "src/core/progress.h"
 #include "src/core/threads.h"
+#include "src/dist/dist.h"
 #include "src/eval/encoder.h"
 #include "src/eval/features.h"
 #include "src/io/checkpoint.h"
@@ -34,6 +35,8 @@ static sslc_status write_batch(void *ctx, const float *features, const int64_t *
                                const int64_t *indices, int64_t rows)
 {
     embed_ctx *e = ctx;
+    if (!e->writer) // not the writing rank
+        return SSLC_OK;
     const float *proj = NULL;
     if (e->head) {
         if (rows != e->run_rows) {
@@ -170,19 +173,23 @@ int sslc_cmd_embed(int argc, char **argv)
               "%lld), %lld px views",
               (long long)sslc_dataset_count(ds), spec, method, path, (long long)info.step,
               sslc_resnet_arch(&enc.config), (long long)enc.config.width, (long long)size);
-    if ((st = sslc_make_parent_dir(out, "--out")) ||
-        (st = sslc_embed_writer_open(&e.writer, out, &h)))
+    // Under mpirun every rank encodes its share and receives every batch;
+    // rank 0 writes the file.
+    const bool writer = sslc_dist_rank() == 0;
+    if (writer && ((st = sslc_make_parent_dir(out, "--out")) ||
+                   (st = sslc_embed_writer_open(&e.writer, out, &h))))
         goto done;
     sslc_progress bar;
     sslc_progress_init(&bar, stderr, (sslc_dataset_count(ds) + 9) / 10, sslc_dataset_count(ds), 0);
     bar.label = "images";
-    st = sslc_features_each(&enc, ds, &recipe, batch, 0, 0, &bar, &skipped, write_batch, &e);
+    st = sslc_features_each(&enc, ds, &recipe, batch, 0, 0, writer ? &bar : NULL, &skipped,
+                            write_batch, &e);
     int64_t rows = sslc_dataset_count(ds) - skipped;
     if (st) {
         sslc_embed_writer_abort(e.writer);
         goto done;
     }
-    if ((st = sslc_embed_writer_close(e.writer, skipped)))
+    if (writer && (st = sslc_embed_writer_close(e.writer, skipped)))
         goto done;
     printf("embed: %lld rows of %lld features%s to %s in %.1f s", (long long)rows,
            (long long)enc.feature_dim, projection ? " and projections" : "", out,

@@ -11,6 +11,7 @@
 #include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/core/threads.h"
+#include "src/dist/dist.h"
 #include "src/eval/logreg.h"
 #include "src/eval/metrics.h"
 #include "src/eval/probe.h"
@@ -112,7 +113,8 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     if ((st = sslc_cli_eval_recipe(&eval_recipe, size, channels)) ||
         (st = sslc_cli_supervised_recipe(&aug_recipe, size, channels)))
         goto done;
-    if ((o.out[0] && (st = sslc_make_dir(o.out, "output folder"))) ||
+    const bool writer = sslc_dist_rank() == 0; // under mpirun, rank 0 writes
+    if ((o.out[0] && writer && (st = sslc_make_dir(o.out, "output folder"))) ||
         (st = sslc_cli_subset(&subset, train, &o.labels, (uint64_t)o.seed, o.out)))
         goto done;
     if (!(config_text = sslc_args_format(args, n_args))) {
@@ -120,7 +122,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
         goto done;
     }
     sslc_args_print_verbose("linear-eval", config_text);
-    if (o.out[0] && (st = sslc_write_text(o.out, "config.txt", config_text)))
+    if (o.out[0] && writer && (st = sslc_write_text(o.out, "config.txt", config_text)))
         goto done;
     sslc_info("linear-eval: %s features of %lld labelled images (%lld classes), test %lld",
               pixels ? "pixel" : method, (long long)subset.n, (long long)classes,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "src/core/fs.h"
+#include "src/dist/dist.h"
 #include "src/eval/encoder.h"
 #include "src/io/checkpoint.h"
 
@@ -64,9 +65,11 @@ sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const sslc_c
         snprintf(path, sizeof path, "%s/subset.txt", out);
         save = path;
     }
-    if (save[0] && (st = sslc_make_parent_dir(save, "--save-subset")))
+    if (!save[0] || sslc_dist_rank() > 0)
+        return SSLC_OK;
+    if ((st = sslc_make_parent_dir(save, "--save-subset")))
         return st;
-    return save[0] ? sslc_subset_save(s, ds, save) : SSLC_OK;
+    return sslc_subset_save(s, ds, save);
 }
 
 sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method, size_t cap,
@@ -179,6 +182,8 @@ int64_t sslc_cli_image_size(const sslc_dataset *ds)
 // One line of text into path, appended (mode "a") or replacing it ("w").
 static sslc_status write_line(const char *path, const char *mode, const char *line)
 {
+    if (sslc_dist_rank() > 0) // under mpirun, rank 0 writes for all
+        return SSLC_OK;
     sslc_status st = sslc_make_parent_dir(path, path);
     if (st)
         return st;
@@ -199,6 +204,8 @@ sslc_status sslc_cli_append_json(const char *path, const char *json)
 sslc_status sslc_cli_write_results(const char *out, const sslc_metrics *met,
                                    const char *const *class_names, const char *json)
 {
+    if (sslc_dist_rank() > 0)
+        return SSLC_OK;
     char path[4200];
     snprintf(path, sizeof path, "%s/confusion.csv", out);
     sslc_status st = sslc_metrics_write_confusion(met, class_names, path);

@@ -84,6 +84,15 @@ void sslc_dist_abort(void)
         MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
+bool sslc_dist_solo(void)
+{
+    if (world_rank != 0)
+        return false;
+    world_size = 1;
+    snprintf(description, sizeof description, "rank 0 of an MPI job, alone");
+    return true;
+}
+
 int sslc_dist_rank(void) { return world_rank; }
 int sslc_dist_size(void) { return world_size; }
 const char *sslc_dist_describe(void) { return description; }
@@ -244,6 +253,7 @@ sslc_status sslc_dist_wait(sslc_dist_request *req)
 sslc_status sslc_dist_init(void) { return SSLC_OK; }
 void sslc_dist_finalize(void) {}
 void sslc_dist_abort(void) {}
+bool sslc_dist_solo(void) { return true; }
 int sslc_dist_rank(void) { return 0; }
 int sslc_dist_size(void) { return 1; }
 const char *sslc_dist_describe(void) { return "single process (built without MPI)"; }

@@ -29,6 +29,11 @@ void sslc_dist_finalize(void);
 // Ends every rank after a failure on this one (exit code 1 for one process).
 void sslc_dist_abort(void);
 
+// For work that does not split over processes: rank 0 goes on alone, as a
+// single process (collectives become the identity); returns false on the
+// other ranks, which should end.
+bool sslc_dist_solo(void);
+
 int sslc_dist_rank(void);
 int sslc_dist_size(void);
 // "Open MPI v4.1.4, 2 ranks" or "single process" (for sslc version, logs).

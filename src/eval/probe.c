@@ -6,6 +6,7 @@
 
 #include "data/subset.h"
 #include "src/core/log.h"
+#include "src/dist/dist.h"
 #include "src/eval/loader.h"
 
 sslc_status sslc_probe_fit(sslc_logreg *m, sslc_probe_result *r, float *x, const int64_t *y,
@@ -105,7 +106,11 @@ sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc
     if (run)
         sslc_resnet_prepare(run, enc);
     double forward = 0.0;
-    for (int64_t s = 0; s < sslc_loader_steps(loader); s++) {
+    // Several processes: each takes a run of consecutive batches, then every
+    // one of them gathers all rows, in order.
+    const int ranks = sslc_dist_size(), rank = sslc_dist_rank();
+    const int64_t steps = sslc_loader_steps(loader);
+    for (int64_t s = steps * rank / ranks; s < steps * (rank + 1) / ranks; s++) {
         const float *xb;
         const int64_t *yb;
         int64_t count;
@@ -133,9 +138,28 @@ sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc
         memcpy(out->labels + out->n, yb, (size_t)count * sizeof(int64_t));
         out->n += count;
     }
-    out->skipped = sslc_loader_skipped(loader);
+    double bad = (double)sslc_loader_skipped(loader);
+    const int64_t rows = out->n;
+    if (ranks > 1) { // this process's rows moved aside, then everyone's in their place
+        float *x = sslc_malloc((size_t)(rows * dim + 1) * sizeof(float));
+        int64_t *y = sslc_malloc((size_t)(rows + 1) * sizeof(int64_t));
+        st = x && y ? SSLC_OK : SSLC_ERR_NOMEM;
+        if (!st) {
+            memcpy(x, out->x, (size_t)(rows * dim) * sizeof(float));
+            memcpy(y, out->labels, (size_t)rows * sizeof(int64_t));
+        }
+        if (!st && !(st = sslc_dist_gatherv_f32(x, rows, dim, out->x, n, &out->n)))
+            st = sslc_dist_gatherv_i64(y, rows, 1, out->labels, n, &out->n);
+        if (!st)
+            st = sslc_dist_sum_f64(&bad, 1);
+        free(x);
+        free(y);
+        if (st)
+            goto fail;
+    }
+    out->skipped = (int64_t)bad;
     if (images_per_s)
-        *images_per_s = forward > 0 ? (double)out->n / forward : 0.0;
+        *images_per_s = forward > 0 ? (double)rows / forward : 0.0;
     sslc_loader_destroy(loader);
     sslc_resnet_run_destroy(run);
     sslc_resnet_run_destroy(partial);
