@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test suite: an optimised build, one under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and the fallbacks (-Dopenmp=disabled
+# UndefinedBehaviorSanitizer (without `slow`, and without `mpi`: Open MPI's
+# own allocations are not sanitizer-clean), and the fallbacks (-Dopenmp=disabled
 # -Dblas=naive, unit and gradcheck suites). With CI set (or SSLC_TEST_FULL=1)
 # also the README's main job in a short mode (scripts/check_main_job.sh) and
 # every fuzz target for a minute (scripts/fuzz.sh). Installs what is missing.
@@ -33,7 +34,7 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan)"
 sslc_build build-asan -Dwerror=true -Dtests=enabled -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    run_suite build-asan --no-suite slow --timeout-multiplier 4
+    run_suite build-asan --no-suite slow --no-suite mpi --timeout-multiplier 4
 
 echo "== fallbacks: no OpenMP, naive kernels, no MPI (build-naive)"
 sslc_build build-naive -Dwerror=true -Dtests=enabled -Dopenmp=disabled -Dblas=naive -Dmpi=disabled

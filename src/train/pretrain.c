@@ -11,6 +11,7 @@
 #include "losses/infonce.h"
 #include "losses/ntxent.h"
 #include "src/core/fs.h"
+#include "src/core/hash.h"
 #include "src/core/log.h"
 #include "src/dist/dist.h"
 #include "src/eval/encoder.h"
@@ -71,12 +72,44 @@ static void describe(sslc_contrastive *t, const sslc_train_state *s, ckpt_view *
         .arrays = v->arrays, .n_arrays = nr};
 }
 
+// Several processes must hold the same state: the same weights (summed
+// gradients, the same updates) and the same queue (the same keys enqueued).
+// A hash of each, compared at every checkpoint, proves it.
+static sslc_status check_ranks_agree(sslc_contrastive *t)
+{
+    const sslc_params *tables[] = {&t->enc.params, &t->head.params, &t->key_enc.params,
+                                   &t->key_head.params};
+    uint64_t h = SSLC_HASH64_INIT;
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        if (tables[i]->values) {
+            h = sslc_hash64(h, tables[i]->values, (size_t)tables[i]->n_values * sizeof(float));
+            h = sslc_hash64(h, tables[i]->buffers, (size_t)tables[i]->n_buffers * sizeof(float));
+        }
+    if (t->queue)
+        h = sslc_hash64(h, sslc_queue_data(t->queue),
+                        (size_t)(t->cfg->queue * t->D) * sizeof(float));
+    double mine[2] = {(double)(h >> 32), (double)(h & 0xffffffffu)};
+    double *all = sslc_malloc((size_t)(2 * t->ranks) * sizeof(double));
+    if (!all)
+        return SSLC_ERR_NOMEM;
+    sslc_status st = sslc_dist_gather_f64(mine, all, 2);
+    for (int r = 1; !st && r < t->ranks; r++)
+        if (all[2 * r] != all[0] || all[2 * r + 1] != all[1])
+            st = sslc_error(SSLC_ERR_INTERNAL, "rank %d's weights, statistics or queue differ "
+                                               "from rank 0's (a bug)",
+                            r);
+    free(all);
+    return st;
+}
+
 // Rank 0 writes; every rank learns whether it worked, so a full disk stops
 // all of them at the same step.
 static sslc_status save(void *self, const sslc_train_state *s, bool is_best)
 {
     sslc_contrastive *t = self;
-    sslc_status st = SSLC_OK;
+    sslc_status st = t->ranks > 1 ? check_ranks_agree(t) : SSLC_OK;
+    if (st)
+        return st;
     if (t->rank == 0) {
         ckpt_view v;
         describe(t, s, &v);
