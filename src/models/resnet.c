@@ -209,6 +209,8 @@ struct sslc_resnet_run {
     const sslc_bn_sync *bn_sync;
     double *bn_stats; // every unit's stats, one block: one collective to sum them
     int64_t bn_stats_n;
+    sslc_grads_ready_fn grads_ready;
+    void *grads_ready_ctx;
     // An inference run keeps no activations for a backward pass: the units
     // share one convolution output and rotate their outputs through three
     // buffers (the block's input, the branch's latest output, the next one).
@@ -436,6 +438,12 @@ void sslc_resnet_run_destroy(sslc_resnet_run *run)
     free(run);
 }
 
+void sslc_resnet_run_set_grads_ready(sslc_resnet_run *run, sslc_grads_ready_fn fn, void *ctx)
+{
+    run->grads_ready = fn;
+    run->grads_ready_ctx = ctx;
+}
+
 void sslc_resnet_run_set_bn(sslc_resnet_run *run, sslc_bn_running running,
                             const sslc_bn_sync *sync)
 {
@@ -595,6 +603,8 @@ void sslc_resnet_backward(sslc_resnet_run *run, sslc_resnet *net, const float *d
                 break;
             }
         g[0] = out;
+        if (run->grads_ready) // the block's parameters come after all earlier ones
+            run->grads_ready(run->grads_ready_ctx, net->units[blk->first].w);
     }
     // The stem: through the max pool (ImageNet stem), then BN + ReLU and conv1.
     float *dy = g[0];
@@ -605,4 +615,6 @@ void sslc_resnet_backward(sslc_resnet_run *run, sslc_resnet *net, const float *d
         dy = g[1];
     }
     unit_backward(run, net, 0, NULL, dy, dy, run->input, true);
+    if (run->grads_ready)
+        run->grads_ready(run->grads_ready_ctx, 0);
 }

@@ -84,6 +84,13 @@ const float *sslc_resnet_forward(sslc_resnet_run *run, sslc_resnet *net, const f
 // forward before it must have been in training mode.
 void sslc_resnet_backward(sslc_resnet_run *run, sslc_resnet *net, const float *dfeatures);
 
+// Called during sslc_resnet_backward after each residual block (the last
+// first) and after the stem: the gradients of the parameter values from
+// offset `from` to the end of the table are final (data parallelism starts
+// summing them over processes while the backward goes on). NULL: none.
+typedef void (*sslc_grads_ready_fn)(void *ctx, int64_t from);
+void sslc_resnet_run_set_grads_ready(sslc_resnet_run *run, sslc_grads_ready_fn fn, void *ctx);
+
 // Batch norm in the run's training-mode forwards: running is what they do
 // with the running statistics (sslc_bn_running); sync, when not NULL, makes
 // the batch statistics those of every process's batch (sync-BN, forward and

@@ -47,6 +47,9 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
                                             "process's whole batch: it does not combine with "
                                             "--bn-groups or --chunk");
     t->g = t->b / t->G;
+    // Gradient buckets of 1 MiB at least (SSLC_GRAD_BUCKET: floats, for tests).
+    const char *bucket = getenv("SSLC_GRAD_BUCKET");
+    t->bucket = bucket ? atoll(bucket) : (1 << 18);
 
     sslc_status st;
     if ((st = sslc_resnet_create(&t->enc, &c->encoder)))
@@ -158,7 +161,7 @@ void sslc_contrastive_embed(sslc_contrastive *t, const float *x)
     }
 }
 
-void sslc_contrastive_backward(sslc_contrastive *t, const float *x)
+sslc_status sslc_contrastive_backward(sslc_contrastive *t, const float *x)
 {
     if (t->G > 1) { // the recomputed forwards leave the running statistics alone
         sslc_resnet_run_set_bn(t->run, SSLC_BN_RUNNING_FROZEN, NULL);
@@ -171,12 +174,25 @@ void sslc_contrastive_backward(sslc_contrastive *t, const float *x)
         }
         group_rows(t, t->dz_group, t->dz, k, false);
         sslc_mlp_backward(t->head_run, &t->head, t->dfeat, t->dz_group);
+        bool last = k == t->G - 1 && t->ranks > 1;
+        if (last) { // the head's gradients are final: sum them while the encoder's backward runs
+            sslc_grad_sync_begin(&t->head_sync, &t->head.params, t->bucket);
+            sslc_grad_sync_ready(&t->head_sync, 0);
+            sslc_grad_sync_begin(&t->enc_sync, &t->enc.params, t->bucket);
+            sslc_resnet_run_set_grads_ready(t->run, sslc_grad_sync_ready, &t->enc_sync);
+        }
         sslc_resnet_backward(t->run, &t->enc, t->dfeat);
+        if (last)
+            sslc_resnet_run_set_grads_ready(t->run, NULL, NULL);
     }
     if (t->G > 1) {
         sslc_resnet_run_set_bn(t->run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
         sslc_mlp_run_set_bn(t->head_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
     }
+    if (t->ranks == 1)
+        return SSLC_OK;
+    sslc_status st = sslc_grad_sync_finish(&t->enc_sync), sh = sslc_grad_sync_finish(&t->head_sync);
+    return st ? st : sh;
 }
 
 void sslc_contrastive_reorder(const sslc_contrastive *t, float *dst, const float *src,

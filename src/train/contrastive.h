@@ -24,6 +24,7 @@
 #include "src/models/mlp.h"
 #include "src/models/resnet.h"
 #include "src/optim/optimizer.h"
+#include "src/train/grad_sync.h"
 #include "src/train/loop.h"
 #include "src/train/pretrain.h"
 
@@ -44,6 +45,8 @@ typedef struct sslc_contrastive {
     sslc_optim *opt_enc, *opt_head;
     sslc_queue *queue;
     sslc_bn_sync rank_sum; // sums over the processes (sync-BN, deferred statistics)
+    sslc_grad_sync enc_sync, head_sync; // gradient sums overlapped with the last backward
+    int64_t bucket;                     // floats per gradient bucket
 
     float *loss_ws;  // NT-Xent (over 2B) or InfoNCE (over b) workspace
     float *group_x;  // (per * g, H, W, C): a group's views side by side (G > 1)
@@ -81,8 +84,10 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *batch, const sslc
 // over groups and processes when there are several).
 void sslc_contrastive_embed(sslc_contrastive *t, const float *x);
 // Backward of every group from t->dz (recomputing a group's forward first
-// when G > 1); gradients accumulate into the encoder's and head's.
-void sslc_contrastive_backward(sslc_contrastive *t, const float *x);
+// when G > 1); gradients accumulate into the encoder's and head's and, with
+// several processes, are summed over them (in buckets while the last
+// group's backward runs).
+sslc_status sslc_contrastive_backward(sslc_contrastive *t, const float *x);
 
 // rows (row floats each) of every process, rank-major with `per` view
 // blocks of b rows each, to (to_global) or from the single-process order:

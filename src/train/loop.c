@@ -176,7 +176,7 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             }
             // Data parallelism: each process holds the gradient of the global
             // loss with respect to its share; their sum is the whole of it.
-            for (int g = 0; g < tr->n_groups && many && !st; g++)
+            for (int g = 0; g < tr->n_groups && many && !tr->sums_grads && !st; g++)
                 st = sslc_dist_sum_f32(tr->groups[g].params->grads,
                                        (size_t)tr->groups[g].params->n_values);
             lr = (float)sslc_schedule_lr(&l.schedule, l.s.step);

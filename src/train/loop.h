@@ -74,6 +74,9 @@ typedef struct sslc_trainer {
     sslc_status (*save)(void *self, const sslc_train_state *s, bool is_best);
     // Optional: a score of the model, higher is better (the kNN monitor).
     sslc_status (*monitor)(void *self, double *score);
+    // The step leaves its gradients summed over MPI ranks already (it sums
+    // them in buckets while its backward runs); else the loop sums them.
+    bool sums_grads;
 } sslc_trainer;
 
 typedef struct sslc_loop_config {

@@ -182,7 +182,8 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     // of the batch, the same on every process.
     if ((st = sslc_queue_enqueue(t->queue, t->keys, t->n_key)))
         return st;
-    sslc_contrastive_backward(t, views);
+    if ((st = sslc_contrastive_backward(t, views)))
+        return st;
     *r = (sslc_step_result){.loss = lacc[0] / t->ranks, .acc = lacc[1] / t->ranks};
     return SSLC_OK;
 }

@@ -219,6 +219,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
         .step = t.moco ? sslc_moco_step : sslc_simclr_step,
         .save = save,
         .monitor = monitored ? knn_monitor : NULL,
+        .sums_grads = true,
     };
     sslc_loop_config lc = {
         .what = "pretrain", .unit = "pairs", .epochs = cfg->epochs, .minutes = cfg->minutes,

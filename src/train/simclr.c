@@ -36,7 +36,8 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_t
         memcpy(t->dz, t->gather + (size_t)(t->rank * 2 * t->b * D),
                (size_t)(2 * t->b * D) * sizeof(float));
     }
-    sslc_contrastive_backward(t, b->x);
+    if ((st = sslc_contrastive_backward(t, b->x)))
+        return st;
     *r = (sslc_step_result){.loss = loss, .acc = acc};
     return SSLC_OK;
 }

@@ -23,8 +23,11 @@
 
 #include "tests/harness.h"
 
+// SSLC_GRAD_BUCKET=1: a gradient bucket per residual block, so the sums
+// overlapped with the backward are all exercised.
 static const char *mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                            "mpirun --oversubscribe -np 2 -x OMP_NUM_THREADS=1";
+                            "mpirun --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "
+                            "-x SSLC_GRAD_BUCKET=1";
 
 // Skips the test (with its reason) when sslc was built without MPI or
 // mpirun is missing.
