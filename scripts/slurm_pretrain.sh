@@ -10,8 +10,14 @@
 #
 #   SSLC_OUT=/shared/runs/simclr-r50 SSLC_BATCH_PER_NODE=256 \
 #       sbatch --nodes=8 --cpus-per-task=64 scripts/slurm_pretrain.sh \
-#       --data folder:/shared/imagenet/train --arch resnet50 --width 64 \
-#       --no-cifar-stem --size 224 --epochs 100 --knn-bank none
+#       --data manifest:/shared/imagenet/train.manifest --arch resnet50 \
+#       --width 64 --no-cifar-stem --size 224 --epochs 100 --knn-bank none
+#
+# (A manifest, written once by `sslc scan /shared/imagenet/train --manifest
+# ...`, spares every rank a scan of the whole folder at start-up. MoCo on
+# more than 8 ranks, or a count that does not divide 8: add --shuffle-groups
+# with a multiple of the rank count.) Load the site's MPI, meson and ninja
+# (`module load ...`) before sbatch: the job inherits them.
 #
 # Environment (sbatch exports the submitting shell's by default):
 #   SSLC_OUT             run folder, required: checkpoints, metrics.jsonl,
