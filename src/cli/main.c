@@ -76,7 +76,7 @@ int main(int argc, char **argv)
             return 1;
     }
     int code = run_command(argc, argv);
-    if (code != 0 && sslc_dist_size() > 1)
+    if (code != 0 && sslc_dist_size() > 1 && !sslc_dist_is_in_step())
         sslc_dist_abort(); // the other ranks may wait in a collective
     sslc_dist_finalize();
     return code;

@@ -1,5 +1,6 @@
 #include "src/dist/dist.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,31 @@
 #endif
 
 enum { MESSAGE = 512 };
+
+static bool in_step; // every rank at the same point (sslc_dist_in_step)
+
+void sslc_dist_in_step(void) { in_step = true; }
+bool sslc_dist_is_in_step(void) { return in_step; }
+
+#if defined(SSLC_USE_MPI)
+#define SSLC_DIST_NO_RANK_WHY "no PMI/PMIx in the environment"
+#else
+#define SSLC_DIST_NO_RANK_WHY "this sslc was built without MPI"
+#endif
+
+// One of several srun tasks that is not an MPI rank would train the whole
+// batch alone into the same run folder as the others: refused.
+static sslc_status refuse_lone_task(void)
+{
+    const char *tasks = getenv("SLURM_NTASKS");
+    if (tasks && atoi(tasks) > 1 && getenv("SLURM_PROCID"))
+        return sslc_error(SSLC_ERR_INVALID,
+                          "started by srun as one of %s tasks, but not as an MPI rank (%s): "
+                          "run srun with the --mpi plugin that matches this MPI (srun --mpi=list)"
+                          ", or use mpirun",
+                          tasks, SSLC_DIST_NO_RANK_WHY);
+    return SSLC_OK;
+}
 
 #if defined(SSLC_USE_MPI)
 
@@ -42,6 +68,16 @@ static sslc_status failed(const char *what, int code)
                       what, text);
 }
 
+// MPI counts are int: refuse a message of more elements than that.
+#define SSLC_MPI_COUNT(n)                                                                               \
+    do {                                                                                           \
+        if ((size_t)(n) > (size_t)INT_MAX)                                                         \
+            return sslc_error(SSLC_ERR_UNSUPPORTED,                                                \
+                              "rank %d: a collective of %zu elements is more than MPI's int "     \
+                              "counts hold; use more ranks or a smaller batch per rank",           \
+                              world_rank, (size_t)(n));                                            \
+    } while (0)
+
 #define MPI_TRY(what, call)                                                                        \
     do {                                                                                           \
         int code_ = (call);                                                                        \
@@ -51,7 +87,9 @@ static sslc_status failed(const char *what, int code)
 
 sslc_status sslc_dist_init(void)
 {
-    if (active || !launched_by_mpi())
+    if (!launched_by_mpi())
+        return refuse_lone_task();
+    if (active)
         return SSLC_OK;
     int provided = 0;
     // Only the main thread calls MPI (OpenMP workers never do).
@@ -67,7 +105,8 @@ sslc_status sslc_dist_init(void)
     char *end = strpbrk(version, ",\n");
     if (end)
         *end = '\0';
-    snprintf(description, sizeof description, "%s, %d ranks", version, world_size);
+    snprintf(description, sizeof description, "%s, %d rank%s", version, world_size,
+             world_size == 1 ? "" : "s");
     return SSLC_OK;
 }
 
@@ -99,6 +138,7 @@ const char *sslc_dist_describe(void) { return description; }
 
 sslc_status sslc_dist_sum_f32(float *buf, size_t n)
 {
+    SSLC_MPI_COUNT(n);
     if (world_size > 1)
         MPI_TRY("sum", MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
     return SSLC_OK;
@@ -106,6 +146,7 @@ sslc_status sslc_dist_sum_f32(float *buf, size_t n)
 
 sslc_status sslc_dist_sum_f64(double *buf, size_t n)
 {
+    SSLC_MPI_COUNT(n);
     if (world_size > 1)
         MPI_TRY("sum", MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM,
                                      MPI_COMM_WORLD));
@@ -114,6 +155,7 @@ sslc_status sslc_dist_sum_f64(double *buf, size_t n)
 
 sslc_status sslc_dist_gather_f32(const float *send, float *recv, size_t n)
 {
+    SSLC_MPI_COUNT(n * (size_t)world_size);
     if (world_size == 1) {
         memmove(recv, send, n * sizeof(float));
         return SSLC_OK;
@@ -125,6 +167,7 @@ sslc_status sslc_dist_gather_f32(const float *send, float *recv, size_t n)
 
 sslc_status sslc_dist_gather_f64(const double *send, double *recv, size_t n)
 {
+    SSLC_MPI_COUNT(n * (size_t)world_size);
     if (world_size == 1) {
         memmove(recv, send, n * sizeof(double));
         return SSLC_OK;
@@ -190,6 +233,7 @@ sslc_status sslc_dist_gatherv_i64(const int64_t *send, int64_t n, int64_t row, i
 
 sslc_status sslc_dist_broadcast(void *buf, size_t bytes, int root)
 {
+    SSLC_MPI_COUNT(bytes);
     if (world_size > 1)
         MPI_TRY("broadcast", MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD));
     return SSLC_OK;
@@ -203,6 +247,7 @@ sslc_status sslc_dist_agree(sslc_status st)
     MPI_TRY("agree", MPI_Allreduce(MPI_IN_PLACE, &first_bad, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
     if (first_bad == world_size)
         return SSLC_OK;
+    in_step = true;
     char message[MESSAGE];
     snprintf(message, sizeof message, "%s", sslc_error_message());
     MPI_TRY("agree", MPI_Bcast(message, MESSAGE, MPI_CHAR, first_bad, MPI_COMM_WORLD));
@@ -250,7 +295,7 @@ sslc_status sslc_dist_wait(sslc_dist_request *req)
 
 #else // the single-process twin
 
-sslc_status sslc_dist_init(void) { return SSLC_OK; }
+sslc_status sslc_dist_init(void) { return refuse_lone_task(); }
 void sslc_dist_finalize(void) {}
 void sslc_dist_abort(void) {}
 bool sslc_dist_solo(void) { return true; }

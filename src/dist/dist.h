@@ -28,6 +28,11 @@ sslc_status sslc_dist_init(void);
 void sslc_dist_finalize(void);
 // Ends every rank after a failure on this one (exit code 1 for one process).
 void sslc_dist_abort(void);
+// Marks that every rank reached the same point (an agreed stop or failure):
+// ending with an error from here needs no abort. sslc_dist_agree marks it
+// itself when it fails.
+void sslc_dist_in_step(void);
+bool sslc_dist_is_in_step(void);
 
 // For work that does not split over processes: rank 0 goes on alone, as a
 // single process (collectives become the identity); returns false on the

@@ -185,17 +185,18 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             if (st)
                 break;
             l.s.step++;
-            l.s.samples += b.count;
+            const int64_t samples = b.count * sslc_dist_size(); // every rank's share
+            l.s.samples += samples;
             double step_time = sslc_now() - t0;
             busy += step_time;
             win.busy += step_time;
-            samples_here += b.count;
+            samples_here += samples;
             win.loss += r.loss;
             win.acc += r.acc;
             win.steps++;
-            win.samples += b.count;
-            epoch_acc += r.acc * (double)b.count;
-            epoch_samples += b.count;
+            win.samples += samples;
+            epoch_acc += r.acc * (double)samples;
+            epoch_samples += samples;
 
             // Fit the schedule to a time budget once the step time is known:
             // timed over steps 5-25, after the first steps' one-off set-up
@@ -241,6 +242,8 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             if (signal || timeout || limit || l.s.step >= l.s.total_steps) {
                 stop = true;
                 res->interrupted = signal;
+                if (signal)
+                    sslc_dist_in_step(); // every rank stops here, together
                 break;
             }
             if (tr->save && cfg->ckpt_every > 0 && l.s.step % cfg->ckpt_every == 0 &&
