@@ -1,35 +1,64 @@
 #!/usr/bin/python3
-"""A full contrastive training step, sslc against PyTorch, in one run.
+"""A full contrastive training step, sslc against PyTorch in one run; with
+--mpi, sslc on 2 MPI ranks x 1 thread against 1 rank x 2 threads.
 
-SimCLR: ResNet-18 (CIFAR stem) on 3x32x32 views, projection head
+The step. SimCLR: ResNet-18 (CIFAR stem) on 3x32x32 views, projection head
 512-2048-128 (Linear-BN-ReLU-Linear), NT-Xent (tau 0.5) over 256 pairs (512
 images), SGD with momentum. MoCo v2: the same encoder, head 512-512-128,
 InfoNCE (tau 0.2) against a queue of K=4096 keys, momentum encoder m=0.99,
-shuffle-BN in 8 groups. Both on 2 threads.
+shuffle-BN in 8 groups. 2 threads. (--width scales the encoder, whose
+features are 8 x width wide; --batch is the global batch of pairs.)
 
-sslc is timed twice through `sslc pretrain` on a folder of generated 32x32
-PNGs: with its augmentation pipeline feeding every step (augmentation
-included) and on one fixed batch (--fixed-batch: excluded). PyTorch runs the
-same step in its best configuration (BENCHMARKING.md) on a fixed batch
-(augmentation excluded). Prints medians of pairs/s and the ratios.
+How sslc is timed: `sslc pretrain --log-every 1` on a folder of generated
+32x32 PNGs writes each step's pairs/s to the run's metrics.jsonl
+(`pairs_per_s`: time in the step itself, data wait, forward, backward and
+update, without checkpoint saves); the first --warmup steps are dropped and
+the median of the rest is the run's step time. Under mpirun the file is
+rank 0's and counts rank 0's pairs (the global batch / ranks), so the
+global pairs/s is the global batch over that step time.
 
-  /usr/bin/python3 scripts/bench_step.py [--method simclr|moco] [--steps 6]
+Default mode, per round (--rounds, default 3): sslc with its augmentation
+pipeline feeding every step (augmentation included), sslc on one fixed
+batch (`--fixed-batch`: excluded), then PyTorch in its best configuration
+(scripts/bench_common.py, ../shared/BENCHMARKING.md) on a fixed batch,
+channels_last. Prints each round's step times and sslc/PyTorch ratios,
+then pairs/s (median of the rounds), the ratios' median (min-max over
+rounds), and peak RSS.
+
+--mpi (issue 15's speed bar), per round and method, alternating:
+  1 x 2:  OMP_NUM_THREADS=2 sslc pretrain ... --threads 2 --fixed-batch
+  2 x 1:  mpirun --oversubscribe -np 2 -x OMP_NUM_THREADS=1 \\
+              sslc pretrain ... --threads 1 --fixed-batch
+          (as root with OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
+on the same global batch; per-rank batch norm (sslc's default); prints the
+pairs/s of each and 2x1 / 1x2 against the bar, 0.85. PyTorch is not run.
+
+Every report starts with the header of scripts/bench_common.py (CPU, ISA,
+PyTorch's BLAS and GEMM GFLOP/s, the rival's GEMM check).
+
+  flock /tmp/sslc-cpu.lock /usr/bin/python3 scripts/bench_step.py --method both --rounds 3
+  flock /tmp/sslc-cpu.lock /usr/bin/python3 scripts/bench_step.py --mpi --rounds 3
+  # a smoke test (seconds, figures meaningless):
+  flock /tmp/sslc-cpu.lock nice -n 10 /usr/bin/python3 scripts/bench_step.py --method both \\
+      --batch 16 --width 8 --queue 256 --steps 2 --rounds 2
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BEST_ENV = {"ATEN_CPU_CAPABILITY": "avx512", "MALLOC_MMAP_MAX_": "0",
-            "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+import bench_common as bc
+
+MPI_BAR = 0.85
 
 
 def make_images(folder, n):
+    """n 32x32 PNGs: 4x4 blocks of colour plus noise."""
     import numpy as np
     from PIL import Image
     rng = np.random.default_rng(0)
@@ -40,32 +69,25 @@ def make_images(folder, n):
         Image.fromarray(img.astype(np.uint8)).save(os.path.join(folder, f"{i:05d}.png"))
 
 
+# ---- PyTorch: runs in a child with the rival's environment -------------------------
+
 def torch_worker(args):
+    """Times the step on one fixed batch; prints JSON (median step seconds, peak RSS)."""
+    import copy
+    import resource
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
-    import torchvision
     torch.set_num_threads(args.threads)
-    block = torchvision.models.resnet.BasicBlock
-
-    def encoder():
-        net = torchvision.models.resnet.ResNet(block, [2, 2, 2, 2])
-        net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        net.maxpool = nn.Identity()
-        net.fc = nn.Identity()
-        return net
-
-    B = args.batch
+    B, feat = args.batch, 8 * args.width
     moco = args.method == "moco"
-    q_enc = encoder()
-    head = (nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 128)) if moco else
-            nn.Sequential(nn.Linear(512, 2048, bias=False), nn.BatchNorm1d(2048), nn.ReLU(),
+    head = (nn.Sequential(nn.Linear(feat, 512), nn.ReLU(), nn.Linear(512, 128)) if moco else
+            nn.Sequential(nn.Linear(feat, 2048, bias=False), nn.BatchNorm1d(2048), nn.ReLU(),
                           nn.Linear(2048, 128)))
-    model = nn.Sequential(q_enc, head).to(memory_format=torch.channels_last)
+    model = nn.Sequential(bc.torch_resnet(width=args.width), head).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.06, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(2 * B, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     if moco:
-        import copy
         k_model = copy.deepcopy(model)
         for p in k_model.parameters():
             p.requires_grad = False
@@ -100,73 +122,163 @@ def torch_worker(args):
                 ptr = (ptr + B) % args.queue
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
-    import resource
     print(json.dumps({"step_s": statistics.median(times),
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def sslc_run(args, folder, fixed):
+def torch_run(args, method, env):
+    cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--method", method,
+           "--batch", str(args.batch), "--width", str(args.width), "--queue", str(args.queue),
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    return bc.run_json(cmd, env=env)
+
+
+# ---- sslc -----------------------------------------------------------------------------
+
+def mpi_prefix(ranks):
+    """mpirun for `ranks` ranks of 1 thread each, and the environment it needs."""
+    env = {}
+    if os.geteuid() == 0:
+        env = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    return ["mpirun", "--oversubscribe", "-np", str(ranks), "-x", "OMP_NUM_THREADS=1"], env
+
+
+def check_mpi(args):
+    """Exits unless mpirun exists and sslc was built with MPI."""
+    if not shutil.which("mpirun"):
+        sys.exit("--mpi: no mpirun (apt-get install openmpi-bin libopenmpi-dev, then rebuild sslc)")
+    prefix, env = mpi_prefix(2)
+    out = subprocess.run(prefix + [args.sslc, "version"], capture_output=True, text=True,
+                         env=dict(os.environ, **env))
+    if out.returncode or "2 ranks" not in out.stdout:
+        sys.exit(f"--mpi: `mpirun -np 2 sslc version` does not show 2 ranks (sslc built with "
+                 f"-Dmpi=disabled?):\n{out.stdout}{out.stderr[-2000:]}")
+
+
+def sslc_run(args, method, folder, fixed, ranks=1, threads=None):
+    """One `sslc pretrain` run; returns its step time (median after warm-up),
+    global pairs/s and peak RSS (rank 0's under mpirun)."""
+    threads = threads or args.threads
     out = tempfile.mkdtemp(prefix="sslc-bench-")
-    moco = args.method == "moco"
+    moco = method == "moco"
     head = "linear:512,relu,linear:128" if moco else "linear-nobias:2048,bn,relu,linear:128"
-    cmd = [args.sslc, "pretrain", "--method", args.method, "--data", f"folder:{folder}",
-           "--size", "32", "--width", "64", "--batch", str(args.batch), "--head", head,
+    cmd = [args.sslc, "pretrain", "--method", method, "--data", f"folder:{folder}",
+           "--size", "32", "--width", str(args.width), "--batch", str(args.batch), "--head", head,
            "--optimizer", "sgd", "--lr", "0.06", "--lr-scaling", "none", "--weight-decay", "5e-4",
            "--max-steps", str(args.warmup + args.steps), "--epochs", "100", "--log-every", "1",
-           "--knn-bank", "none", "--threads", str(args.threads), "--out", out,
+           "--knn-bank", "none", "--threads", str(threads), "--out", out,
            "--queue", str(args.queue), "--moco-m", "0.99", "--shuffle-groups", "8"]
     if fixed:
         cmd.append("--fixed-batch")
-    t = time.perf_counter()
-    log = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
-    if log.returncode:
-        sys.exit(f"sslc failed:\n{log.stderr[-2000:]}")
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        rows = [json.loads(line) for line in f if '"loss"' in line]
-    rss = [float(w) for w in log.stdout.split("peak RSS ")[1].split()[:1]][0]
-    # pairs/s of each logged window (one step each), after warm-up
-    steps = [args.batch / r["pairs_per_s"] for r in rows[args.warmup:]]
-    return {"step_s": statistics.median(steps), "peak_rss_mib": rss}
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    if ranks > 1:
+        prefix, mpi_env = mpi_prefix(ranks)
+        cmd, env = prefix + cmd, dict(env, **mpi_env)
+    try:
+        log = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if log.returncode:
+            sys.exit(f"sslc failed: {' '.join(cmd)}\n{log.stderr[-2000:]}")
+        with open(os.path.join(out, "metrics.jsonl")) as f:
+            rows = [json.loads(line) for line in f if '"pairs_per_s"' in line]
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if len(rows) <= args.warmup:
+        sys.exit(f"sslc logged {len(rows)} steps, not more than --warmup {args.warmup}")
+    rss = float(log.stdout.split("peak RSS ")[1].split()[0])
+    per_rank = args.batch // ranks  # the pairs each rank's metrics count
+    step_s = statistics.median(per_rank / r["pairs_per_s"] for r in rows[args.warmup:])
+    return {"step_s": step_s, "pairs_per_s": args.batch / step_s, "peak_rss_mib": rss}
+
+
+# ---- the two reports --------------------------------------------------------------
+
+def describe(args):
+    return (f"ResNet-18 CIFAR stem width {args.width}, 3x32x32, {args.batch} pairs, "
+            f"medians of {args.steps} steps after {args.warmup} warm-up, {args.rounds} rounds")
+
+
+def bench_vs_torch(args, method, folder, env):
+    rows = {"inc": [], "exc": [], "torch": []}
+    for r in range(args.rounds):
+        rows["inc"].append(sslc_run(args, method, folder, fixed=False))
+        rows["exc"].append(sslc_run(args, method, folder, fixed=True))
+        rows["torch"].append(torch_run(args, method, env))
+        t = rows["torch"][-1]["step_s"]
+        print(f"{method} round {r + 1}: sslc {rows['inc'][-1]['step_s']:.3f} s/step (augmentation "
+              f"included), {rows['exc'][-1]['step_s']:.3f} s (excluded) | PyTorch {t:.3f} s | "
+              f"ratios {t / rows['inc'][-1]['step_s']:.2f} / {t / rows['exc'][-1]['step_s']:.2f}",
+              flush=True)
+    print(f"\n{method} step, {describe(args)}, {args.threads} threads")
+    print(f"{'':38}{'pairs/s':>9}  {'vs PyTorch: median (min-max)':<30}{'peak RSS MiB':>12}")
+    torch_s = [x["step_s"] for x in rows["torch"]]
+    for key, name in [("inc", "sslc, augmentation included"), ("exc", "sslc, augmentation excluded"),
+                      ("torch", "PyTorch best, augmentation excluded")]:
+        s = [x["step_s"] for x in rows[key]]
+        ratios = [t / own for t, own in zip(torch_s, s)]
+        print(f"{name:38}{args.batch / statistics.median(s):9.1f}  "
+              f"{bc.spread(ratios) if key != 'torch' else '':<30}"
+              f"{max(x['peak_rss_mib'] for x in rows[key]):12.0f}")
+    print(flush=True)
+
+
+def bench_mpi(args, methods, folder):
+    ranks = args.threads
+    runs = {m: {"1x": [], "Nx1": []} for m in methods}
+    for r in range(args.rounds):
+        for m in methods:
+            one = sslc_run(args, m, folder, fixed=True, ranks=1, threads=args.threads)
+            many = sslc_run(args, m, folder, fixed=True, ranks=ranks, threads=1)
+            runs[m]["1x"].append(one)
+            runs[m]["Nx1"].append(many)
+            print(f"{m} round {r + 1}: 1 rank x {args.threads} threads {one['pairs_per_s']:.1f} pairs/s, "
+                  f"{ranks} ranks x 1 thread {many['pairs_per_s']:.1f} pairs/s, "
+                  f"ratio {many['pairs_per_s'] / one['pairs_per_s']:.2f}", flush=True)
+    print(f"\nMPI: {ranks} ranks x 1 thread against 1 rank x {args.threads} threads, the same "
+          f"global batch, fixed batch (augmentation excluded); bar {MPI_BAR}")
+    print(f"{'':8}{'1x' + str(args.threads) + ' pairs/s':>15}{str(ranks) + 'x1 pairs/s':>15}  "
+          f"{'ratio: median (min-max)':<26}{'bar':>7}{'peak RSS MiB 1x / rank 0':>26}")
+    for m in methods:
+        one = [x["pairs_per_s"] for x in runs[m]["1x"]]
+        many = [x["pairs_per_s"] for x in runs[m]["Nx1"]]
+        ratios = [b / a for a, b in zip(one, many)]
+        ok = "met" if statistics.median(ratios) >= MPI_BAR else "MISSED"
+        rss = (f"{max(x['peak_rss_mib'] for x in runs[m]['1x']):.0f} / "
+               f"{max(x['peak_rss_mib'] for x in runs[m]['Nx1']):.0f}")
+        print(f"{m:8}{statistics.median(one):15.1f}{statistics.median(many):15.1f}  "
+              f"{bc.spread(ratios):<26}{ok:>7}{rss:>26}")
+    print(f"(each: {describe(args)})", flush=True)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--method", choices=["simclr", "moco"], default="simclr")
-    p.add_argument("--batch", type=int, default=256, help="pairs per step")
-    p.add_argument("--queue", type=int, default=4096)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--method", choices=["simclr", "moco", "both"], default="both")
+    p.add_argument("--mpi", action="store_true",
+                   help="sslc on THREADS ranks x 1 thread against 1 rank x THREADS threads")
+    p.add_argument("--batch", type=int, default=256, help="pairs per step (global)")
+    p.add_argument("--width", type=int, default=64, help="encoder base width")
+    p.add_argument("--queue", type=int, default=4096, help="MoCo keys")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per run")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--sslc", default=os.path.join(HERE, "..", "build", "src", "cli", "sslc"))
+    p.add_argument("--sslc", default=bc.SSLC)
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.torch_worker:
         return torch_worker(args)
+    methods = ["simclr", "moco"] if args.method == "both" else [args.method]
+    env = bc.rival_env(args.threads)
+    bc.print_header(args.sslc, args.threads, env,
+                    note="(--mpi: sslc against itself; PyTorch is not timed)" if args.mpi else None)
+    if args.mpi:
+        check_mpi(args)
     folder = os.path.join(tempfile.gettempdir(), "sslc-bench-32px")
     if not os.path.isdir(folder) or len(os.listdir(folder)) < 4 * args.batch:
         make_images(folder, 4 * args.batch)
-    torch_cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--method", args.method,
-                 "--batch", str(args.batch), "--queue", str(args.queue), "--steps", str(args.steps),
-                 "--warmup", str(args.warmup), "--threads", str(args.threads)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), **BEST_ENV)
-    inc, exc, tor = [], [], []
-    for r in range(args.rounds):
-        inc.append(sslc_run(args, folder, fixed=False))
-        exc.append(sslc_run(args, folder, fixed=True))
-        tor.append(json.loads(subprocess.check_output(torch_cmd, env=env)))
-        print(f"round {r + 1}: sslc {inc[-1]['step_s']:.3f} s (augmentation included), "
-              f"{exc[-1]['step_s']:.3f} s (excluded) | PyTorch {tor[-1]['step_s']:.3f} s (excluded)", flush=True)
-    med = lambda runs: statistics.median(x["step_s"] for x in runs)
-    B = args.batch
-    t = med(tor)
-    print(f"\n{args.method} step, ResNet-18 CIFAR stem, 3x32x32, {B} pairs, {args.threads} threads, "
-          f"medians of {args.rounds}x{args.steps} steps")
-    print(f"{'':40}{'pairs/s':>9}{'vs PyTorch':>12}{'peak RSS MiB':>14}")
-    for name, runs in [("sslc, augmentation included", inc), ("sslc, augmentation excluded", exc),
-                       ("PyTorch best, augmentation excluded", tor)]:
-        s = med(runs)
-        print(f"{name:40}{B / s:9.1f}{t / s:12.2f}{max(x['peak_rss_mib'] for x in runs):14.0f}")
+    if args.mpi:
+        return bench_mpi(args, methods, folder)
+    for m in methods:
+        bench_vs_torch(args, m, folder, env)
 
 
 if __name__ == "__main__":
