@@ -14,8 +14,8 @@ How sslc is timed: `sslc pretrain --log-every 1` on a folder of generated
 (`pairs_per_s`: time in the step itself, data wait, forward, backward and
 update, without checkpoint saves); the first --warmup steps are dropped and
 the median of the rest is the run's step time. Under mpirun the file is
-rank 0's and counts rank 0's pairs (the global batch / ranks), so the
-global pairs/s is the global batch over that step time.
+rank 0's; its pairs count every rank's (the global batch), and `comm` is
+the share of the step rank 0 spent waiting in collectives.
 
 Default mode, per round (--rounds, default 3): sslc with its augmentation
 pipeline feeding every step (augmentation included), sslc on one fixed
@@ -185,9 +185,10 @@ def sslc_run(args, method, folder, fixed, ranks=1, threads=None):
     if len(rows) <= args.warmup:
         sys.exit(f"sslc logged {len(rows)} steps, not more than --warmup {args.warmup}")
     rss = float(log.stdout.split("peak RSS ")[1].split()[0])
-    per_rank = args.batch // ranks  # the pairs each rank's metrics count
-    step_s = statistics.median(per_rank / r["pairs_per_s"] for r in rows[args.warmup:])
-    return {"step_s": step_s, "pairs_per_s": args.batch / step_s, "peak_rss_mib": rss}
+    step_s = statistics.median(args.batch / r["pairs_per_s"] for r in rows[args.warmup:])
+    comm = statistics.median(r.get("comm_wait", 0.0) for r in rows[args.warmup:])
+    return {"step_s": step_s, "pairs_per_s": args.batch / step_s, "peak_rss_mib": rss,
+            "comm_wait": comm}
 
 
 # ---- the two reports --------------------------------------------------------------

@@ -295,10 +295,13 @@ int sslc_cmd_pretrain(int argc, char **argv)
     sslc_pretrain_result res;
     st = sslc_pretrain(&cfg, ds, &recipe, &res);
     if ((!st || st == SSLC_ERR_INTERRUPTED) && sslc_dist_rank() == 0) {
-        printf("pretrain %s: %lld steps (%lld epochs) in %.1f s, %.1f pairs/s, data wait %.1f%%, "
-               "peak RSS %.0f MiB\n",
+        printf("pretrain %s: %lld steps (%lld epochs) in %.1f s, %.1f pairs/s, data wait %.1f%%, ",
                o.method, (long long)res.steps, (long long)res.epochs, res.seconds,
-               res.pairs_per_s, 100.0 * res.data_wait_fraction, sslc_peak_rss_mib());
+               res.pairs_per_s, 100.0 * res.data_wait_fraction);
+        if (sslc_dist_size() > 1)
+            printf("waiting in collectives %.1f%% (%d ranks), ", 100.0 * res.comm_wait_fraction,
+                   sslc_dist_size());
+        printf("peak RSS %.0f MiB\n", sslc_peak_rss_mib());
         printf("loss %.4f -> %.4f", res.first_loss, res.last_loss);
         if (res.knn_top1 >= 0)
             printf(", kNN top-1 %.2f%% (best %.2f%%)", 100.0 * res.knn_top1,

@@ -5,13 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/log.h"
+
 #if defined(SSLC_USE_MPI)
 #include <mpi.h>
 #endif
 
 enum { MESSAGE = 512 };
 
-static bool in_step; // every rank at the same point (sslc_dist_in_step)
+static bool in_step;        // every rank at the same point (sslc_dist_in_step)
+static double wait_seconds; // in blocking collectives
+
+double sslc_dist_wait_seconds(void) { return wait_seconds; }
 
 void sslc_dist_in_step(void) { in_step = true; }
 bool sslc_dist_is_in_step(void) { return in_step; }
@@ -80,7 +85,9 @@ static sslc_status failed(const char *what, int code)
 
 #define MPI_TRY(what, call)                                                                        \
     do {                                                                                           \
+        double t0_ = sslc_now();                                                                   \
         int code_ = (call);                                                                        \
+        wait_seconds += sslc_now() - t0_;                                                          \
         if (code_ != MPI_SUCCESS)                                                                  \
             return failed(what, code_);                                                            \
     } while (0)
@@ -197,9 +204,12 @@ static sslc_status gatherv(const void *send, int64_t n, int64_t row, void *recv,
     if (!st && code == MPI_SUCCESS && at > cap)
         st = sslc_error(SSLC_ERR_INTERNAL, "rank %d: %lld rows gathered, room for %lld",
                         world_rank, (long long)at, (long long)cap);
-    if (!st && code == MPI_SUCCESS)
+    if (!st && code == MPI_SUCCESS) {
+        double t0 = sslc_now();
         code = MPI_Allgatherv(send, (int)(n * row), type, recv, counts, displs, type,
                               MPI_COMM_WORLD);
+        wait_seconds += sslc_now() - t0;
+    }
     if (!st && code != MPI_SUCCESS)
         st = failed("gather", code);
     *total = at;
@@ -286,7 +296,9 @@ sslc_status sslc_dist_wait(sslc_dist_request *req)
 {
     if (!req)
         return SSLC_OK;
+    double t0 = sslc_now();
     int code = MPI_Wait(&req->r, MPI_STATUS_IGNORE);
+    wait_seconds += sslc_now() - t0;
     free(req);
     if (code != MPI_SUCCESS)
         return failed("sum", code);

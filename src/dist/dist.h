@@ -65,6 +65,10 @@ sslc_status sslc_dist_broadcast(void *buf, size_t bytes, int root);
 // same point instead of leaving the others waiting in a collective.
 sslc_status sslc_dist_agree(sslc_status st);
 
+// Seconds this process has spent in blocking collectives and waits so far
+// (the share of a step lost to communication).
+double sslc_dist_wait_seconds(void);
+
 // Non-blocking sum of buf (n,) in place (gradient buckets while backward
 // runs); progress is made in sslc_dist_poll and finished by sslc_dist_wait.
 typedef struct sslc_dist_request sslc_dist_request;

@@ -86,6 +86,7 @@ typedef struct window {
     double loss, acc;
     int64_t steps, samples;
     double busy; // seconds in steps (data, forward, backward, update): no monitors or saves
+    double comm; // of which waiting in collectives (several processes)
 } window;
 
 // Rates are over the time spent in steps, so monitors and checkpoints in a
@@ -98,10 +99,11 @@ static void close_window(loop *l, window *w, float lr, double start, double wait
     double loss = w->loss / (double)w->steps;
     log_metrics(l,
                 "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"acc\": %.4f, "
-                "\"lr\": %.6g, \"%s_per_s\": %.2f, \"data_wait\": %.4f, \"time\": %.2f}",
+                "\"lr\": %.6g, \"%s_per_s\": %.2f, \"data_wait\": %.4f, \"comm_wait\": %.4f, "
+                "\"time\": %.2f}",
                 (long long)l->s.step, (long long)l->s.epoch, loss, w->acc / (double)w->steps,
                 (double)lr, l->cfg->unit, (double)w->samples / w->busy, wait / busy,
-                now - start);
+                w->comm / w->busy, now - start);
     if (isnan(l->res->first_loss))
         l->res->first_loss = loss;
     l->res->last_loss = loss;
@@ -139,7 +141,7 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
     const double start = sslc_now();
     const int64_t start_step = l.s.step;
     int64_t samples_here = 0;
-    double wait = 0.0, busy = 0.0, fit_from = 0.0;
+    double wait = 0.0, busy = 0.0, comm = 0.0, fit_from = 0.0;
     bool fitted = resumed, stop = false;
     window win = {0};
     double epoch_acc = 0.0;
@@ -156,7 +158,7 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
         epoch_acc = 0.0;
         epoch_samples = 0;
         for (;;) {
-            double t0 = sslc_now();
+            double t0 = sslc_now(), comm0 = sslc_dist_wait_seconds();
             sslc_train_batch b = {0};
             if ((st = src->next(src->ctx, &b)) || !b.x)
                 break;
@@ -187,9 +189,11 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             l.s.step++;
             const int64_t samples = b.count * sslc_dist_size(); // every rank's share
             l.s.samples += samples;
-            double step_time = sslc_now() - t0;
+            double step_time = sslc_now() - t0, comm_time = sslc_dist_wait_seconds() - comm0;
             busy += step_time;
             win.busy += step_time;
+            comm += comm_time;
+            win.comm += comm_time;
             samples_here += samples;
             win.loss += r.loss;
             win.acc += r.acc;
@@ -221,10 +225,12 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             }
             if (!quiet) {
                 char text[256];
-                snprintf(text, sizeof text,
-                         "epoch %lld loss %.4f acc %.3f lr %.4f %.0f %s/s wait %.0f%%",
-                         (long long)l.s.epoch, r.loss, r.acc, (double)lr,
-                         (double)samples_here / busy, cfg->unit, 100.0 * wait / busy);
+                int n = snprintf(text, sizeof text,
+                                 "epoch %lld loss %.4f acc %.3f lr %.4f %.0f %s/s wait %.0f%%",
+                                 (long long)l.s.epoch, r.loss, r.acc, (double)lr,
+                                 (double)samples_here / busy, cfg->unit, 100.0 * wait / busy);
+                if (many && n > 0 && (size_t)n < sizeof text)
+                    snprintf(text + n, sizeof text - (size_t)n, " comm %.0f%%", 100.0 * comm / busy);
                 sslc_progress_update(&l.bar, l.s.step, text);
             }
             if ((cfg->log_every > 0 && l.s.step % cfg->log_every == 0) ||
@@ -283,6 +289,7 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
     res->seconds = sslc_now() - start;
     res->samples_per_s = busy > 0 ? (double)samples_here / busy : 0.0;
     res->data_wait_fraction = busy > 0 ? wait / busy : 0.0;
+    res->comm_wait_fraction = busy > 0 ? comm / busy : 0.0;
     if (!st && res->interrupted)
         st = cfg->run_dir ? sslc_error(SSLC_ERR_INTERRUPTED,
                                        "interrupted at step %lld; the run is saved in %s "

@@ -116,6 +116,7 @@ typedef struct sslc_loop_result {
     double monitor_last, monitor_best; // (-1: none)
     double seconds;                           // wall time, monitors and checkpoints included
     double samples_per_s, data_wait_fraction; // over the time in steps only
+    double comm_wait_fraction;                // of it, waiting in collectives (MPI)
     bool interrupted; // stopped by a signal, after the checkpoint was written
 } sslc_loop_result;
 

@@ -236,6 +236,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
         .last_loss = lr.last_loss, .knn_initial = lr.monitor_initial,
         .knn_top1 = lr.monitor_last, .best_knn_top1 = lr.monitor_best, .seconds = lr.seconds,
         .pairs_per_s = lr.samples_per_s, .data_wait_fraction = lr.data_wait_fraction,
+        .comm_wait_fraction = lr.comm_wait_fraction,
         .interrupted = lr.interrupted};
     if (!st && res->data_wait_fraction > 0.0)
         sslc_debug("data wait %.1f%%", 100.0 * res->data_wait_fraction);

@@ -72,7 +72,7 @@ typedef struct sslc_pretrain_result {
     double knn_initial;           // kNN accuracy of the encoder at initialisation (-1: none)
     double knn_top1;              // last kNN accuracy (-1: none)
     double best_knn_top1;
-    double seconds, pairs_per_s, data_wait_fraction;
+    double seconds, pairs_per_s, data_wait_fraction, comm_wait_fraction;
     bool interrupted;
 } sslc_pretrain_result;
 
