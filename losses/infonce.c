@@ -5,9 +5,8 @@
 #include <stdlib.h>
 
 #include "src/core/gemm.h"
+#include "src/core/rows.h"
 
-// torch.nn.functional.normalize's default eps: the norm is clamped to it.
-#define NORM_EPS 1e-12f
 
 static int64_t align16(int64_t n) { return (n + 15) / 16 * 16; }
 
@@ -78,27 +77,6 @@ static sslc_status check_args(int64_t N, int64_t D, int64_t K, double tau)
     return SSLC_OK;
 }
 
-// dst_i = src_i / max(|src_i|, eps), rows of length D.
-static void normalize_rows(float *restrict dst, float *restrict inv_norm,
-                           float *restrict unclamped, const float *restrict src, int64_t N,
-                           int64_t D)
-{
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; i++) {
-        double ss = 0.0;
-        for (int64_t d = 0; d < D; d++)
-            ss += (double)src[i * D + d] * src[i * D + d];
-        float norm = (float)sqrt(ss);
-        float inv = 1.0f / (norm > NORM_EPS ? norm : NORM_EPS);
-        if (inv_norm)
-            inv_norm[i] = inv;
-        if (unclamped)
-            unclamped[i] = norm > NORM_EPS ? 1.0f : 0.0f;
-        for (int64_t d = 0; d < D; d++)
-            dst[i * D + d] = src[i * D + d] * inv;
-    }
-}
-
 sslc_status sslc_infonce_forward(float *loss, float *accuracy, float *restrict workspace,
                                  const float *restrict q, const float *restrict k,
                                  const float *restrict queue, int64_t N, int64_t D, int64_t K,
@@ -114,8 +92,8 @@ sslc_status sslc_infonce_forward(float *loss, float *accuracy, float *restrict w
     double *row_sum = (double *)(void *)(workspace + l.row_sum);
     const int64_t KB = key_block(K);
 
-    normalize_rows(qn, workspace + l.inv_norm, workspace + l.unclamped, q, N, D);
-    normalize_rows(kn, NULL, NULL, k, N, D);
+    sslc_rows_normalize(qn, workspace + l.inv_norm, workspace + l.unclamped, q, N, D);
+    sslc_rows_normalize(kn, NULL, NULL, k, N, D);
 
     // Start every row with its positive: max = l_pos, sum = e^0, and the
     // exp-weighted key sum holds kn_i.
@@ -194,17 +172,7 @@ void sslc_infonce_backward(float *restrict dq, const float *restrict workspace, 
     const float *qn = workspace + l.qn, *dqn = workspace + l.dqn;
     const float *inv_norm = workspace + l.inv_norm, *unclamped = workspace + l.unclamped;
     // Through qn = q / max(|q|, eps), as in the NT-Xent backward.
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; i++) {
-        const float *u = qn + i * D, *du = dqn + i * D;
-        float dot = 0.0f;
-        if (unclamped[i] != 0.0f)
-            for (int64_t d = 0; d < D; d++)
-                dot += u[d] * du[d];
-        const float f = dloss * inv_norm[i];
-        for (int64_t d = 0; d < D; d++)
-            dq[i * D + d] += (du[d] - u[d] * dot) * f;
-    }
+    sslc_rows_normalize_backward(dq, dqn, qn, inv_norm, unclamped, dloss, N, D);
 }
 
 static double norm_clamped(const double *x, int64_t D, bool *unclamped)
@@ -214,8 +182,8 @@ static double norm_clamped(const double *x, int64_t D, bool *unclamped)
         ss += x[d] * x[d];
     double n = sqrt(ss);
     if (unclamped)
-        *unclamped = n > (double)NORM_EPS;
-    return n > (double)NORM_EPS ? n : (double)NORM_EPS;
+        *unclamped = n > (double)SSLC_NORMALIZE_EPS;
+    return n > (double)SSLC_NORMALIZE_EPS ? n : (double)SSLC_NORMALIZE_EPS;
 }
 
 sslc_status sslc_infonce_reference(double *loss, double *restrict dq, const double *restrict q,

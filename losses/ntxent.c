@@ -5,9 +5,8 @@
 #include <stdlib.h>
 
 #include "src/core/gemm.h"
+#include "src/core/rows.h"
 
-// torch.nn.functional.normalize's default eps: the norm is clamped to it.
-#define NORM_EPS 1e-12f
 
 static int64_t align16(int64_t n) { return (n + 15) / 16 * 16; }
 
@@ -70,19 +69,7 @@ sslc_status sslc_ntxent_forward(float *loss, float *accuracy, float *restrict wo
     float *row = workspace + l.row, *hit = workspace + l.hit;
     const int64_t n = two_n / 2;
 
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < two_n; i++) {
-        const float *zi = z + i * D;
-        double ss = 0.0;
-        for (int64_t d = 0; d < D; d++)
-            ss += (double)zi[d] * zi[d];
-        float norm = (float)sqrt(ss);
-        unclamped[i] = norm > NORM_EPS ? 1.0f : 0.0f;
-        float inv = 1.0f / (norm > NORM_EPS ? norm : NORM_EPS);
-        inv_norm[i] = inv;
-        for (int64_t d = 0; d < D; d++)
-            zn[i * D + d] = zi[d] * inv;
-    }
+    sslc_rows_normalize(zn, inv_norm, unclamped, z, two_n, D);
 
     // logits = zn zn^T / tau, the one large product.
     sslc_sgemm(false, true, two_n, two_n, D, 1.0f / tau, zn, D, zn, D, 0.0f, g, two_n);
@@ -153,17 +140,7 @@ void sslc_ntxent_backward(float *restrict dz, float *restrict workspace, float d
 
     // Through zn = z / max(|z|, eps): dz = (dzn - zn (zn . dzn)) / |z|, or
     // dzn / eps where the clamp is active (the norm then carries no gradient).
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < two_n; i++) {
-        const float *u = zn + i * D, *du = dzn + i * D;
-        float dot = 0.0f;
-        if (unclamped[i] != 0.0f)
-            for (int64_t d = 0; d < D; d++)
-                dot += u[d] * du[d];
-        const float inv = inv_norm[i];
-        for (int64_t d = 0; d < D; d++)
-            dz[i * D + d] += (du[d] - u[d] * dot) * inv;
-    }
+    sslc_rows_normalize_backward(dz, dzn, zn, inv_norm, unclamped, 1.0f, two_n, D);
 }
 
 sslc_status sslc_ntxent_reference(double *loss, double *restrict dz, const double *restrict z,
@@ -186,7 +163,7 @@ sslc_status sslc_ntxent_reference(double *loss, double *restrict dz, const doubl
         for (int64_t d = 0; d < D; d++)
             ss += z[i * D + d] * z[i * D + d];
         norm[i] = sqrt(ss);
-        double c = norm[i] > (double)NORM_EPS ? norm[i] : (double)NORM_EPS;
+        double c = norm[i] > (double)SSLC_NORMALIZE_EPS ? norm[i] : (double)SSLC_NORMALIZE_EPS;
         for (int64_t d = 0; d < D; d++)
             u[i * D + d] = z[i * D + d] / c;
     }
@@ -220,8 +197,8 @@ sslc_status sslc_ntxent_reference(double *loss, double *restrict dz, const doubl
         }
         for (int64_t i = 0; i < two_n; i++) {
             double dot = 0.0;
-            bool unclamped = norm[i] > (double)NORM_EPS;
-            double c = unclamped ? norm[i] : (double)NORM_EPS;
+            bool unclamped = norm[i] > (double)SSLC_NORMALIZE_EPS;
+            double c = unclamped ? norm[i] : (double)SSLC_NORMALIZE_EPS;
             if (unclamped)
                 for (int64_t d = 0; d < D; d++)
                     dot += u[i * D + d] * du[i * D + d];

@@ -232,12 +232,13 @@ def bench_mpi(args, methods, folder):
             runs[m]["1x"].append(one)
             runs[m]["Nx1"].append(many)
             print(f"{m} round {r + 1}: 1 rank x {args.threads} threads {one['pairs_per_s']:.1f} pairs/s, "
-                  f"{ranks} ranks x 1 thread {many['pairs_per_s']:.1f} pairs/s, "
+                  f"{ranks} ranks x 1 thread {many['pairs_per_s']:.1f} pairs/s "
+                  f"({100 * many['comm_wait']:.0f}% of the step in collectives), "
                   f"ratio {many['pairs_per_s'] / one['pairs_per_s']:.2f}", flush=True)
     print(f"\nMPI: {ranks} ranks x 1 thread against 1 rank x {args.threads} threads, the same "
           f"global batch, fixed batch (augmentation excluded); bar {MPI_BAR}")
-    print(f"{'':8}{'1x' + str(args.threads) + ' pairs/s':>15}{str(ranks) + 'x1 pairs/s':>15}  "
-          f"{'ratio: median (min-max)':<26}{'bar':>7}{'peak RSS MiB 1x / rank 0':>26}")
+    print(f"{'':8}{'1x' + str(args.threads) + ' pairs/s':>15}{str(ranks) + 'x1 pairs/s':>15}"
+          f"{'comm':>7}  {'ratio: median (min-max)':<26}{'bar':>7}{'peak RSS MiB 1x / rank 0':>26}")
     for m in methods:
         one = [x["pairs_per_s"] for x in runs[m]["1x"]]
         many = [x["pairs_per_s"] for x in runs[m]["Nx1"]]
@@ -245,8 +246,9 @@ def bench_mpi(args, methods, folder):
         ok = "met" if statistics.median(ratios) >= MPI_BAR else "MISSED"
         rss = (f"{max(x['peak_rss_mib'] for x in runs[m]['1x']):.0f} / "
                f"{max(x['peak_rss_mib'] for x in runs[m]['Nx1']):.0f}")
-        print(f"{m:8}{statistics.median(one):15.1f}{statistics.median(many):15.1f}  "
-              f"{bc.spread(ratios):<26}{ok:>7}{rss:>26}")
+        comm = statistics.median(x["comm_wait"] for x in runs[m]["Nx1"])
+        print(f"{m:8}{statistics.median(one):15.1f}{statistics.median(many):15.1f}"
+              f"{100 * comm:6.0f}%  {bc.spread(ratios):<26}{ok:>7}{rss:>26}")
     print(f"(each: {describe(args)})", flush=True)
 
 

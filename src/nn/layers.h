@@ -151,13 +151,4 @@ void sslc_linear_forward(float *y, const float *x, const float *w, const float *
 void sslc_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, int64_t N, int64_t in, int64_t out);
 
-// ---- L2 normalisation of rows --------------------------------------------------
-
-// y = x / max(||x||, eps) per row, as torch.nn.functional.normalize;
-// norm: (N,) saved for backward. x, y: (N, D).
-void sslc_l2norm_forward(float *y, float *norm, const float *x, int64_t N, int64_t D, float eps);
-// dx written.
-void sslc_l2norm_backward(float *dx, const float *dy, const float *y, const float *norm,
-                          int64_t N, int64_t D, float eps);
-
 #endif

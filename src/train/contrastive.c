@@ -110,8 +110,7 @@ void sslc_contrastive_destroy(sslc_contrastive *t)
     sslc_optim_destroy(t->opt_head);
     sslc_queue_destroy(t->queue);
     float *buffers[] = {t->loss_ws, t->group_x, t->z, t->dz, t->dz_group, t->dfeat, t->z_all,
-                        t->dz_all, t->gather, t->key_all, t->key_in, t->key_part, t->keys,
-                        t->key_norm};
+                        t->dz_all, t->gather, t->key_all, t->key_in, t->key_part, t->keys};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         free(buffers[i]);
     free(t->perm);

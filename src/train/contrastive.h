@@ -61,7 +61,6 @@ typedef struct sslc_contrastive {
     float *key_in;   // MoCo: (n_key / S, H, W, C) one shuffle group's images
     float *key_part; // MoCo: (n_key / R, D) this process's keys, permuted order
     float *keys;     // MoCo: (n_key, D) normalised keys in batch order
-    float *key_norm; // MoCo: (n_key,)
     int64_t *perm;   // MoCo: (n_key,) shuffle-BN permutation
 } sslc_contrastive;
 

@@ -16,7 +16,7 @@
 #include "losses/infonce.h"
 #include "src/core/rng.h"
 #include "src/dist/dist.h"
-#include "src/nn/layers.h"
+#include "src/core/rows.h"
 #include "src/optim/schedule.h"
 #include "src/train/contrastive.h"
 
@@ -52,9 +52,8 @@ sslc_status sslc_moco_build(sslc_contrastive *t)
     t->key_in = sslc_aligned_alloc((size_t)(group * image) * sizeof(float));
     t->key_part = sslc_aligned_alloc((size_t)(t->n_key / t->ranks * t->D) * sizeof(float));
     t->keys = sslc_aligned_alloc((size_t)(t->n_key * t->D) * sizeof(float));
-    t->key_norm = sslc_aligned_alloc((size_t)t->n_key * sizeof(float));
     t->perm = sslc_malloc((size_t)t->n_key * sizeof(int64_t));
-    if (!t->key_in || !t->key_part || !t->keys || !t->key_norm || !t->perm)
+    if (!t->key_in || !t->key_part || !t->keys || !t->perm)
         return SSLC_ERR_NOMEM;
     if (t->ranks > 1) {
         size_t gather = (size_t)(t->n_key * (image > t->D ? image : t->D));
@@ -126,7 +125,7 @@ static sslc_status compute_keys(sslc_contrastive *t, const float *mine, int64_t 
     }
     for (int64_t j = 0; j < t->n_key; j++) // unshuffle
         memcpy(t->keys + t->perm[j] * t->D, shuffled + j * t->D, (size_t)t->D * sizeof(float));
-    sslc_l2norm_forward(t->keys, t->key_norm, t->keys, t->n_key, t->D, 1e-12f);
+    sslc_rows_normalize(t->keys, NULL, NULL, t->keys, t->n_key, t->D);
     return SSLC_OK;
 }
 

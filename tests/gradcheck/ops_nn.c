@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "src/core/status.h"
+#include "src/core/rows.h"
 #include "src/nn/layers.h"
 #include "tests/gradcheck/ops.h"
 #include "tests/harness.h"
@@ -384,7 +385,7 @@ static void l2norm_setup(sslc_gc_run *run)
     size_t n = (size_t)(st->N * st->in);
     st->x = sslc_gc_inputs_new(c, n, 1);
     st->r = sslc_gc_projection(c, n);
-    st->y = zeros(n), st->dx = zeros(n), st->norm = zeros((size_t)st->N);
+    st->y = zeros(n), st->dx = zeros(n), st->norm = zeros((size_t)(2 * st->N));
     run->state = st;
     sslc_gc_declare(run, "dx", st->x, NULL, n, st->dx, NULL);
 }
@@ -392,14 +393,16 @@ static void l2norm_setup(sslc_gc_run *run)
 static double l2norm_loss(sslc_gc_run *run)
 {
     vec_state *st = run->state;
-    sslc_l2norm_forward(st->y, st->norm, st->x, st->N, st->in, 1e-12f);
+    sslc_rows_normalize(st->y, st->norm, st->norm + st->N, st->x, st->N, st->in);
     return sslc_gc_dot(st->y, st->r, (size_t)(st->N * st->in));
 }
 
 static void l2norm_backward(sslc_gc_run *run)
 {
     vec_state *st = run->state;
-    sslc_l2norm_backward(st->dx, st->r, st->y, st->norm, st->N, st->in, 1e-12f);
+    memset(st->dx, 0, (size_t)(st->N * st->in) * sizeof(float)); // the backward accumulates
+    sslc_rows_normalize_backward(st->dx, st->r, st->y, st->norm, st->norm + st->N, 1.0f, st->N,
+                                 st->in);
 }
 
 static void vec_teardown(sslc_gc_run *run)

@@ -10,6 +10,7 @@
 #include "src/core/rng.h"
 #include "src/models/mlp.h"
 #include "src/models/resnet.h"
+#include "src/core/rows.h"
 #include "src/nn/layers.h"
 #include "tests/harness.h"
 
@@ -207,12 +208,12 @@ static void pooling_linear_l2norm_match_pytorch(void **state)
     sslc_assert_close("linear dw", dw, ref = load(LAYERS, "linear", "dw", &nw), nw, 1e-5, 1e-5), free(ref);
     sslc_assert_close("linear db", db, ref = load(LAYERS, "linear", "db", &nb), nb, 1e-5, 1e-5), free(ref);
     free(x), free(dy), free(w), free(b), free(y), free(dx), free(dw), free(db);
-    // l2 normalisation of (5, 6)
+    // l2 normalisation of (5, 6) (src/core/rows.h, behind the losses and MoCo's keys)
     x = load(LAYERS, "l2norm", "x", &n), dy = load(LAYERS, "l2norm", "dy", &n);
-    y = malloc(n * 4), dx = malloc(n * 4);
-    float norm[5];
-    sslc_l2norm_forward(y, norm, x, 5, 6, 1e-12f);
-    sslc_l2norm_backward(dx, dy, y, norm, 5, 6, 1e-12f);
+    y = malloc(n * 4), dx = calloc(n, 4);
+    float inv_norm[5], unclamped[5];
+    sslc_rows_normalize(y, inv_norm, unclamped, x, 5, 6);
+    sslc_rows_normalize_backward(dx, dy, y, inv_norm, unclamped, 1.0f, 5, 6);
     sslc_assert_close("l2norm y", y, ref = load(LAYERS, "l2norm", "y", &n), n, 1e-6, 1e-5), free(ref);
     sslc_assert_close("l2norm dx", dx, ref = load(LAYERS, "l2norm", "dx", &n), n, 1e-6, 1e-5), free(ref);
     free(x), free(dy), free(y), free(dx);
