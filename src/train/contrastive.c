@@ -8,15 +8,15 @@
 #include "losses/ntxent.h"
 #include "src/dist/dist.h"
 
-// sslc_bn_sync.sum over the processes. A failed collective cannot be
-// recovered mid-layer: it ends every rank with the message.
+// sslc_bn_sync.sum over the processes. A layer cannot stop midway: the
+// first failure is kept (ctx: the model's sync_status) and the step returns
+// it when the pass ends.
 static void sum_over_ranks(void *ctx, double *buf, int64_t n)
 {
-    (void)ctx;
-    if (sslc_dist_sum_f64(buf, (size_t)n)) {
-        sslc_dist_abort();
-        abort(); // not reached with MPI; one process never fails a sum
-    }
+    sslc_status *failure = ctx;
+    sslc_status st = sslc_dist_sum_f64(buf, (size_t)n);
+    if (st && !*failure)
+        *failure = st;
 }
 
 sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_config *c,
@@ -25,7 +25,8 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
     *t = (sslc_contrastive){.cfg = c, .moco = strcmp(c->method, "moco") == 0,
                             .rank = sslc_dist_rank(), .ranks = sslc_dist_size(), .B = c->batch,
                             .H = H, .W = W, .C = C};
-    t->rank_sum = (sslc_bn_sync){.sum = sum_over_ranks, .processes = t->ranks};
+    t->rank_sum = (sslc_bn_sync){.sum = sum_over_ranks, .ctx = &t->sync_status,
+                                 .processes = t->ranks};
     t->per = t->moco && !c->symmetric ? 1 : 2;
     if (t->B % t->ranks)
         return sslc_error(SSLC_ERR_INVALID, "--batch %lld does not split over %d processes; "
@@ -145,7 +146,7 @@ static void group_rows(sslc_contrastive *t, float *dst, const float *src, int64_
     }
 }
 
-void sslc_contrastive_embed(sslc_contrastive *t, const float *x)
+sslc_status sslc_contrastive_embed(sslc_contrastive *t, const float *x)
 {
     sslc_resnet_prepare(t->run, &t->enc);
     for (int64_t k = 0; k < t->G; k++) {
@@ -158,6 +159,7 @@ void sslc_contrastive_embed(sslc_contrastive *t, const float *x)
         sslc_resnet_bn_apply(t->run, &t->enc, t->G, across);
         sslc_mlp_bn_apply(t->head_run, &t->head, t->G, across);
     }
+    return t->sync_status;
 }
 
 sslc_status sslc_contrastive_backward(sslc_contrastive *t, const float *x)
@@ -191,7 +193,7 @@ sslc_status sslc_contrastive_backward(sslc_contrastive *t, const float *x)
     if (t->ranks == 1)
         return SSLC_OK;
     sslc_status st = sslc_grad_sync_finish(&t->enc_sync), sh = sslc_grad_sync_finish(&t->head_sync);
-    return st ? st : sh;
+    return t->sync_status ? t->sync_status : st ? st : sh;
 }
 
 void sslc_contrastive_reorder(const sslc_contrastive *t, float *dst, const float *src,

@@ -45,6 +45,7 @@ typedef struct sslc_contrastive {
     sslc_optim *opt_enc, *opt_head;
     sslc_queue *queue;
     sslc_bn_sync rank_sum; // sums over the processes (sync-BN, deferred statistics)
+    sslc_status sync_status; // the first failure of such a sum (a step then fails)
     sslc_grad_sync enc_sync, head_sync; // gradient sums overlapped with the last backward
     int64_t bucket;                     // floats per gradient bucket
 
@@ -81,7 +82,7 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *batch, const sslc
 // H, W, C) views view-major. Embeddings of every group into t->z (the
 // encoder's batch-norm running statistics updated once per group, averaged
 // over groups and processes when there are several).
-void sslc_contrastive_embed(sslc_contrastive *t, const float *x);
+sslc_status sslc_contrastive_embed(sslc_contrastive *t, const float *x);
 // Backward of every group from t->dz (recomputing a group's forward first
 // when G > 1); gradients accumulate into the encoder's and head's and, with
 // several processes, are summed over them (in buckets while the last

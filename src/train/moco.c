@@ -115,6 +115,8 @@ static sslc_status compute_keys(sslc_contrastive *t, const float *mine, int64_t 
         const sslc_bn_sync *across = t->ranks > 1 ? &t->rank_sum : NULL;
         sslc_resnet_bn_apply(t->key_run, &t->key_enc, t->key_groups, across);
         sslc_mlp_bn_apply(t->key_head_run, &t->key_head, t->key_groups, across);
+        if (t->sync_status)
+            return t->sync_status;
     }
     const float *shuffled = t->key_part; // (n_key, D) in permuted order
     if (t->ranks > 1) {
@@ -144,7 +146,8 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     sslc_status st = compute_keys(t, c->symmetric ? views : views + (size_t)nb * image, s->step);
     if (st)
         return st;
-    sslc_contrastive_embed(t, views);
+    if ((st = sslc_contrastive_embed(t, views)))
+        return st;
     const float *q = t->z, *queue = sslc_queue_data(t->queue);
     // This process's pairs: its keys of view 1 (and of view 0).
     const float *k1 = t->keys + (c->symmetric ? B : 0) * D + t->rank * nb * D;

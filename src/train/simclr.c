@@ -14,9 +14,10 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_t
     (void)s;
     sslc_contrastive *t = self;
     const int64_t n = 2 * t->B, D = t->D;
-    sslc_contrastive_embed(t, b->x);
+    sslc_status st = sslc_contrastive_embed(t, b->x);
+    if (st)
+        return st;
     float *z = t->z, *dz = t->dz;
-    sslc_status st;
     if (t->ranks > 1) {
         if ((st = sslc_dist_gather_f32(t->z, t->gather, (size_t)(2 * t->b * D))))
             return st;
