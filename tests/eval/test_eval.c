@@ -378,6 +378,15 @@ static void make_encoder(sslc_resnet *enc, uint64_t seed)
         enc->params.buffers[i] += (float)(0.1 * sslc_rng_uniform(&r));
 }
 
+// The encoder of make_encoder(8), saved as dir/enc.h5 (path into ckpt), as
+// the CLI tests give it to the commands.
+static void save_encoder(sslc_resnet *enc, const char *dir, char *ckpt, size_t cap)
+{
+    snprintf(ckpt, cap, "%s/enc.h5", dir);
+    make_encoder(enc, 8);
+    assert_int_equal(sslc_encoder_save(ckpt, enc, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
+}
+
 static void recipes(sslc_recipe *eval, sslc_recipe *train)
 {
     assert_int_equal(sslc_recipe_defaults(eval, "eval", 16, 1), SSLC_OK);
@@ -555,11 +564,9 @@ static void cli_commands(void **state)
     static char out[1 << 16];
     char cmd[6000], log[1400], ckpt[1400], res[1400];
     snprintf(log, sizeof log, "%s/log.txt", dir);
-    snprintf(ckpt, sizeof ckpt, "%s/enc.h5", dir);
     snprintf(res, sizeof res, "%s/results.jsonl", dir);
     sslc_resnet enc;
-    make_encoder(&enc, 8);
-    assert_int_equal(sslc_encoder_save(ckpt, &enc, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
+    save_encoder(&enc, dir, ckpt, sizeof ckpt);
     const char *data = "--train imagefolder:%s/train --test imagefolder:%s/test";
     char d[3000];
     snprintf(d, sizeof d, data, dir, dir);
@@ -666,11 +673,9 @@ static void bad_images_are_excluded_and_counted(void **state)
     static char out[1 << 16];
     char cmd[6000], log[1400], ckpt[1400], res[1400], path[1600];
     snprintf(log, sizeof log, "%s/log.txt", dir);
-    snprintf(ckpt, sizeof ckpt, "%s/enc.h5", dir);
     snprintf(res, sizeof res, "%s/results.jsonl", dir);
     sslc_resnet enc;
-    make_encoder(&enc, 8);
-    assert_int_equal(sslc_encoder_save(ckpt, &enc, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
+    save_encoder(&enc, dir, ckpt, sizeof ckpt);
     snprintf(path, sizeof path, "%s/train/vertical/003.png", dir);
     truncate_half(path);
     snprintf(path, sizeof path, "%s/test/square/001.png", dir);
@@ -725,12 +730,10 @@ static void embed_writes_dataset_order_and_matches_torchvision(void **state)
     static char out[1 << 16];
     char cmd[6000], log[1400], ckpt[1400], feats[1400], npy[1400];
     snprintf(log, sizeof log, "%s/log.txt", dir);
-    snprintf(ckpt, sizeof ckpt, "%s/enc.h5", dir);
     snprintf(feats, sizeof feats, "%s/features.h5", dir);
     snprintf(npy, sizeof npy, "%s/features.npy", dir);
     sslc_resnet enc;
-    make_encoder(&enc, 8);
-    assert_int_equal(sslc_encoder_save(ckpt, &enc, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
+    save_encoder(&enc, dir, ckpt, sizeof ckpt);
     snprintf(cmd, sizeof cmd, "'%s' embed --ckpt '%s' imagefolder:%s/train --out '%s' --batch 5",
              SSLC_EXE, ckpt, dir, feats);
     int rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
