@@ -68,11 +68,43 @@ static sslc_status open_by_content(sslc_dataset *ds, const char *path,
                       path, head[0], head[1], head[2], head[3], UNDERSTOOD);
 }
 
+static sslc_status open_split(sslc_dataset *ds, const char *spec, size_t base_len, bool val,
+                              int64_t held_out, const sslc_dataset_options *opt, int depth)
+{
+    char *base = strndup(spec, base_len);
+    if (!base)
+        return sslc_error(SSLC_ERR_NOMEM, "dataset: out of memory");
+    sslc_status st = sslc_dataset_open_spec(ds, base, opt, depth + 1);
+    if (st == SSLC_OK) {
+        int64_t whole = ds->n;
+        st = sslc_dataset_select_split(ds, spec, val, held_out);
+        if (st == SSLC_OK && ds->source) { // an IDX manifest reopens the same part
+            size_t len = strlen(ds->source) + 32;
+            char *source = malloc(len);
+            if (!source)
+                st = sslc_error(SSLC_ERR_NOMEM, "dataset: out of memory");
+            else {
+                snprintf(source, len, "%s#%s:%lld", ds->source, val ? "val" : "fit",
+                         (long long)(val ? ds->n : whole - ds->n));
+                free(ds->source);
+                ds->source = source;
+            }
+        }
+    }
+    free(base);
+    return st;
+}
+
 sslc_status sslc_dataset_open_spec(sslc_dataset *ds, const char *spec,
                                    const sslc_dataset_options *opt, int depth)
 {
     if (depth > 4)
         return sslc_error(SSLC_ERR_INVALID, "dataset: manifests refer to each other in a loop");
+    size_t base_len;
+    bool val;
+    int64_t held_out;
+    if (sslc_dataset_split_parse(spec, &base_len, &val, &held_out))
+        return open_split(ds, spec, base_len, val, held_out, opt, depth);
     if (!strncmp(spec, "fashion-mnist:", 14)) {
         const char *dir = getenv("SSLC_FASHION_MNIST_DIR");
         if (!dir || !*dir)
@@ -243,6 +275,7 @@ void sslc_dataset_destroy(sslc_dataset *ds)
     free(ds->idx_pixels);
     free(ds->idx_name);
     free(ds->source);
+    free(ds->origin);
     for (int64_t k = 0; ds->skip_paths && k < ds->skipped; k++) {
         free(ds->skip_paths[k]);
         free(ds->skip_reasons[k]);
@@ -374,7 +407,7 @@ const char *sslc_dataset_name(const sslc_dataset *ds, int64_t i, char *buf, size
     if (i < 0 || i >= ds->n)
         snprintf(buf, cap, "#%lld (out of range)", (long long)i);
     else if (ds->kind == SSLC_DATASET_IDX)
-        snprintf(buf, cap, "%s[%lld]", ds->idx_name, (long long)i);
+        snprintf(buf, cap, "%s[%lld]", ds->idx_name, (long long)(ds->origin ? ds->origin[i] : i));
     else
         snprintf(buf, cap, "%s", ds->items[i].path);
     return buf;

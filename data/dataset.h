@@ -12,6 +12,11 @@
 //                                               unlabeled folder); a file by its first bytes:
 //                                               a PNG or JPEG (a dataset of that one image),
 //                                               an IDX file (plain or gzip), or a manifest
+//   SPEC#val | SPEC#fit                         the validation split of any of the above: a
+//                                               fixed, class-balanced sixth of the images
+//                                               (10,000 of Fashion-MNIST's 60,000), or the
+//                                               rest; SPEC#val:N / SPEC#fit:N hold out N
+//                                               (data/split.c). Names keep whole-set indices.
 // Image files are .png .jpg .jpeg in any case. Folders are searched
 // following symlinks, but each folder is entered once (by device and
 // inode): a link to a folder already listed is skipped with one warning.

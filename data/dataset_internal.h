@@ -70,6 +70,9 @@ struct sslc_dataset {
     bool quiet;
     bool allow_empty;   // sslc_scan: a folder where nothing is readable still opens
     bool from_manifest; // items listed by a manifest, not scanned
+    // After a "#val" / "#fit" selection: image i's index in the whole set
+    // (for its name); NULL when nothing was selected.
+    int64_t *origin;
 };
 
 // dataset.c: "folder", "imagefolder" or "idx" (as manifests write it).
@@ -87,6 +90,12 @@ sslc_status sslc_dataset_open_ex(sslc_dataset **out, const char *spec,
 
 // dataset.c: opens spec into ds (manifests recurse through it; depth
 // bounds manifests naming each other).
+// split.c: tells "SPEC#val", "SPEC#fit", "SPEC#val:N", "SPEC#fit:N" apart
+// from a plain spec: the length of SPEC, which part, and N (0: default).
+bool sslc_dataset_split_parse(const char *spec, size_t *base_len, bool *val, int64_t *held_out);
+// split.c: keeps the validation part of ds (val) or the rest; spec for messages.
+sslc_status sslc_dataset_select_split(sslc_dataset *ds, const char *spec, bool val,
+                                      int64_t held_out);
 sslc_status sslc_dataset_open_spec(sslc_dataset *ds, const char *spec,
                                    const sslc_dataset_options *opt, int depth);
 

@@ -21,7 +21,7 @@ enum { MAX_ARGS = 96, MAX_STORED = 128 };
 typedef struct options {
     const char *method, *data, *knn_bank, *knn_val, *arch, *recipe, *optimizer, *lr_scaling;
     const char *out, *resume, *head;
-    int64_t moco_version, width, proj_hidden, proj_dim, size, batch, epochs, max_steps;
+    int64_t moco_version, width, proj_hidden, proj_dim, proj_layers, size, batch, epochs, max_steps;
     int64_t queue, shuffle_groups, bn_groups, chunk, seed, threads, log_every, ckpt_every, keep;
     int64_t knn_every, knn_k, knn_bank_limit;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
@@ -38,8 +38,8 @@ static size_t make_args(sslc_arg *a, options *o)
         {"symmetric", SSLC_ARG_FLAG, &o->symmetric, "MoCo: symmetric loss over both views", NULL, 0, 0},
         {"data", SSLC_ARG_STRING, &o->data, "images: fashion-mnist:train, folder:DIR, imagefolder:DIR, idx:FILE[,LABELS], manifest:FILE, or a path", NULL, 0, 0},
         {"strict", SSLC_ARG_FLAG, &o->strict, "decode every image before training: any bad file is an error (else bad images are skipped and counted)", NULL, 0, 0},
-        {"knn-bank", SSLC_ARG_STRING, &o->knn_bank, "kNN monitor: labelled bank (auto: --data when labelled; none: off)", NULL, 0, 0},
-        {"knn-val", SSLC_ARG_STRING, &o->knn_val, "kNN monitor: labelled validation set (auto: fashion-mnist:test for Fashion-MNIST)", NULL, 0, 0},
+        {"knn-bank", SSLC_ARG_STRING, &o->knn_bank, "kNN monitor: labelled bank (auto: fashion-mnist:train#fit for Fashion-MNIST, else --data when labelled; none: off)", NULL, 0, 0},
+        {"knn-val", SSLC_ARG_STRING, &o->knn_val, "kNN monitor (and best.h5): labelled validation set (auto: fashion-mnist:train#val for Fashion-MNIST; DATA#val holds out a sixth of DATA)", NULL, 0, 0},
         {"knn-every", SSLC_ARG_INT, &o->knn_every, "kNN monitor every N epochs (0: at the end only)", NULL, 0, 1000000},
         {"knn-k", SSLC_ARG_INT, &o->knn_k, "kNN neighbours", NULL, 1, 100000},
         {"knn-tau", SSLC_ARG_FLOAT, &o->knn_tau, "kNN vote temperature", NULL, 1e-4, 100},
@@ -50,6 +50,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"head", SSLC_ARG_STRING, &o->head, "projector layers, e.g. linear-nobias:512,bn,relu,linear:128 (auto: the method's)", NULL, 0, 0},
         {"proj-hidden", SSLC_ARG_INT, &o->proj_hidden, "projector hidden width (auto: the feature width)", NULL, 1, 1 << 20},
         {"proj-dim", SSLC_ARG_INT, &o->proj_dim, "projection dimension", NULL, 1, 1 << 20},
+        {"proj-layers", SSLC_ARG_INT, &o->proj_layers, "projector Linear layers: 2, or 3 as SimCLRv2 (finetune --from-head-layer keeps some)", NULL, 2, 3},
         {"proj-bn", SSLC_ARG_FLAG, &o->proj_bn, "SimCLR: batch norm on the projector output", NULL, 0, 0},
         {"recipe", SSLC_ARG_STRING, &o->recipe, "augmentation recipe: simclr, moco-v1, moco-v2 (auto: the method's)", NULL, 0, 0},
         {"size", SSLC_ARG_INT, &o->size, "view size in pixels (auto: the dataset's image size)", NULL, 8, 4096},
@@ -94,7 +95,7 @@ static void defaults(options *o)
         .method = "simclr", .data = "fashion-mnist:train", .knn_bank = "auto", .knn_val = "auto",
         .arch = "resnet18", .recipe = "auto", .optimizer = "auto", .lr_scaling = "linear",
         .out = "runs/pretrain", .resume = "", .head = "auto", .moco_version = 2, .width = 32,
-        .proj_hidden = SSLC_ARG_AUTO, .proj_dim = 128, .size = SSLC_ARG_AUTO, .batch = 256,
+        .proj_hidden = SSLC_ARG_AUTO, .proj_dim = 128, .proj_layers = 2, .size = SSLC_ARG_AUTO, .batch = 256,
         .epochs = 10, .queue = SSLC_ARG_AUTO, .shuffle_groups = 8, .bn_groups = 1, .log_every = 20, .keep = 3,
         .knn_every = 1, .knn_k = 200, .minutes = 0, .lr = NAN, .final_lr = 0,
         .warmup = NAN, .weight_decay = NAN, .momentum = 0.9, .tau = NAN, .moco_m = NAN,
@@ -218,14 +219,18 @@ int sslc_cmd_pretrain(int argc, char **argv)
     if (!strcmp(o.head, "auto")) {
         const char *kind_name = moco ? (o.moco_version == 1 ? "moco-v1" : "moco-v2") : "simclr";
         if ((st = sslc_mlp_head_spec(head, sizeof head, kind_name, o.proj_hidden, o.proj_dim,
-                                     o.proj_bn)))
+                                     o.proj_bn, (int)o.proj_layers)))
             goto done;
         o.head = head;
     }
+    // Fashion-MNIST's monitor is judged on the validation split, never on
+    // the test set; its bank is the rest of the training images.
+    const bool fashion = !strcmp(o.data, "fashion-mnist:train");
     if (!strcmp(o.knn_bank, "auto"))
-        o.knn_bank = sslc_dataset_num_classes(ds) > 0 ? o.data : "none";
+        o.knn_bank = fashion ? "fashion-mnist:train#fit"
+                             : (sslc_dataset_num_classes(ds) > 0 ? o.data : "none");
     if (!strcmp(o.knn_val, "auto"))
-        o.knn_val = !strcmp(o.data, "fashion-mnist:train") ? "fashion-mnist:test" : "none";
+        o.knn_val = fashion ? "fashion-mnist:train#val" : "none";
     if (strcmp(o.knn_bank, "none") && strcmp(o.knn_val, "none")) {
         if ((st = sslc_cli_open_dataset(&bank, o.knn_bank, channels, o.strict)) ||
             (st = sslc_cli_open_dataset(&val, o.knn_val, channels, o.strict)))

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "augment/pipeline.h"
+#include "data/subset.h"
 #include "losses/infonce.h"
 #include "losses/ntxent.h"
 #include "src/core/fs.h"
@@ -166,6 +167,23 @@ static sslc_status knn_monitor(void *self, double *top1)
 
 // ---- the run ----------------------------------------------------------------------
 
+// The images the kNN monitor (and so best.h5) is judged on, as a list in
+// the run folder: a choice made on them is reproducible and checkable.
+static sslc_status save_val_list(const sslc_dataset *val, const char *out)
+{
+    sslc_subset all = {.n = sslc_dataset_count(val)};
+    all.indices = sslc_malloc((size_t)all.n * sizeof(int64_t));
+    if (!all.indices)
+        return SSLC_ERR_NOMEM;
+    for (int64_t i = 0; i < all.n; i++)
+        all.indices[i] = i;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/knn-val.txt", out);
+    sslc_status st = sslc_subset_save(&all, val, path);
+    sslc_subset_free(&all);
+    return st;
+}
+
 sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *ds,
                           const sslc_recipe *recipe, sslc_pretrain_result *res)
 {
@@ -203,6 +221,8 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     // The resolved configuration, readable without sslc (also in every checkpoint).
     if (t.rank == 0)
         st = sslc_write_text(cfg->out, "config.txt", cfg->config_text ? cfg->config_text : "");
+    if (t.rank == 0 && !st && cfg->knn_bank && cfg->knn_val)
+        st = save_val_list(cfg->knn_val, cfg->out);
     if ((st = sslc_dist_agree(st)))
         goto done;
     sslc_info("%lld steps per epoch, %lld steps in all", (long long)per_epoch,

@@ -545,6 +545,86 @@ static void idx_files_plain_and_gzip(void **state)
     assert_non_null(strstr(sslc_error_message(), "magic"));
 }
 
+// "#val" and "#fit": a fixed class-balanced hold-out and the rest, which
+// together are the whole set without overlap; the same for every open, kept
+// through an IDX manifest, with whole-set names; bad selectors refused.
+static void validation_split_is_balanced_disjoint_and_fixed(void **state)
+{
+    (void)state;
+    const char *tmp = sslc_test_tmpdir("split");
+    enum { N = 60, H = 2, W = 2 };
+    uint8_t px[N * H * W], lab[N];
+    for (int i = 0; i < N; i++) {
+        lab[i] = (uint8_t)(i % 3);
+        for (int p = 0; p < H * W; p++)
+            px[i * H * W + p] = (uint8_t)i; // pixel value = whole-set index
+    }
+    char img[4200], lbl[4200], spec[8600];
+    snprintf(img, sizeof img, "%s/img", tmp);
+    snprintf(lbl, sizeof lbl, "%s/lbl", tmp);
+    uint32_t d3[3] = {N, H, W}, d1[1] = {N};
+    write_idx(img, false, 0x803, d3, 3, px, sizeof px);
+    write_idx(lbl, false, 0x801, d1, 1, lab, sizeof lab);
+    sslc_dataset *val, *fit, *again;
+    snprintf(spec, sizeof spec, "idx:%s,%s#val", img, lbl);
+    assert_int_equal(sslc_dataset_open(&val, spec, NULL), SSLC_OK);
+    snprintf(spec, sizeof spec, "idx:%s,%s#fit", img, lbl);
+    assert_int_equal(sslc_dataset_open(&fit, spec, NULL), SSLC_OK);
+    assert_int_equal(sslc_dataset_count(val), 9); // a sixth (10), balanced over 3 classes
+    assert_int_equal(sslc_dataset_count(fit), N - 9);
+    int seen[N] = {0}, per_class[3] = {0};
+    const sslc_dataset *parts[2] = {val, fit};
+    for (int p = 0; p < 2; p++)
+        for (int64_t i = 0; i < sslc_dataset_count(parts[p]); i++) {
+            uint8_t buf[H * W];
+            int64_t h, w;
+            assert_int_equal(sslc_dataset_decode_into(parts[p], i, buf, sizeof buf, &h, &w),
+                             SSLC_OK);
+            int whole = buf[0];
+            seen[whole]++;
+            assert_int_equal(sslc_dataset_label(parts[p], i), lab[whole]);
+            char name[64], want[64];
+            snprintf(want, sizeof want, "img[%d]", whole);
+            assert_string_equal(sslc_dataset_name(parts[p], i, name, sizeof name), want);
+            if (p == 0)
+                per_class[lab[whole]]++;
+        }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(seen[i], 1);
+    for (int c = 0; c < 3; c++)
+        assert_int_equal(per_class[c], 3);
+    // The same images on every open, and through a manifest.
+    char manifest[4300], name[64], name2[64];
+    snprintf(manifest, sizeof manifest, "%s/val.manifest", tmp);
+    assert_int_equal(sslc_dataset_save_manifest(val, manifest), SSLC_OK);
+    assert_int_equal(sslc_dataset_open(&again, manifest, NULL), SSLC_OK);
+    assert_int_equal(sslc_dataset_count(again), 9);
+    for (int64_t i = 0; i < 9; i++)
+        assert_string_equal(sslc_dataset_name(again, i, name, sizeof name),
+                            sslc_dataset_name(val, i, name2, sizeof name2));
+    sslc_dataset_destroy(again);
+    // "#val:N" holds out N; the fit part of the same N is its complement.
+    snprintf(spec, sizeof spec, "idx:%s,%s#val:30", img, lbl);
+    assert_int_equal(sslc_dataset_open(&again, spec, NULL), SSLC_OK);
+    assert_int_equal(sslc_dataset_count(again), 30);
+    sslc_dataset_destroy(again);
+    snprintf(spec, sizeof spec, "idx:%s,%s#fit:30", img, lbl);
+    assert_int_equal(sslc_dataset_open(&again, spec, NULL), SSLC_OK);
+    assert_int_equal(sslc_dataset_count(again), 30);
+    sslc_dataset_destroy(again);
+    // Holding out everything, or less than one per class, is refused.
+    snprintf(spec, sizeof spec, "idx:%s,%s#val:60", img, lbl);
+    assert_int_equal(sslc_dataset_open(&again, spec, NULL), SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "cannot hold out 60 of 60"));
+    snprintf(spec, sizeof spec, "idx:%s,%s#val:2", img, lbl);
+    assert_int_equal(sslc_dataset_open(&again, spec, NULL), SSLC_ERR_INVALID);
+    // Not a selector: the whole string is the spec (here a missing file).
+    snprintf(spec, sizeof spec, "idx:%s,%s#value", img, lbl);
+    assert_int_not_equal(sslc_dataset_open(&again, spec, NULL), SSLC_OK);
+    sslc_dataset_destroy(val);
+    sslc_dataset_destroy(fit);
+}
+
 // Found by tests/fuzz/fuzz_idx (tests/fuzz/regressions/idx/): four 32-bit
 // dimensions whose product overflows int64 were multiplied unchecked, and a
 // header alone made the reader allocate what it claimed (up to 1 TiB) before
@@ -761,6 +841,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(imagefolder_labels_classes_by_sorted_name),
         cmocka_unit_test(idx_files_plain_and_gzip),
         cmocka_unit_test(idx_headers_that_claim_too_much),
+        cmocka_unit_test(validation_split_is_balanced_disjoint_and_fixed),
         cmocka_unit_test(fashion_mnist_opens_when_installed),
         cmocka_unit_test(cache_decodes_once_and_reloads),
         cmocka_unit_test(png_writer_round_trips),
