@@ -21,7 +21,7 @@
 typedef struct options {
     const char *ckpt, *arch, *mode, *head_init, *out, *results, *name, *lr_scaling;
     sslc_cli_labels labels;
-    int64_t width, seed, batch, epochs, max_steps, threads, log_every, eval_batch;
+    int64_t width, seed, batch, epochs, max_steps, threads, log_every, eval_batch, head_layer;
     double minutes, lr, weight_decay, momentum, warmup_epochs;
     bool cifar_stem, nesterov;
     sslc_recipe_overrides aug;
@@ -54,6 +54,7 @@ static size_t make_args(sslc_arg *a, options *o, bool supervised)
         {"ckpt", SSLC_ARG_STRING, &o->ckpt, "pretrained encoder: checkpoint file or run folder", NULL, 0, 0},
         {"mode", SSLC_ARG_CHOICE, &o->mode, "train everything, or only the head and batch-norm affine parameters", "full|bn-head", 0, 0},
         {"head-init", SSLC_ARG_CHOICE, &o->head_init, "classifier initialisation (zero: SimCLR's fine-tuning)", "zero|default", 0, 0},
+        {"from-head-layer", SSLC_ARG_INT, &o->head_layer, "keep the first K projection-head layers under the classifier (SimCLRv2; 0: the encoder's features)", NULL, 0, 8},
     };
     const sslc_arg scratch[] = {
         {"arch", SSLC_ARG_CHOICE, &o->arch, "encoder", "resnet18|resnet34|resnet50", 0, 0},
@@ -74,6 +75,46 @@ static size_t make_args(sslc_arg *a, options *o, bool supervised)
     return n + sslc_recipe_args(a + n, MAX_ARGS - n, &o->aug);
 }
 
+// The classifier: a Linear on the encoder's features, or (head_layer K >
+// 0, SimCLRv2) the first K layers of the checkpoint's projection head with
+// their pretrained weights, then the Linear. zero: the Linear starts at zero
+// (SimCLR's fine-tuning), else PyTorch's default initialisation.
+static sslc_status classifier_create(sslc_mlp *head, const sslc_resnet *enc, const char *ckpt,
+                                     int head_layer, int64_t classes, uint64_t seed, bool zero)
+{
+    sslc_mlp proj = {0};
+    char spec[512] = "";
+    int kept = 0;
+    sslc_status st = SSLC_OK;
+    if (head_layer > 0) {
+        if ((st = sslc_projector_load(&proj, ckpt, enc->feature_dim)))
+            goto done;
+        kept = sslc_mlp_block_end(&proj, head_layer);
+        if (kept < 0) {
+            st = sslc_error(SSLC_ERR_INVALID, "--from-head-layer %d: the projection head of %s "
+                                              "has fewer Linear layers",
+                            head_layer, ckpt);
+            goto done;
+        }
+        if ((st = sslc_mlp_spec(spec, sizeof spec - 32, &proj, kept)))
+            goto done;
+    }
+    size_t n = strlen(spec);
+    snprintf(spec + n, sizeof spec - n, "%slinear:%lld", n ? "," : "", (long long)classes);
+    if ((st = sslc_mlp_create(head, enc->feature_dim, spec)))
+        goto done;
+    sslc_mlp_init(head, seed);
+    const sslc_mlp_layer *last = &head->layers[head->n_layers - 1];
+    if (zero) {
+        memset(head->params.values + last->w, 0, (size_t)(last->out * last->in) * sizeof(float));
+        memset(head->params.values + last->b, 0, (size_t)last->out * sizeof(float));
+    }
+    st = sslc_mlp_copy_layers(head, &proj, kept);
+done:
+    sslc_mlp_destroy(&proj);
+    return st;
+}
+
 int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
 {
     static const sslc_command_help help_finetune = {
@@ -82,7 +123,9 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         "protocol): the pretrained encoder and a new linear classifier trained together\n"
         "with softmax cross-entropy, SGD (Nesterov) and a cosine schedule, on crop + flip\n"
         "views (the 'supervised' recipe: random resized crop of area 0.5-1, flip).\n"
-        "--mode bn-head trains only the classifier and the batch-norm weights and biases."};
+        "--mode bn-head trains only the classifier and the batch-norm weights and biases.\n"
+        "--from-head-layer K (SimCLRv2) fine-tunes from the middle of the projection head:\n"
+        "its first K layers (Linear + BN + ReLU each) stay, and the classifier sits on them."};
     static const sslc_command_help help_supervised = {
         "supervised", "sslc supervised [options]",
         "The supervised baseline: the same encoder from random initialisation, trained\n"
@@ -92,7 +135,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     options o = {.ckpt = "", .arch = "resnet18", .mode = "full", .head_init = "zero", .out = "",
                  .results = "", .name = "", .lr_scaling = "linear",
                  .labels = SSLC_CLI_LABELS_DEFAULT, .width = 32, .seed = 0, .batch = 128,
-                 .epochs = SSLC_ARG_AUTO, .max_steps = 0, .log_every = 20, .eval_batch = 512,
+                 .epochs = SSLC_ARG_AUTO, .max_steps = 0, .log_every = 20, .eval_batch = 512, .head_layer = 0,
                  .minutes = 0, .lr = NAN, .weight_decay = NAN, .momentum = 0.9,
                  .warmup_epochs = NAN, .cifar_stem = true, .nesterov = true};
     sslc_recipe_overrides_init(&o.aug);
@@ -123,13 +166,9 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
-    char spec[32];
-    snprintf(spec, sizeof spec, "linear:%lld", (long long)classes);
-    if ((st = sslc_mlp_create(&head, enc.feature_dim, spec)))
+    if ((st = classifier_create(&head, &enc, supervised ? "" : o.ckpt, (int)o.head_layer, classes,
+                                (uint64_t)o.seed + 1, !supervised && !strcmp(o.head_init, "zero"))))
         goto done;
-    sslc_mlp_init(&head, (uint64_t)o.seed + 1);
-    if (!supervised && !strcmp(o.head_init, "zero")) // SimCLR fine-tunes from a zero head
-        memset(head.params.values, 0, (size_t)head.params.n_values * sizeof(float));
     sslc_recipe recipe, eval_recipe;
     if ((st = sslc_cli_supervised_recipe(&recipe, size, channels)) ||
         (st = sslc_recipe_overrides_apply(&recipe, &o.aug)) ||
@@ -206,11 +245,11 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
              "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"test\": %lld, "
              "\"excluded_train\": %lld, \"excluded_test\": %lld, \"top1\": %.4f, "
              "\"top5\": %.4f, \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.1f, "
-             "\"seconds\": %.1f, \"images_per_s\": %.1f}",
+             "\"seconds\": %.1f, \"images_per_s\": %.1f, \"from_head_layer\": %lld}",
              what, o.name, method, supervised ? "" : o.ckpt, o.labels.fraction, (long long)o.labels.per_class,
              (long long)(subset.n - res.skipped), (long long)count, (long long)ex_train,
              (long long)ex_test, met.top1, met.top5, (long long)res.steps,
-             (long long)res.epochs, res.seconds, seconds, res.images_per_s);
+             (long long)res.epochs, res.seconds, seconds, res.images_per_s, (long long)o.head_layer);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
         goto done;
     if (o.out[0]) {

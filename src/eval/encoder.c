@@ -59,27 +59,48 @@ done:
     return st;
 }
 
-sslc_status sslc_projector_load(sslc_mlp *head, const char *path, int64_t in_dim)
+// The head stored as `part`, built from the spec in the /model attribute of
+// the same name; a fine-tuned classifier written before that attribute
+// existed is a Linear of num_classes outputs.
+static sslc_status head_load(sslc_mlp *head, const char *path, const char *part,
+                             int64_t in_dim, const char *missing)
 {
     memset(head, 0, sizeof *head);
     sslc_ckpt_info ci = {0};
     sslc_status st = sslc_ckpt_read_info(path, &ci);
     if (st)
         return st;
-    const sslc_ckpt_attr *spec = sslc_ckpt_info_attr(&ci, "projector");
-    if (!spec || spec->type != SSLC_CKPT_ATTR_STRING || !spec->s[0]) {
-        st = sslc_error(SSLC_ERR_FORMAT, "checkpoint %s has no projector (only pretraining "
-                                         "checkpoints do; an exported encoder does not)",
-                        path);
+    const sslc_ckpt_attr *spec = sslc_ckpt_info_attr(&ci, part);
+    const sslc_ckpt_attr *classes = sslc_ckpt_info_attr(&ci, "num_classes");
+    char linear[64] = "";
+    if (!strcmp(part, "classifier") && classes && classes->type == SSLC_CKPT_ATTR_INT &&
+        classes->i > 0)
+        snprintf(linear, sizeof linear, "linear:%lld", (long long)classes->i);
+    const char *s = spec && spec->type == SSLC_CKPT_ATTR_STRING ? spec->s : linear;
+    if (!s[0]) {
+        st = sslc_error(SSLC_ERR_FORMAT, "checkpoint %s has no %s (%s)", path, part, missing);
         goto done;
     }
-    if (!(st = sslc_mlp_create(head, in_dim, spec->s)))
-        st = load_part(path, "projector", &head->params);
+    if (!(st = sslc_mlp_create(head, in_dim, s)))
+        st = load_part(path, part, &head->params);
 done:
     if (st)
         sslc_mlp_destroy(head);
     sslc_ckpt_info_free(&ci);
     return st;
+}
+
+sslc_status sslc_projector_load(sslc_mlp *head, const char *path, int64_t in_dim)
+{
+    return head_load(head, path, "projector", in_dim,
+                     "only pretraining checkpoints do; an exported encoder does not");
+}
+
+sslc_status sslc_classifier_load(sslc_mlp *head, const char *path, int64_t in_dim)
+{
+    return head_load(head, path, "classifier", in_dim,
+                     "only the models of finetune, supervised and distill do; a pretraining "
+                     "checkpoint does not");
 }
 
 size_t sslc_encoder_attrs(sslc_ckpt_attr *attrs, const sslc_resnet *enc, int64_t image_size)
@@ -99,9 +120,16 @@ sslc_status sslc_encoder_save(const char *path, sslc_resnet *enc, sslc_mlp *head
                               const char *method, const char *config, int64_t image_size,
                               uint64_t seed, int64_t step, int64_t epoch)
 {
-    sslc_ckpt_attr model[SSLC_ENCODER_ATTRS + 1];
+    sslc_ckpt_attr model[SSLC_ENCODER_ATTRS + 2];
     size_t n = sslc_encoder_attrs(model, enc, image_size);
     model[n++] = (sslc_ckpt_attr){"num_classes", SSLC_CKPT_ATTR_INT, head ? head->out_dim : 0, 0, NULL};
+    char spec[512];
+    if (head) {
+        sslc_status st = sslc_mlp_spec(spec, sizeof spec, head, head->n_layers);
+        if (st)
+            return st;
+        model[n++] = (sslc_ckpt_attr){"classifier", SSLC_CKPT_ATTR_STRING, 0, 0, spec};
+    }
     sslc_ckpt_part parts[2] = {{"encoder", &enc->params}, {"classifier", head ? &head->params : NULL}};
     sslc_ckpt c = {.method = method, .config = config ? config : "", .epoch = epoch,
                    .step = step, .seed = seed, .model = model,

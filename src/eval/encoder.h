@@ -28,6 +28,12 @@ sslc_status sslc_encoder_load(sslc_resnet *net, sslc_encoder_info *info, const c
 // fine-tuned classifier) is refused with the reason.
 sslc_status sslc_projector_load(sslc_mlp *head, const char *path, int64_t in_dim);
 
+// The classifier of a fine-tuned model (finetune, supervised, distill: its
+// "classifier" part, built from the /model attribute "classifier", else a
+// Linear of "num_classes" outputs), taking in_dim features. head: created
+// here. A file without one is refused with the reason.
+sslc_status sslc_classifier_load(sslc_mlp *head, const char *path, int64_t in_dim);
+
 // The /model attributes that describe enc to the loaders (arch,
 // in_channels, width, cifar_stem, feature_dim, image_size) into attrs
 // (room for SSLC_ENCODER_ATTRS); returns how many. image_size: the view
@@ -36,7 +42,8 @@ enum { SSLC_ENCODER_ATTRS = 6 };
 size_t sslc_encoder_attrs(sslc_ckpt_attr *attrs, const sslc_resnet *enc, int64_t image_size);
 
 // Writes enc as "encoder" and head (may be NULL) as "classifier" to path
-// (atomic), with the model attributes the loaders read.
+// (atomic), with the model attributes the loaders read (the classifier's
+// layers as the spec attribute "classifier").
 sslc_status sslc_encoder_save(const char *path, sslc_resnet *enc, sslc_mlp *head,
                               const char *method, const char *config, int64_t image_size,
                               uint64_t seed, int64_t step, int64_t epoch);

@@ -122,20 +122,71 @@ void sslc_mlp_init(sslc_mlp *m, uint64_t seed)
 }
 
 sslc_status sslc_mlp_head_spec(char *buf, size_t cap, const char *kind, int64_t hidden,
-                               int64_t out, bool out_bn)
+                               int64_t out, bool out_bn, int layers)
 {
-    int n;
-    if (strcmp(kind, "simclr") == 0)
-        n = snprintf(buf, cap, "linear-nobias:%lld,bn,relu,linear:%lld%s", (long long)hidden,
-                     (long long)out, out_bn ? ",bn" : "");
-    else if (strcmp(kind, "moco-v2") == 0)
-        n = snprintf(buf, cap, "linear:%lld,relu,linear:%lld", (long long)hidden, (long long)out);
-    else if (strcmp(kind, "moco-v1") == 0)
-        n = snprintf(buf, cap, "linear:%lld", (long long)out);
-    else
+    const bool simclr = !strcmp(kind, "simclr"), v2 = !strcmp(kind, "moco-v2");
+    if (!simclr && !v2 && strcmp(kind, "moco-v1") != 0)
         return sslc_error(SSLC_ERR_INVALID, "unknown head '%s' (simclr, moco-v2, moco-v1)", kind);
-    if (n < 0 || (size_t)n >= cap)
+    if (!simclr && !v2) // MoCo v1's fc, whatever layers says
+        layers = 1;
+    else if (layers != 2 && layers != 3)
+        return sslc_error(SSLC_ERR_INVALID, "a %s head of %d layers: use 2, or 3 as SimCLRv2",
+                          kind, layers);
+    // (layers - 1) hidden blocks, then the output layer.
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < layers - 1 && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, simclr ? "linear-nobias:%lld,bn,relu," :
+                                                         "linear:%lld,relu,", (long long)hidden);
+    if (n < cap)
+        n += (size_t)snprintf(buf + n, cap - n, "linear:%lld%s", (long long)out,
+                              simclr && out_bn ? ",bn" : "");
+    if (n >= cap)
         return sslc_error(SSLC_ERR_INVALID, "head spec too long");
+    return SSLC_OK;
+}
+
+int sslc_mlp_block_end(const sslc_mlp *m, int k)
+{
+    int linears = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == SSLC_MLP_LINEAR && linears++ == k)
+            return i;
+    return k == linears ? m->n_layers : -1;
+}
+
+sslc_status sslc_mlp_spec(char *buf, size_t cap, const sslc_mlp *m, int n_layers)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n_layers && n < cap; i++) {
+        const sslc_mlp_layer *l = &m->layers[i];
+        const char *sep = i ? "," : "";
+        if (l->kind == SSLC_MLP_LINEAR)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s:%lld", sep,
+                                  l->bias ? "linear" : "linear-nobias", (long long)l->out);
+        else
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", sep,
+                                  l->kind == SSLC_MLP_BN ? "bn" : "relu");
+    }
+    if (n >= cap)
+        return sslc_error(SSLC_ERR_INVALID, "mlp: spec longer than %zu bytes", cap);
+    return SSLC_OK;
+}
+
+sslc_status sslc_mlp_copy_layers(sslc_mlp *dst, const sslc_mlp *src, int n_layers)
+{
+    for (int64_t t = 0; t < src->params.count; t++) {
+        const sslc_tensor *from = &src->params.tensors[t];
+        if (atoi(from->name) >= n_layers)
+            continue;
+        const sslc_tensor *to = sslc_params_find(&dst->params, from->name);
+        if (!to || to->numel != from->numel || to->kind != from->kind)
+            return sslc_error(SSLC_ERR_INVALID, "mlp: layer tensor '%s' has no twin to copy to",
+                              from->name);
+        memcpy(sslc_params_data(&dst->params, to), sslc_params_data(&src->params, from),
+               (size_t)from->numel * sizeof(float));
+    }
     return SSLC_OK;
 }
 

@@ -25,7 +25,7 @@ typedef struct sslc_mlp_layer {
     int64_t mean, var, batches; // BN buffer offsets
 } sslc_mlp_layer;
 
-enum { SSLC_MLP_MAX_LAYERS = 8 };
+enum { SSLC_MLP_MAX_LAYERS = 12 };
 
 typedef struct sslc_mlp {
     sslc_params params;
@@ -42,13 +42,26 @@ void sslc_mlp_destroy(sslc_mlp *m); // NULL-safe
 // BatchNorm weight 1, bias 0, running mean 0, variance 1.
 void sslc_mlp_init(sslc_mlp *m, uint64_t seed);
 
-// The projection heads of the papers, as specs:
-//   simclr:  Linear(in, hidden, no bias) - BN - ReLU - Linear(hidden, out) [- BN]
-//   moco-v2: Linear(in, hidden) - ReLU - Linear(hidden, out)
+// The projection heads of the papers, as specs, with `layers` Linear
+// layers (2, or 3 as SimCLRv2; MoCo v1's is always 1):
+//   simclr:  [Linear(in|hidden, hidden, no bias) - BN - ReLU] x (layers - 1)
+//            - Linear(hidden, out) [- BN]
+//   moco-v2: [Linear(in|hidden, hidden) - ReLU] x (layers - 1) - Linear(hidden, out)
 //   moco-v1: Linear(in, out)  (MoCo v1's fc)
 // Writes the spec into buf (cap bytes).
 sslc_status sslc_mlp_head_spec(char *buf, size_t cap, const char *kind, int64_t hidden,
-                               int64_t out, bool out_bn);
+                               int64_t out, bool out_bn, int layers);
+
+// The number of layers in the first k blocks of m, where a block is a
+// Linear and the BN / ReLU after it (SimCLRv2's "head layer"): the index
+// of the (k+1)-th Linear, m->n_layers for k = all of them, -1 beyond.
+int sslc_mlp_block_end(const sslc_mlp *m, int k);
+// The spec of m's first n_layers layers ("" for 0), into buf (cap bytes).
+sslc_status sslc_mlp_spec(char *buf, size_t cap, const sslc_mlp *m, int n_layers);
+// Copies the values and buffers of src's first n_layers layers into the
+// tensors of the same names in dst (a head built from a spec that starts
+// with the same layers).
+sslc_status sslc_mlp_copy_layers(sslc_mlp *dst, const sslc_mlp *src, int n_layers);
 
 // Activations for a batch of N rows.
 typedef struct sslc_mlp_run sslc_mlp_run;

@@ -654,6 +654,75 @@ static void cli_commands(void **state)
     sslc_resnet_destroy(&enc);
 }
 
+// SimCLRv2's fine-tuning: pretraining with a 3-layer projection head, then
+// finetune --from-head-layer K keeps the first K head layers with their
+// pretrained weights under a zero classifier. lr 0 leaves the weights as
+// loaded, so the saved classifier's first layers equal the checkpoint's
+// projector exactly; K beyond the head is refused.
+static void finetune_from_head_layer_keeps_pretrained_layers(void **state)
+{
+    (void)state;
+    const char *dir = make_folder("headlayer", 8, 4);
+    static char out[1 << 16];
+    char cmd[6000], log[1400], d[3000], ckpt[1400], model[1400];
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    snprintf(d, sizeof d, "--train imagefolder:%s/train --test imagefolder:%s/test", dir, dir);
+    snprintf(cmd, sizeof cmd, "'%s' pretrain --data imagefolder:%s/train --width 4 --batch 8 "
+             "--max-steps 2 --proj-layers 3 --proj-bn --knn-bank none --out '%s/run' "
+             "--threads 2", SSLC_EXE, dir, dir);
+    int rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
+    if (rc != 0)
+        fail_msg("pretrain failed (%d):\n%s", rc, out);
+    snprintf(ckpt, sizeof ckpt, "%s/run/last.h5", dir);
+    sslc_resnet enc;
+    sslc_encoder_info info;
+    sslc_mlp proj, head;
+    assert_int_equal(sslc_encoder_load(&enc, &info, ckpt, 0), SSLC_OK);
+    assert_int_equal(sslc_projector_load(&proj, ckpt, enc.feature_dim), SSLC_OK);
+    assert_int_equal(sslc_mlp_block_end(&proj, 1), 3);            // Linear, BN, ReLU
+    assert_int_equal(sslc_mlp_block_end(&proj, 3), proj.n_layers); // the whole head
+    assert_int_equal(sslc_mlp_block_end(&proj, 4), -1);
+    for (int k = 1; k <= 3; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' finetune --ckpt '%s' %s --from-head-layer %d --lr 0 "
+                 "--max-steps 1 --batch 8 --out '%s/ft%d' --threads 2", SSLC_EXE, ckpt, d, k, dir,
+                 k);
+        rc = sslc_test_run_cmd(cmd, log, out, sizeof out);
+        if (rc != 0)
+            fail_msg("finetune --from-head-layer %d failed (%d):\n%s", k, rc, out);
+        snprintf(model, sizeof model, "%s/ft%d/model.h5", dir, k);
+        assert_int_equal(sslc_classifier_load(&head, model, enc.feature_dim), SSLC_OK);
+        const int kept = sslc_mlp_block_end(&proj, k);
+        assert_int_equal(head.n_layers, kept + 1);
+        assert_int_equal(head.out_dim, 3);
+        for (int64_t t = 0; t < proj.params.count; t++) {
+            const sslc_tensor *a = &proj.params.tensors[t];
+            if (a->kind != SSLC_TENSOR_PARAM || atoi(a->name) >= kept)
+                continue; // batch-norm running statistics move in training mode
+            const sslc_tensor *b = sslc_params_find(&head.params, a->name);
+            assert_non_null(b);
+            assert_memory_equal(sslc_params_data(&proj.params, a),
+                                sslc_params_data(&head.params, b),
+                                (size_t)a->numel * sizeof(float));
+        }
+        const sslc_mlp_layer *last = &head.layers[head.n_layers - 1];
+        for (int64_t i = 0; i < last->out * last->in; i++)
+            assert_true(head.params.values[last->w + i] == 0.0f);
+        sslc_mlp_destroy(&head);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' finetune --ckpt '%s' %s --from-head-layer 4 --max-steps 1",
+             SSLC_EXE, ckpt, d);
+    assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
+    assert_non_null(strstr(out, "fewer Linear layers"));
+    // An exported encoder has no projection head to keep.
+    snprintf(model, sizeof model, "%s/ft1/model.h5", dir);
+    snprintf(cmd, sizeof cmd, "'%s' finetune --ckpt '%s' %s --from-head-layer 1 --max-steps 1",
+             SSLC_EXE, model, d);
+    assert_int_not_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
+    assert_non_null(strstr(out, "has no projector"));
+    sslc_mlp_destroy(&proj);
+    sslc_resnet_destroy(&enc);
+}
+
 // Cuts a file to half its length: the header survives (the scan accepts
 // it), the pixel data does not (the decoder fails).
 static void truncate_half(const char *path)
@@ -817,6 +886,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(finetune_changes_encoder),
         cmocka_unit_test(supervised_baseline_learns),
         cmocka_unit_test(cli_commands),
+        cmocka_unit_test(finetune_from_head_layer_keeps_pretrained_layers),
         cmocka_unit_test(bad_images_are_excluded_and_counted),
         cmocka_unit_test(embed_writes_dataset_order_and_matches_torchvision),
     };

@@ -165,7 +165,7 @@ static void head_setup(sslc_gc_run *run)
     assert_non_null(st);
     st->N = c->size[0], st->in = c->size[1], st->hidden = c->size[2], st->out = c->size[3];
     char spec[128];
-    assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "simclr", st->hidden, st->out, false),
+    assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "simclr", st->hidden, st->out, false, 2),
                      SSLC_OK);
     assert_int_equal(sslc_mlp_create(&st->head, st->in, spec), SSLC_OK);
     assert_true(st->head.n_layers == 4 && st->head.layers[1].kind == SSLC_MLP_BN);

@@ -329,7 +329,7 @@ static void simclr_head_matches_pytorch(void **state)
     (void)state;
     sslc_mlp head;
     char spec[128];
-    assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "simclr", 16, 6, false), SSLC_OK);
+    assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "simclr", 16, 6, false, 2), SSLC_OK);
     assert_int_equal(sslc_mlp_create(&head, 12, spec), SSLC_OK);
     load_table(&head.params, MODELS, "head", "params", false);
     sslc_mlp_run *run;

@@ -399,7 +399,7 @@ static void simclr_head_learns_with_each_optimizer(void **state)
     for (int k = 0; k < 3; k++) {
         sslc_mlp head;
         char spec[128];
-        assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "simclr", 64, 16, false), SSLC_OK);
+        assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "simclr", 64, 16, false, 2), SSLC_OK);
         assert_int_equal(sslc_mlp_create(&head, IN, spec), SSLC_OK);
         sslc_mlp_init(&head, 5);
         sslc_mlp_run *run = NULL;
@@ -482,7 +482,7 @@ static void moco_head_learns_with_the_queue(void **state)
     float *xk = malloc((size_t)(N * IN) * sizeof(float));
     sslc_mlp q_head, k_head;
     char spec[128];
-    assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "moco-v2", 48, OUT, false), SSLC_OK);
+    assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "moco-v2", 48, OUT, false, 2), SSLC_OK);
     assert_int_equal(sslc_mlp_create(&q_head, IN, spec), SSLC_OK);
     assert_int_equal(sslc_mlp_create(&k_head, IN, spec), SSLC_OK);
     sslc_mlp_init(&q_head, 3);
