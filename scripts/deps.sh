@@ -5,6 +5,8 @@ sslc_build_packages=(meson ninja-build pkg-config gcc libc6-dev libpng-dev libjp
 sslc_data_packages=(dataset-fashion-mnist)
 # Only tests and benchmarks use PyTorch: interop checks and side-by-side timing.
 sslc_torch_packages=(python3-torch python3-torchvision python3-h5py python3-numpy)
+# The results table's plot (scripts/plot_results.py, plot_confusion.py).
+sslc_plot_packages=(python3-matplotlib)
 # Data-parallel runs and their tests (mpirun -np 2); the build finds MPI by itself.
 sslc_mpi_packages=(libopenmpi-dev openmpi-bin)
 

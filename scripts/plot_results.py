@@ -1,16 +1,21 @@
 #!/usr/bin/python3
 """Writes docs/results.md and a PNG plot from scripts/fashion_mnist_table.sh's runs.tsv.
 
-Each line of runs.tsv: row, label fraction ("-" for pretraining), wall seconds,
-the result JSON file the command wrote with --results ("-" if none), and the
-command. The markdown holds one table (top-1 % on the 10k test images) and,
-under it, every figure with the command that made it and its wall time.
+Each line of runs.tsv: row, label fraction ("-" for pretraining), subset seed
+("-" when none), wall seconds, the result JSON file the command wrote with
+--results ("-" if none), the command, and the hash of the checkpoints it read.
+(Lines of the older five-column form, without seed and hash, are read as seed
+0.) The markdown holds one table (top-1 % on the 10k test images; mean ±
+standard deviation over the subset seeds where there are several), the
+compute each figure cost, and under them every figure with the command that
+made it and its wall time.
 
     /usr/bin/python3 scripts/plot_results.py --runs runs/table/runs.tsv \
         --doc docs/results.md --png docs/results.png --budget 30
 """
 import argparse
 import json
+import math
 import os
 
 ANCHORS = [
@@ -36,16 +41,36 @@ def load(path):
     with open(path) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
-            if len(parts) < 5:
+            if len(parts) == 5:
+                row, frac, wall, res, cmd = parts
+                seed, digest = ("-" if frac == "-" else "0"), "-"
+            elif len(parts) >= 7:
+                row, frac, seed, wall, res, cmd, digest = parts[:7]
+            else:
                 continue
-            row, frac, wall, res, cmd = parts[:5]
             result = None
             if res != "-" and os.path.exists(res):
                 with open(res) as rf:
                     result = json.loads(rf.readline())
-            runs.append({"row": row, "frac": frac, "wall": float(wall), "result": result,
-                         "cmd": cmd})
+            runs.append({"row": row, "frac": frac, "seed": seed, "wall": float(wall),
+                         "result": result, "cmd": cmd, "hash": digest})
     return runs
+
+
+def mean_sd(xs):
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return m, None
+    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def pretrain_minutes(runs, row):
+    """Minutes of the pretraining a row's figures stand on (0: none)."""
+    method = row.split(",")[0]
+    for r in runs:
+        if r["frac"] == "-" and r["row"].split(" ")[0] == method:
+            return r["wall"] / 60
+    return 0.0
 
 
 def main():
@@ -68,34 +93,64 @@ def main():
         if r["frac"] != "-" and r["row"] not in rows:
             rows.append(r["row"])
     fracs.sort(key=float)
-    cell = {}
+    cell = {}  # (row, frac) -> the runs of its seeds
     for r in runs:
         if r["result"]:
-            cell[(r["row"], r["frac"])] = r
+            cell.setdefault((r["row"], r["frac"]), []).append(r)
+    seeds = sorted({r["seed"] for r in runs if r["frac"] not in ("-", "1")})
     out = []
     out.append("# Fashion-MNIST results\n")
     if a.preamble and os.path.exists(a.preamble):
         out.append(open(a.preamble).read().rstrip() + "\n")
     out.append("Pretraining budget: **%s minutes per method** on this machine (2 cores shared), "
                "ResNet-18 with the CIFAR stem at width %s, batch %s. Top-1 %% on the 10k test "
-               "images; class-balanced label subsets, seed 0.\n" % (a.budget, a.width, a.batch))
+               "images; class-balanced label subsets; below 100%% of the labels, mean ± standard "
+               "deviation over the subset seeds %s (pretraining is one run per method).\n"
+               % (a.budget, a.width, a.batch, ", ".join(seeds) or "0"))
     out.append("| method | " + " | ".join(fmt_frac(f) for f in fracs) + " |")
     out.append("|---|" + "---|" * len(fracs))
     notes = []
+    cost = []
     n = 0
     for row in rows:
         cells = []
+        minutes = []
         for f in fracs:
-            r = cell.get((row, f))
-            if not r:
+            rs = cell.get((row, f))
+            if not rs:
                 cells.append("—")
+                minutes.append("—")
                 continue
-            n += 1
-            cells.append("%.1f [%d]" % (100 * r["result"]["top1"], n))
-            notes.append("[%d] %s, %s: top-1 %.2f%%, top-5 %.2f%%, wall %s: `%s`" % (
-                n, row, fmt_frac(f), 100 * r["result"]["top1"],
-                100 * r["result"].get("top5", float("nan")), fmt_wall(r["wall"]), r["cmd"]))
+            refs = []
+            for r in rs:
+                n += 1
+                refs.append(str(n))
+                notes.append("[%d] %s, %s, seed %s: top-1 %.2f%%, top-5 %.2f%%, wall %s: `%s`" % (
+                    n, row, fmt_frac(f), r["seed"], 100 * r["result"]["top1"],
+                    100 * r["result"].get("top5", float("nan")), fmt_wall(r["wall"]), r["cmd"]))
+            m, sd = mean_sd([100 * r["result"]["top1"] for r in rs])
+            text = "%.1f" % m if sd is None else "%.1f ± %.1f" % (m, sd)
+            cells.append("%s [%s]" % (text, ",".join(refs) if len(refs) < 3 else
+                                      "%s-%s" % (refs[0], refs[-1])))
+            # One figure's compute: its pretraining, plus the fine-tuning its
+            # teacher took (distilled rows), plus its own mean wall time.
+            own = sum(r["wall"] for r in rs) / len(rs) / 60
+            teacher = 0.0
+            if "distilled" in row:
+                method = row.split(",")[0]
+                t = [x for (rw, fr), xs in cell.items() for x in xs if fr == f and
+                     rw.startswith(method + ", fine-tuned") and "distilled" not in rw]
+                teacher = sum(x["wall"] for x in t) / len(t) / 60 if t else 0.0
+            minutes.append("%.0f" % (pretrain_minutes(runs, row) + teacher + own))
         out.append("| %s | %s |" % (row, " | ".join(cells)))
+        cost.append("| %s | %s |" % (row, " | ".join(minutes)))
+    out.append("")
+    out.append("Compute per figure, in minutes of this machine: the pretraining it stands on, "
+               "the fine-tuning of the teacher (distilled rows) and its own wall time (mean over "
+               "the seeds):\n")
+    out.append("| method | " + " | ".join(fmt_frac(f) for f in fracs) + " |")
+    out.append("|---|" + "---|" * len(fracs))
+    out.extend(cost)
     out.append("")
     out.append("Anchors measured with PyTorch on this machine, same protocol (from issue 7):\n")
     out.append("| method | 1% | 10% | 100% |")
@@ -124,9 +179,10 @@ def main():
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for row in rows:
-        xs = [100 * float(f) for f in fracs if (row, f) in cell]
-        ys = [100 * cell[(row, f)]["result"]["top1"] for f in fracs if (row, f) in cell]
-        ax.plot(xs, ys, marker="o", label=row)
+        have = [f for f in fracs if (row, f) in cell]
+        stats = [mean_sd([100 * r["result"]["top1"] for r in cell[(row, f)]]) for f in have]
+        ax.errorbar([100 * float(f) for f in have], [m for m, _ in stats],
+                    yerr=[sd or 0.0 for _, sd in stats], marker="o", capsize=3, label=row)
     ax.set_xscale("log")
     ax.set_xlabel("labelled training images (%)")
     ax.set_ylabel("test top-1 (%)")
