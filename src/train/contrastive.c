@@ -78,8 +78,9 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
         (st = sslc_optim_create(&t->opt_enc, &c->optim, &t->enc.params)) ||
         (st = sslc_optim_create(&t->opt_head, &c->optim, &t->head.params)))
         return st;
-    if (t->L > 0 && ((st = sslc_resnet_run_create(&t->local_run, &t->enc, t->L * t->b, t->h, t->h)) ||
-                     (st = sslc_mlp_run_create(&t->local_head_run, &t->head, t->L * t->b))))
+    const int64_t nl = t->L * t->b; // local views through the encoder at once
+    if (t->L > 0 && ((st = sslc_resnet_run_create(&t->local_run, &t->enc, nl, t->h, t->h)) ||
+                     (st = sslc_mlp_run_create(&t->local_head_run, &t->head, nl))))
         return st;
     // Statistics: sync-BN over every process; else one group's, averaged
     // over groups and processes for the running update when there are several.
@@ -89,7 +90,7 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
     sslc_resnet_run_set_bn(t->run, running, sync);
     sslc_mlp_run_set_bn(t->head_run, running, sync);
 
-    const int64_t nz = (t->per + t->L) * t->b * t->D, nf = nq > t->L * t->b ? nq : t->L * t->b;
+    const int64_t nz = (t->per + t->L) * t->b * t->D, nf = nq > nl ? nq : nl;
     size_t ws = t->moco ? sslc_infonce_workspace_size(t->b, t->D, c->queue)
                         : sslc_ntxent_workspace_size((2 + t->L) * t->B, t->D);
     t->loss_ws = sslc_aligned_alloc(ws);

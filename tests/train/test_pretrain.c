@@ -356,6 +356,7 @@ static void multicrop_trains_records_and_resumes(const char *method)
     sslc_ckpt_info_free(&info);
     sslc_pretrain_config c = small_config(method, straight);
     c.encoder.width = 4;
+    c.encoder.in_channels = 3; // the CLI reads the PNGs as RGB
     sslc_resnet ea, eb;
     load_encoder(&ea, &c, pa);
     load_encoder(&eb, &c, pb);
