@@ -21,7 +21,7 @@ typedef struct slot {
 
 struct sslc_pipeline {
     const sslc_dataset *ds;
-    sslc_recipe recipe;
+    sslc_recipe recipe, local; // global views; local views (multi-crop)
     sslc_pipeline_config cfg;
     int64_t n, steps, C, S;
     int64_t rows; // samples a batch buffer holds: the slice, or the batch
@@ -60,18 +60,23 @@ static int fixed_scale(void *ctx, int64_t h, int64_t w)
     return *(const int *)ctx;
 }
 
-// Decodes dataset index idx and makes its V views into the batch at
-// sample position i. Returns SSLC_ERR_FORMAT / SSLC_ERR_IO for a bad image
-// (the caller moves on to another index), anything else is fatal.
+// Decodes dataset index idx and makes its V views (and L local views)
+// into the batch at sample position i. Returns SSLC_ERR_FORMAT /
+// SSLC_ERR_IO for a bad image (the caller moves on to another index),
+// anything else is fatal.
 static sslc_status make_sample(sslc_pipeline *p, sslc_batch *b, int64_t i, int64_t count,
                                int64_t idx, sslc_view_scratch *s)
 {
-    int64_t V = p->cfg.views, H, W;
+    const int64_t V = p->cfg.views, all = V + p->cfg.local_views;
+    int64_t H, W;
     sslc_dataset_dims(p->ds, idx, &H, &W);
     sslc_view_params vp[MAX_VIEWS];
-    for (int64_t v = 0; v < V; v++)
-        sslc_recipe_draw(&p->recipe, p->cfg.seed, (uint64_t)p->epoch, (uint64_t)idx, (uint64_t)v,
-                         H, W, &vp[v]);
+    for (int64_t v = 0; v < all; v++)
+        sslc_recipe_draw(v < V ? &p->recipe : &p->local, p->cfg.seed, (uint64_t)p->epoch,
+                         (uint64_t)idx, (uint64_t)v, H, W, &vp[v]);
+    // The global views alone choose the JPEG decode scale, so they are the
+    // same with or without local views; a local view then comes from the
+    // pixels that scale keeps (a local crop may hold fewer than its size).
     int scale = sslc_recipe_decode_scale(&p->recipe, vp, (int)V, H, W);
     sslc_image img;
     int used = 1;
@@ -79,7 +84,7 @@ static sslc_status make_sample(sslc_pipeline *p, sslc_batch *b, int64_t i, int64
     if (scale == 1 && p->recipe.random_crop) {
         // Only the pixels under the crops: the union of their boxes.
         int64_t win[4] = {H, W, 0, 0};
-        for (int64_t v = 0; v < V; v++) {
+        for (int64_t v = 0; v < all; v++) {
             const sslc_crop *c = &vp[v].crop;
             win[0] = c->top < win[0] ? c->top : win[0];
             win[1] = c->left < win[1] ? c->left : win[1];
@@ -92,7 +97,7 @@ static sslc_status make_sample(sslc_pipeline *p, sslc_batch *b, int64_t i, int64
     }
     if (st != SSLC_OK)
         return st;
-    for (int64_t v = 0; v < V; v++) {
+    for (int64_t v = 0; v < all; v++) {
         vp[v].crop.top -= img.top;
         vp[v].crop.left -= img.left;
     }
@@ -104,10 +109,13 @@ static sslc_status make_sample(sslc_pipeline *p, sslc_batch *b, int64_t i, int64
                           (long long)img.full_width, (long long)img.full_height, (long long)W,
                           (long long)H);
     }
-    size_t view_floats = (size_t)(p->S * p->S * p->C);
-    for (int64_t v = 0; v < V && st == SSLC_OK; v++) {
-        float *out = b->views + (size_t)(v * count + i) * view_floats;
-        st = sslc_recipe_apply(out, &p->recipe, &vp[v], img.data, img.height, img.width, used, s);
+    const size_t view_floats = (size_t)(p->S * p->S * p->C);
+    const size_t local_floats = (size_t)(p->local.size * p->local.size * p->C);
+    for (int64_t v = 0; v < all && st == SSLC_OK; v++) {
+        float *out = v < V ? b->views + (size_t)(v * count + i) * view_floats
+                           : b->local + (size_t)((v - V) * count + i) * local_floats;
+        st = sslc_recipe_apply(out, v < V ? &p->recipe : &p->local, &vp[v], img.data, img.height,
+                               img.width, used, s);
     }
     sslc_image_free(&img);
     if (st == SSLC_ERR_INVALID) {
@@ -123,26 +131,36 @@ static sslc_status make_sample(sslc_pipeline *p, sslc_batch *b, int64_t i, int64
     return st;
 }
 
-// Removes the samples whose index is -1 (bad images, drop_bad) from b:
-// rows move down within each view's block, which also shrinks.
-static void drop_marked(const sslc_pipeline *p, sslc_batch *b)
+// Moves the kept samples' rows of x, (V * count) rows of `row` bytes in
+// V view blocks, down to (V * kept) rows.
+static void compact_views(void *x, const sslc_batch *b, int64_t V, int64_t kept, size_t row)
 {
-    const int64_t count = b->count, V = p->cfg.views;
-    int64_t kept = 0;
-    for (int64_t i = 0; i < count; i++)
-        kept += b->indices[i] >= 0;
-    if (kept == count)
-        return;
-    const size_t row = (size_t)(p->S * p->S * p->C) * sizeof(float);
+    const int64_t count = b->count;
     // Destinations never pass their sources (v * kept + j <= v * count + i),
     // so one pass in increasing order is safe.
     for (int64_t v = 0; v < V; v++)
         for (int64_t i = 0, j = 0; i < count; i++)
             if (b->indices[i] >= 0) {
-                memmove((char *)b->views + (size_t)(v * kept + j) * row,
-                        (char *)b->views + (size_t)(v * count + i) * row, row);
+                memmove((char *)x + (size_t)(v * kept + j) * row,
+                        (char *)x + (size_t)(v * count + i) * row, row);
                 j++;
             }
+}
+
+// Removes the samples whose index is -1 (bad images, drop_bad) from b:
+// rows move down within each view's block, which also shrinks.
+static void drop_marked(const sslc_pipeline *p, sslc_batch *b)
+{
+    const int64_t count = b->count;
+    int64_t kept = 0;
+    for (int64_t i = 0; i < count; i++)
+        kept += b->indices[i] >= 0;
+    if (kept == count)
+        return;
+    compact_views(b->views, b, p->cfg.views, kept, (size_t)(p->S * p->S * p->C) * sizeof(float));
+    if (b->local)
+        compact_views(b->local, b, p->cfg.local_views, kept,
+                      (size_t)(p->local.size * p->local.size * p->C) * sizeof(float));
     for (int64_t i = 0, j = 0; i < count; i++)
         if (b->indices[i] >= 0) {
             b->indices[j] = b->indices[i];
@@ -261,9 +279,17 @@ sslc_status sslc_pipeline_create(sslc_pipeline **out, const sslc_dataset *ds,
     if (cfg.batch_size < 1)
         return sslc_error(SSLC_ERR_INVALID, "pipeline: batch size %lld must be >= 1",
                           (long long)cfg.batch_size);
-    if (cfg.views < 1 || cfg.views > MAX_VIEWS)
-        return sslc_error(SSLC_ERR_INVALID, "pipeline: views %lld must be in [1, %d]",
-                          (long long)cfg.views, MAX_VIEWS);
+    if (cfg.views < 1 || cfg.local_views < 0 || cfg.views + cfg.local_views > MAX_VIEWS)
+        return sslc_error(SSLC_ERR_INVALID,
+                          "pipeline: %lld views and %lld local views: each must be >= 0 (views "
+                          ">= 1) and together at most %d",
+                          (long long)cfg.views, (long long)cfg.local_views, MAX_VIEWS);
+    if (cfg.local_views > 0 && !cfg.local_recipe)
+        return sslc_error(SSLC_ERR_INVALID, "pipeline: local views need a local recipe");
+    if (cfg.local_views > 0 && (cfg.local_recipe->channels != recipe->channels ||
+                                !cfg.local_recipe->random_crop))
+        return sslc_error(SSLC_ERR_INVALID, "pipeline: the local recipe must make random crops "
+                                            "with the global recipe's channels");
     if (cfg.height != recipe->size || cfg.width != recipe->size)
         return sslc_error(SSLC_ERR_INVALID,
                           "pipeline: output %lldx%lld differs from the recipe's %lldx%lld views",
@@ -289,8 +315,10 @@ sslc_status sslc_pipeline_create(sslc_pipeline **out, const sslc_dataset *ds,
                           "pipeline: the dataset has %lld images, fewer than one batch of %lld "
                           "(lower the batch size or keep the last partial batch)",
                           (long long)n, (long long)cfg.batch_size);
-    sslc_recipe rec = *recipe;
+    sslc_recipe rec = *recipe, local = cfg.local_views > 0 ? *cfg.local_recipe : *recipe;
     sslc_status st = sslc_recipe_finalize(&rec);
+    if (st == SSLC_OK)
+        st = sslc_recipe_finalize(&local);
     if (st != SSLC_OK)
         return st;
     sslc_pipeline *p = sslc_calloc(1, sizeof *p);
@@ -298,7 +326,9 @@ sslc_status sslc_pipeline_create(sslc_pipeline **out, const sslc_dataset *ds,
         return SSLC_ERR_NOMEM;
     p->ds = ds;
     p->recipe = rec;
+    p->local = local;
     p->cfg = cfg;
+    p->cfg.local_recipe = NULL; // the copy in p->local is used
     p->n = n;
     p->steps = steps;
     p->C = rec.channels;
@@ -320,16 +350,23 @@ sslc_status sslc_pipeline_create(sslc_pipeline **out, const sslc_dataset *ds,
         return SSLC_ERR_NOMEM;
     }
     size_t floats = (size_t)(cfg.views * p->rows * p->S * p->S * p->C);
+    size_t local_floats = (size_t)(cfg.local_views * p->rows * local.size * local.size * p->C);
     for (int r = 0; r < cfg.ring; r++) {
         sslc_batch *b = &p->slots[r].batch;
         b->views = sslc_aligned_alloc(floats * sizeof(float));
         b->indices = sslc_malloc((size_t)p->rows * sizeof(int64_t));
         b->labels = sslc_malloc((size_t)p->rows * sizeof(int));
+        if (local_floats && !(b->local = sslc_aligned_alloc(local_floats * sizeof(float)))) {
+            sslc_pipeline_destroy(p);
+            return SSLC_ERR_NOMEM;
+        }
         if (!b->views || !b->indices || !b->labels) {
             sslc_pipeline_destroy(p);
             return SSLC_ERR_NOMEM;
         }
         b->views_per_sample = cfg.views;
+        b->local_views = cfg.local_views;
+        b->local_size = cfg.local_views > 0 ? local.size : 0;
         b->height = b->width = p->S;
         b->channels = p->C;
     }
@@ -357,6 +394,7 @@ void sslc_pipeline_destroy(sslc_pipeline *p)
     }
     for (int r = 0; p->slots && r < p->cfg.ring; r++) {
         free(p->slots[r].batch.views);
+        free(p->slots[r].batch.local);
         free(p->slots[r].batch.indices);
         free(p->slots[r].batch.labels);
     }
@@ -383,7 +421,10 @@ double sslc_pipeline_wait_seconds(const sslc_pipeline *p) { return p->wait_s; }
 size_t sslc_pipeline_buffer_bytes(const sslc_pipeline *p)
 {
     return (size_t)p->cfg.ring *
-           (size_t)(p->cfg.views * p->rows * p->S * p->S * p->C) * sizeof(float);
+           (size_t)((p->cfg.views * p->S * p->S + p->cfg.local_views * p->local.size *
+                                                      p->local.size) *
+                    p->rows * p->C) *
+           sizeof(float);
 }
 
 // A tag for the permutation stream, apart from every view stream.

@@ -40,6 +40,11 @@ typedef struct sslc_pipeline_config {
     // epoch, its batches and every view are the whole batch's, so N ranks
     // taking N slices see exactly the views one process would.
     int64_t slice_first, slice_count;
+    // Multi-crop (SwAV): L more views per sample, views V .. V+L-1, made by
+    // local_recipe (sslc_recipe_local: smaller, of a smaller area) into
+    // batch->local. The V global views are the same as without them.
+    int64_t local_views;              // L (0: none)
+    const sslc_recipe *local_recipe;  // copied; needed when L > 0
     int threads;    // augmentation workers (0: sslc_get_threads())
     bool async;     // a producer thread runs ahead of the consumer (default true)
     int ring;       // batches in the ring, >= 2 (default 2)
@@ -56,6 +61,10 @@ typedef struct sslc_batch {
     int *labels;      // (count) labels, -1 when the dataset is unlabeled
     int64_t count;    // B (or the slice), or fewer for a kept last partial batch or dropped bad images
     int64_t views_per_sample, height, width, channels;
+    // Multi-crop: (local_views * count, local_size, local_size, C) float,
+    // view j of sample i at row j * count + i (NULL when local_views is 0).
+    float *local;
+    int64_t local_views, local_size;
     int64_t epoch, step;
 } sslc_batch;
 

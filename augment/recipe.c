@@ -75,6 +75,25 @@ sslc_status sslc_recipe_defaults(sslc_recipe *r, const char *name, int64_t size,
     return sslc_recipe_finalize(r);
 }
 
+sslc_status sslc_recipe_local(sslc_recipe *local, const sslc_recipe *r, int64_t size,
+                              double scale_min, double scale_max)
+{
+    if (!r->random_crop)
+        return sslc_error(SSLC_ERR_INVALID, "recipe: local crops need a random-crop recipe, not "
+                                            "'%s'",
+                          r->name);
+    *local = *r;
+    local->size = size;
+    local->crop_scale_min = scale_min;
+    local->crop_scale_max = scale_max;
+    local->jitter_strength = 0; // r is finalized: its factors are already expanded
+    sslc_status st = sslc_recipe_finalize(local);
+    if (st)
+        return sslc_error_prefix(st, "local crops (--local-size %lld, --local-scale %g,%g)",
+                                 (long long)size, scale_min, scale_max);
+    return SSLC_OK;
+}
+
 int64_t sslc_recipe_blur_kernel(const sslc_recipe *r)
 {
     if (r->blur_kernel > 0)

@@ -49,6 +49,12 @@ typedef struct sslc_recipe {
 // 0.2860 / std 0.3530 for 1 channel, ImageNet's for 3.
 sslc_status sslc_recipe_defaults(sslc_recipe *r, const char *name, int64_t size, int64_t channels);
 
+// Multi-crop (SwAV, Caron et al. 2020): the recipe of the small local views,
+// the global recipe r with another output size and crop-scale range (every
+// other op alike; an automatic blur kernel follows the new size).
+sslc_status sslc_recipe_local(sslc_recipe *local, const sslc_recipe *r, int64_t size,
+                              double scale_min, double scale_max);
+
 // Applies jitter_strength and the blur-kernel rule, then checks every
 // range; a message says which parameter is wrong and how.
 sslc_status sslc_recipe_finalize(sslc_recipe *r);

@@ -11,6 +11,16 @@
 //
 //   L = 1/(2N) sum_i [ -s(i,pos(i))/tau + log sum_{j != i} exp(s(i,j)/tau) ]
 //
+// Multi-crop (SwAV, Caron et al. 2020) makes M >= 2 views of each image:
+// the multi-positive form takes z as (M*N, D), view-major (row v*N + k is
+// view v of image k), and gives each row all M-1 other views of its image
+// as positives, averaging the cross-entropy over them (SupCon's L_out,
+// Khosla et al. 2020, with the image as the label):
+//
+//   L = 1/(MN) sum_i 1/(M-1) sum_{p in P(i)} [ -s(i,p)/tau + log sum_{j != i} exp(s(i,j)/tau) ]
+//
+// For M = 2 this is the formula above, by the same code (docs/losses.md).
+//
 // The forward saves in the caller's workspace everything the backward needs,
 // so forward and backward never allocate. losses/ knows nothing about images
 // or models: only src/core is used.
@@ -34,6 +44,14 @@ size_t sslc_ntxent_workspace_size(int64_t two_n, int64_t D);
 sslc_status sslc_ntxent_forward(float *loss, float *accuracy, float *restrict workspace,
                                 const float *restrict z, int64_t two_n, int64_t D, float tau);
 
+// The multi-positive loss over rows = views * N rows (views >= 2, N >= 1);
+// accuracy: the fraction of rows whose most similar other row is one of
+// their positives. sslc_ntxent_forward is this with views = 2. The backward
+// is sslc_ntxent_backward with two_n = rows.
+sslc_status sslc_ntxent_multi_forward(float *loss, float *accuracy, float *restrict workspace,
+                                      const float *restrict z, int64_t rows, int64_t views,
+                                      int64_t D, float tau);
+
 // dz: (two_n, D) accumulates dloss * dL/dz (+=), where L is the mean loss of
 // the last forward on this workspace. workspace: as left by the forward (its
 // saved part is read, not changed, so backward may run more than once).
@@ -45,5 +63,9 @@ void sslc_ntxent_backward(float *restrict dz, float *restrict workspace, float d
 // backward. Used by the tests as the reference for the fast path.
 sslc_status sslc_ntxent_reference(double *loss, double *restrict dz, const double *restrict z,
                                   int64_t two_n, int64_t D, double tau);
+// The naive twin of sslc_ntxent_multi_forward + backward.
+sslc_status sslc_ntxent_multi_reference(double *loss, double *restrict dz,
+                                        const double *restrict z, int64_t rows, int64_t views,
+                                        int64_t D, double tau);
 
 #endif

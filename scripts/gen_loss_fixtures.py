@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Regenerates tests/fixtures/losses_{ntxent,infonce}.h5 with PyTorch.
 
-The references are the plain PyTorch formulations of NT-Xent (SimCLR) and
+The references are the plain PyTorch formulations of NT-Xent (SimCLR), its
+multi-positive form for multi-crop (groups multi*: M views per image) and
 InfoNCE (MoCo), evaluated in float64 from float32 inputs; the C tests load
 the inputs, run sslc's losses and compare loss and gradient. Fixed seeds:
 rerunning gives the same files.
@@ -31,6 +32,25 @@ def ntxent(z, tau):
     target = (torch.arange(two_n) + n) % two_n
     loss = F.cross_entropy(logits, target)
     acc = (logits.argmax(dim=1) == target).double().mean()
+    return loss, acc
+
+
+def ntxent_multi(z, views, tau):
+    """Multi-positive NT-Xent (SupCon's L_out with the image as the label)
+    over M*N rows, view-major: row v*N + k is view v of image k; each row's
+    positives are the M-1 other views of its image, its loss the mean over
+    them of -log softmax over every other row."""
+    rows = z.shape[0]
+    n = rows // views
+    zn = F.normalize(z, dim=1)
+    logits = zn @ zn.t() / tau
+    eye = torch.eye(rows, dtype=torch.bool)
+    logits = logits.masked_fill(eye, float("-inf"))
+    log_prob = (logits - torch.logsumexp(logits, dim=1, keepdim=True)).masked_fill(eye, 0.0)
+    image = torch.arange(rows) % n
+    positive = (image[:, None] == image[None, :]) & ~eye
+    loss = (-(log_prob * positive).sum(dim=1) / positive.sum(dim=1)).mean()
+    acc = positive[torch.arange(rows), logits.argmax(dim=1)].double().mean()
     return loss, acc
 
 
@@ -80,6 +100,32 @@ def gen_ntxent(path):
                 put(f, f"{grp}/shape", [2 * n, d])
                 case += 1
         put(f, "cases", [case])
+
+        # Multi-crop: M views per image (own generator, so the cases above
+        # stay as they were). M = 2 checks the form reduces to the above.
+        g = torch.Generator().manual_seed(5678)
+        case = 0
+        for views, n, d in [(2, 4, 8), (3, 2, 4), (4, 4, 8), (6, 8, 16)]:
+            for tau in TAUS:
+                base = torch.randn(n, d, generator=g, dtype=torch.float64)
+                noise = torch.randn(views * n, d, generator=g, dtype=torch.float64)
+                z = base.repeat(views, 1) + 0.7 * noise
+                z = z * (0.5 + 2.0 * torch.rand(views * n, 1, generator=g, dtype=torch.float64))
+                z = torch.tensor(f32(z), dtype=torch.float64, requires_grad=True)
+                loss, acc = ntxent_multi(z, views, tau)
+                loss.backward()
+                grp = f"multi{case}"
+                put(f, f"{grp}/z", f32(z))
+                put(f, f"{grp}/grad", f32(z.grad))
+                put(f, f"{grp}/loss", [loss.item()])
+                put(f, f"{grp}/accuracy", [acc.item()])
+                put(f, f"{grp}/tau", [tau])
+                put(f, f"{grp}/shape", [views, n, d])
+                if views == 2:  # the same loss by the 2-view formula
+                    ref, _ = ntxent(z.detach(), tau)
+                    assert abs(ref.item() - loss.item()) < 1e-12
+                case += 1
+        put(f, "multi_cases", [case])
 
 
 def gen_infonce(path):

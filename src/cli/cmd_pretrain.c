@@ -20,10 +20,10 @@ enum { MAX_ARGS = 96, MAX_STORED = 128 };
 
 typedef struct options {
     const char *method, *data, *knn_bank, *knn_val, *arch, *recipe, *optimizer, *lr_scaling;
-    const char *out, *resume, *head;
+    const char *out, *resume, *head, *local_scale;
     int64_t moco_version, width, proj_hidden, proj_dim, proj_layers, size, batch, epochs, max_steps;
     int64_t queue, shuffle_groups, bn_groups, chunk, seed, threads, log_every, ckpt_every, keep;
-    int64_t knn_every, knn_k, knn_bank_limit;
+    int64_t knn_every, knn_k, knn_bank_limit, global_crops, local_crops, local_size;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
     bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch, strict;
     bool sync_bn;
@@ -54,6 +54,10 @@ static size_t make_args(sslc_arg *a, options *o)
         {"proj-bn", SSLC_ARG_FLAG, &o->proj_bn, "SimCLR: batch norm on the projector output", NULL, 0, 0},
         {"recipe", SSLC_ARG_STRING, &o->recipe, "augmentation recipe: simclr, moco-v1, moco-v2 (auto: the method's)", NULL, 0, 0},
         {"size", SSLC_ARG_INT, &o->size, "view size in pixels (auto: the dataset's image size)", NULL, 8, 4096},
+        {"global-crops", SSLC_ARG_INT, &o->global_crops, "multi-crop: full-size views per image (2 only, for now)", NULL, 1, 16},
+        {"local-crops", SSLC_ARG_INT, &o->local_crops, "multi-crop (SwAV): small views per image besides the 2 global ones, extra positives (0: off)", NULL, 0, 14},
+        {"local-size", SSLC_ARG_INT, &o->local_size, "multi-crop: local view size in pixels (auto: size * 96/224, at least 8)", NULL, 4, 4096},
+        {"local-scale", SSLC_ARG_STRING, &o->local_scale, "multi-crop: local crop area fractions MIN,MAX (auto: 0.1,0.4 for views <= 64 px, else SwAV's 0.05,0.14)", NULL, 0, 0},
         {"batch", SSLC_ARG_INT, &o->batch, "pairs of views per step, over every process (mpirun: split over the ranks)", NULL, 2, 1 << 20},
         {"bn-groups", SSLC_ARG_INT, &o->bn_groups, "batch-norm groups of each process's batch (each with its own statistics; what N ranks compute, on one)", NULL, 1, 1 << 20},
         {"chunk", SSLC_ARG_INT, &o->chunk, "large batches in little memory: go through the encoder this many query images at a time, batch norm per chunk, exact gradients (0: off)", NULL, 0, 1 << 24},
@@ -95,7 +99,9 @@ static void defaults(options *o)
         .method = "simclr", .data = "fashion-mnist:train", .knn_bank = "auto", .knn_val = "auto",
         .arch = "resnet18", .recipe = "auto", .optimizer = "auto", .lr_scaling = "linear",
         .out = "runs/pretrain", .resume = "", .head = "auto", .moco_version = 2, .width = 32,
-        .proj_hidden = SSLC_ARG_AUTO, .proj_dim = 128, .proj_layers = 2, .size = SSLC_ARG_AUTO, .batch = 256,
+        .global_crops = 2, .local_crops = 0, .local_size = SSLC_ARG_AUTO, .local_scale = "auto",
+        .proj_hidden = SSLC_ARG_AUTO, .proj_dim = 128, .proj_layers = 2, .size = SSLC_ARG_AUTO,
+        .batch = 256,
         .epochs = 10, .queue = SSLC_ARG_AUTO, .shuffle_groups = 8, .bn_groups = 1, .log_every = 20, .keep = 3,
         .knn_every = 1, .knn_k = 200, .minutes = 0, .lr = NAN, .final_lr = 0,
         .warmup = NAN, .weight_decay = NAN, .momentum = 0.9, .tau = NAN, .moco_m = NAN,
@@ -115,6 +121,41 @@ static int stored_argv(char *text, char **argv, int cap)
             argv[n++] = line;
     }
     return n;
+}
+
+// Multi-crop's options: refuses what is not built, fills the automatic
+// size and scale (written back, so config.txt and a resume rebuild the same
+// local views) and the local views' recipe.
+static sslc_status resolve_multicrop(options *o, const sslc_recipe *recipe, sslc_recipe *local,
+                                     char *scale_text, size_t cap)
+{
+    if (o->global_crops != 2)
+        return sslc_error(SSLC_ERR_INVALID, "--global-crops %lld: only 2 global views per image "
+                                            "are supported (add small views with --local-crops)",
+                          (long long)o->global_crops);
+    if (o->local_size == SSLC_ARG_AUTO) { // SwAV: 96 px local views beside 224 px global ones
+        o->local_size = (int64_t)((double)o->size * 96.0 / 224.0 + 0.5);
+        if (o->local_size < 8)
+            o->local_size = 8;
+    }
+    double lo = 0.1, hi = 0.4; // small images: local crops near their native resolution
+    if (!strcmp(o->local_scale, "auto")) {
+        if (o->size > 64)
+            lo = 0.05, hi = 0.14; // SwAV (Caron et al. 2020): (0.05, 0.14) at 96 px
+    } else {
+        char extra;
+        if (sscanf(o->local_scale, "%lf,%lf%c", &lo, &hi, &extra) != 2)
+            return sslc_error(SSLC_ERR_INVALID, "--local-scale '%s': give two area fractions "
+                                                "MIN,MAX, e.g. 0.1,0.4",
+                              o->local_scale);
+    }
+    snprintf(scale_text, cap, "%g,%g", lo, hi);
+    o->local_scale = scale_text;
+    sscanf(scale_text, "%lf,%lf", &lo, &hi); // the values config.txt keeps, for a resume
+    if (o->local_crops > 0 && o->local_size >= o->size)
+        sslc_warn("--local-size %lld is not smaller than the %lld px global views",
+                  (long long)o->local_size, (long long)o->size);
+    return o->local_crops > 0 ? sslc_recipe_local(local, recipe, o->local_size, lo, hi) : SSLC_OK;
 }
 
 int sslc_cmd_pretrain(int argc, char **argv)
@@ -142,8 +183,8 @@ int sslc_cmd_pretrain(int argc, char **argv)
     char *stored = NULL;
     sslc_dataset *ds = NULL, *bank = NULL, *val = NULL;
     sslc_pretrain_config cfg = {0};
-    sslc_recipe recipe, eval_recipe;
-    char head[256], *config_text = NULL;
+    sslc_recipe recipe, eval_recipe, local_recipe;
+    char head[256], local_scale[64], *config_text = NULL;
     if (o.resume[0]) {
         if ((st = sslc_ckpt_resolve(o.resume, resume_path, sizeof resume_path)) ||
             (st = sslc_ckpt_read_info(resume_path, &info)))
@@ -178,6 +219,8 @@ int sslc_cmd_pretrain(int argc, char **argv)
         (st = sslc_recipe_overrides_apply(&recipe, &o.aug)))
         goto done;
     sslc_recipe_overrides_resolve(&o.aug, &recipe);
+    if ((st = resolve_multicrop(&o, &recipe, &local_recipe, local_scale, sizeof local_scale)))
+        goto done;
     if ((st = sslc_recipe_defaults(&eval_recipe, "eval", o.size, channels)))
         goto done;
     memcpy(eval_recipe.mean, recipe.mean, sizeof recipe.mean);
@@ -291,6 +334,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
         .warmup = o.warmup, .tau = o.tau, .queue = o.queue, .momentum = o.moco_m,
         .momentum_cosine = o.moco_m_cosine, .shuffle_groups = o.shuffle_groups,
         .bn_groups = o.bn_groups, .chunk = o.chunk, .sync_bn = o.sync_bn,
+        .local_crops = o.local_crops, .local_recipe = o.local_crops > 0 ? &local_recipe : NULL,
         .seed = (uint64_t)o.seed, .async_data = o.async, .fixed_batch = o.fixed_batch, .out = o.out,
         .resume = o.resume[0] ? resume_path : NULL, .log_every = o.log_every,
         .ckpt_every = o.ckpt_every, .keep = o.keep, .config_text = config_text,

@@ -24,7 +24,8 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
 {
     *t = (sslc_contrastive){.cfg = c, .moco = strcmp(c->method, "moco") == 0,
                             .rank = sslc_dist_rank(), .ranks = sslc_dist_size(), .B = c->batch,
-                            .H = H, .W = W, .C = C};
+                            .H = H, .W = W, .C = C, .L = c->local_crops,
+                            .h = c->local_crops > 0 ? c->local_recipe->size : 0};
     t->rank_sum = (sslc_bn_sync){.sum = sum_over_ranks, .ctx = &t->sync_status,
                                  .processes = t->ranks};
     t->per = t->moco && !c->symmetric ? 1 : 2;
@@ -48,6 +49,17 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
                                             "process's whole batch: it does not combine with "
                                             "--bn-groups or --chunk");
     t->g = t->b / t->G;
+    // Multi-crop runs the local views as one more batch beside the global
+    // ones: neither the gathers of several processes nor gradient caching
+    // over groups know of it yet.
+    if (t->L > 0 && t->ranks > 1)
+        return sslc_error(SSLC_ERR_INVALID, "--local-crops runs on one process only, not %d "
+                                            "(mpirun: drop --local-crops)",
+                          t->ranks);
+    if (t->L > 0 && t->G > 1)
+        return sslc_error(SSLC_ERR_INVALID, "--local-crops takes the whole batch as one "
+                                            "batch-norm group: it does not combine with "
+                                            "--bn-groups or --chunk");
     // Gradient buckets of 1 MiB at least (SSLC_GRAD_BUCKET: floats, for tests).
     const char *bucket = getenv("SSLC_GRAD_BUCKET");
     t->bucket = bucket ? atoll(bucket) : (1 << 18);
@@ -66,6 +78,10 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
         (st = sslc_optim_create(&t->opt_enc, &c->optim, &t->enc.params)) ||
         (st = sslc_optim_create(&t->opt_head, &c->optim, &t->head.params)))
         return st;
+    const int64_t nl = t->L * t->b; // local views through the encoder at once
+    if (t->L > 0 && ((st = sslc_resnet_run_create(&t->local_run, &t->enc, nl, t->h, t->h)) ||
+                     (st = sslc_mlp_run_create(&t->local_head_run, &t->head, nl))))
+        return st;
     // Statistics: sync-BN over every process; else one group's, averaged
     // over groups and processes for the running update when there are several.
     const sslc_bn_sync *sync = c->sync_bn && t->ranks > 1 ? &t->rank_sum : NULL;
@@ -74,14 +90,14 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
     sslc_resnet_run_set_bn(t->run, running, sync);
     sslc_mlp_run_set_bn(t->head_run, running, sync);
 
-    const int64_t nz = t->per * t->b * t->D;
+    const int64_t nz = (t->per + t->L) * t->b * t->D, nf = nq > nl ? nq : nl;
     size_t ws = t->moco ? sslc_infonce_workspace_size(t->b, t->D, c->queue)
-                        : sslc_ntxent_workspace_size(2 * t->B, t->D);
+                        : sslc_ntxent_workspace_size((2 + t->L) * t->B, t->D);
     t->loss_ws = sslc_aligned_alloc(ws);
     t->z = sslc_aligned_alloc((size_t)nz * sizeof(float));
     t->dz = sslc_aligned_alloc((size_t)nz * sizeof(float));
     t->dz_group = sslc_aligned_alloc((size_t)(nq * t->D) * sizeof(float));
-    t->dfeat = sslc_aligned_alloc((size_t)(nq * t->enc.feature_dim) * sizeof(float));
+    t->dfeat = sslc_aligned_alloc((size_t)(nf * t->enc.feature_dim) * sizeof(float));
     if (!t->loss_ws || !t->z || !t->dz || !t->dz_group || !t->dfeat)
         return SSLC_ERR_NOMEM;
     if (t->G > 1 &&
@@ -101,6 +117,8 @@ void sslc_contrastive_destroy(sslc_contrastive *t)
 {
     sslc_resnet_run_destroy(t->run);
     sslc_resnet_run_destroy(t->key_run);
+    sslc_resnet_run_destroy(t->local_run);
+    sslc_mlp_run_destroy(t->local_head_run);
     sslc_mlp_run_destroy(t->head_run);
     sslc_mlp_run_destroy(t->key_head_run);
     sslc_resnet_destroy(&t->enc);
@@ -146,8 +164,9 @@ static void group_rows(sslc_contrastive *t, float *dst, const float *src, int64_
     }
 }
 
-sslc_status sslc_contrastive_embed(sslc_contrastive *t, const float *x)
+sslc_status sslc_contrastive_embed(sslc_contrastive *t, const sslc_train_batch *batch)
 {
+    const float *x = batch->x;
     sslc_resnet_prepare(t->run, &t->enc);
     for (int64_t k = 0; k < t->G; k++) {
         const float *f = sslc_resnet_forward(t->run, &t->enc, group_views(t, x, k), true);
@@ -159,11 +178,22 @@ sslc_status sslc_contrastive_embed(sslc_contrastive *t, const float *x)
         sslc_resnet_bn_apply(t->run, &t->enc, t->G, across);
         sslc_mlp_bn_apply(t->head_run, &t->head, t->G, across);
     }
+    if (t->L > 0) { // one process, one group (create): local running statistics update directly
+        sslc_resnet_prepare(t->local_run, &t->enc);
+        const float *f = sslc_resnet_forward(t->local_run, &t->enc, batch->x_local, true);
+        const float *z = sslc_mlp_forward(t->local_head_run, &t->head, f, true);
+        memcpy(t->z + t->per * t->b * t->D, z, (size_t)(t->L * t->b * t->D) * sizeof(float));
+    }
     return t->sync_status;
 }
 
-sslc_status sslc_contrastive_backward(sslc_contrastive *t, const float *x)
+sslc_status sslc_contrastive_backward(sslc_contrastive *t, const sslc_train_batch *batch)
 {
+    const float *x = batch->x;
+    if (t->L > 0) { // the local views' share first: the global one may end in gradient sums
+        sslc_mlp_backward(t->local_head_run, &t->head, t->dfeat, t->dz + t->per * t->b * t->D);
+        sslc_resnet_backward(t->local_run, &t->enc, t->dfeat);
+    }
     if (t->G > 1) { // the recomputed forwards leave the running statistics alone
         sslc_resnet_run_set_bn(t->run, SSLC_BN_RUNNING_FROZEN, NULL);
         sslc_mlp_run_set_bn(t->head_run, SSLC_BN_RUNNING_FROZEN, NULL);

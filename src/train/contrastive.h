@@ -14,6 +14,11 @@
 // again with its backward: gradient caching, the memory of one group).
 // A step function leaves in the grads the gradient of the global loss with
 // respect to this process's share, so the loop only sums them over ranks.
+//
+// Multi-crop (SwAV): L local views per image, of h x h pixels, go through
+// the same encoder and head as a second batch (their own run buffers), and
+// their embeddings follow the global ones in z: (per * b + L * b, D), view
+// blocks of b rows. One process and one batch-norm group only.
 #ifndef SSLC_TRAIN_CONTRASTIVE_H
 #define SSLC_TRAIN_CONTRASTIVE_H
 
@@ -35,6 +40,7 @@ typedef struct sslc_contrastive {
     int64_t B, b, G, g;   // pairs: global, this process's, groups here, per group
     int64_t per;          // query images per pair: 2 (SimCLR, symmetric MoCo) or 1
     int64_t H, W, C, D;   // view size, channels, projection dim
+    int64_t L, h;         // multi-crop: local views per image and their size (L = 0: none)
     int64_t n_key;        // MoCo: keys per step over every process (B or 2B)
     int64_t key_groups;   // MoCo: shuffle-BN groups on this process
 
@@ -42,6 +48,8 @@ typedef struct sslc_contrastive {
     sslc_mlp head, key_head;
     sslc_resnet_run *run, *key_run;       // run: one group's queries; key_run: one key group
     sslc_mlp_run *head_run, *key_head_run;
+    sslc_resnet_run *local_run; // multi-crop: the L * b local views
+    sslc_mlp_run *local_head_run;
     sslc_optim *opt_enc, *opt_head;
     sslc_queue *queue;
     sslc_bn_sync rank_sum; // sums over the processes (sync-BN, deferred statistics)
@@ -49,12 +57,12 @@ typedef struct sslc_contrastive {
     sslc_grad_sync enc_sync, head_sync; // gradient sums overlapped with the last backward
     int64_t bucket;                     // floats per gradient bucket
 
-    float *loss_ws;  // NT-Xent (over 2B) or InfoNCE (over b) workspace
+    float *loss_ws;  // NT-Xent (over (2 + L) B) or InfoNCE (over b) workspace
     float *group_x;  // (per * g, H, W, C): a group's views side by side (G > 1)
-    float *z;        // (per * b, D): this process's embeddings, view-major
-    float *dz;       // (per * b, D): the gradient of the global loss with respect to them
+    float *z;        // ((per + L) * b, D): this process's embeddings, view-major
+    float *dz;       // ((per + L) * b, D): the gradient of the global loss with respect to them
     float *dz_group; // (per * g, D)
-    float *dfeat;    // (per * g, feature_dim)
+    float *dfeat;    // (max(per * g, L * b), feature_dim)
     float *z_all;    // SimCLR, R > 1: (2B, D) every process's, single-process order
     float *dz_all;   // SimCLR, R > 1: (2B, D)
     float *gather;   // R > 1: (R * max(per * b * D, key part)) receive buffer
@@ -78,16 +86,18 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *batch,
 sslc_status sslc_moco_step(void *self, const sslc_train_batch *batch, const sslc_train_state *s,
                            sslc_step_result *result);
 
-// The query side, shared by both methods. x: this process's batch, (2b,
-// H, W, C) views view-major. Embeddings of every group into t->z (the
-// encoder's batch-norm running statistics updated once per group, averaged
-// over groups and processes when there are several).
-sslc_status sslc_contrastive_embed(sslc_contrastive *t, const float *x);
+// The query side, shared by both methods. batch->x: this process's batch,
+// (2b, H, W, C) views view-major (and batch->x_local its L * b local
+// views). Embeddings of every group into t->z, the local views' after them
+// (the encoder's batch-norm running statistics updated once per group,
+// averaged over groups and processes when there are several; local views
+// update them once more, as PyTorch's separate forward of each size does).
+sslc_status sslc_contrastive_embed(sslc_contrastive *t, const sslc_train_batch *batch);
 // Backward of every group from t->dz (recomputing a group's forward first
 // when G > 1); gradients accumulate into the encoder's and head's and, with
 // several processes, are summed over them (in buckets while the last
 // group's backward runs).
-sslc_status sslc_contrastive_backward(sslc_contrastive *t, const float *x);
+sslc_status sslc_contrastive_backward(sslc_contrastive *t, const sslc_train_batch *batch);
 
 // rows (row floats each) of every process, rank-major with `per` view
 // blocks of b rows each, to (to_global) or from the single-process order:

@@ -27,6 +27,7 @@
 
 typedef struct sslc_train_batch {
     const float *x;        // (views * count, H, W, C) normalised views
+    const float *x_local;  // multi-crop: (local views * count, h, h, C) small views, or NULL
     const int64_t *labels; // (count,), or NULL when the trainer needs none
     int64_t count;         // samples (pairs for contrastive views)
 } sslc_train_batch;

@@ -9,6 +9,16 @@
 // unshuffled. On one process the S groups run one after the other (the
 // official CIFAR demo's SplitBatchNorm), with the same keys. Every process
 // then holds every key and enqueues the same ones, so queues stay equal.
+//
+// Multi-crop (SwAV's recipe applied to MoCo): the L local views are more
+// queries, never keys (keys stay the global views of the momentum encoder).
+// The loss is the mean of one InfoNCE term per (query view, key view) pair
+// of different views: each key against every other query view of its image.
+// Without --symmetric the key is global view 1 and the queries view 0 and
+// the local views; with it both global views are keys, so a local view is
+// contrasted with each of them in two separate terms (as SwAV predicts each
+// global view's code from every other view). With L = 0 these are exactly
+// the 1 or 2 terms of plain MoCo (docs/losses.md).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +146,7 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
 {
     sslc_contrastive *t = self;
     const sslc_pretrain_config *c = t->cfg;
-    const int64_t nb = t->b, B = t->B, D = t->D, K = c->queue;
+    const int64_t nb = t->b, D = t->D, K = c->queue;
     const float *views = b->x;
     const size_t image = (size_t)(t->H * t->W * t->C);
     float m = sslc_moco_momentum(t, s);
@@ -146,45 +156,43 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     sslc_status st = compute_keys(t, c->symmetric ? views : views + (size_t)nb * image, s->step);
     if (st)
         return st;
-    if ((st = sslc_contrastive_embed(t, views)))
+    if ((st = sslc_contrastive_embed(t, b)))
         return st;
-    const float *q = t->z, *queue = sslc_queue_data(t->queue);
-    // This process's pairs: its keys of view 1 (and of view 0).
-    const float *k1 = t->keys + (c->symmetric ? B : 0) * D + t->rank * nb * D;
-    const float *k0 = t->keys + t->rank * nb * D;
-    // Each process's loss is the mean over its b queries; the global loss is
-    // their mean, so each backward carries 1 / R.
-    const float share = 1.0f / (float)t->ranks;
-    memset(t->dz, 0, (size_t)(t->per * nb * D) * sizeof(float));
-    double lacc[2];
-    float loss, acc;
-    if (!c->symmetric) {
-        if ((st = sslc_infonce_forward(&loss, &acc, t->loss_ws, q, k1, queue, nb, D, K,
-                                       (float)c->tau)))
-            return st;
-        sslc_infonce_backward(t->dz, t->loss_ws, share, nb, D, K);
-    } else {
-        // loss = (L(q1, k2) + L(q2, k1)) / 2, both against the same queue.
-        float l1, l2, a1, a2;
-        if ((st = sslc_infonce_forward(&l1, &a1, t->loss_ws, q, k1, queue, nb, D, K,
-                                       (float)c->tau)))
-            return st;
-        sslc_infonce_backward(t->dz, t->loss_ws, 0.5f * share, nb, D, K);
-        if ((st = sslc_infonce_forward(&l2, &a2, t->loss_ws, q + nb * D, k0, queue, nb, D, K,
-                                       (float)c->tau)))
-            return st;
-        sslc_infonce_backward(t->dz + nb * D, t->loss_ws, 0.5f * share, nb, D, K);
-        loss = 0.5f * (l1 + l2);
-        acc = 0.5f * (a1 + a2);
+    const float *queue = sslc_queue_data(t->queue);
+    // Query blocks of nb rows in t->z: global views 0 .. per-1, then the L
+    // local views. Key views: 1, and with --symmetric 1 then 0 (t->keys is
+    // view-major over the whole batch: this process's pairs at rank * nb).
+    const int64_t key_views[2] = {1, 0}, n_keys = c->symmetric ? 2 : 1;
+    const int64_t blocks = t->per + t->L, terms = n_keys * (blocks - (c->symmetric ? 1 : 0));
+    // Each process's loss is the mean over its b queries and the terms; the
+    // global loss is their mean over processes, so each backward carries
+    // 1 / (terms R).
+    const float weight = 1.0f / (float)terms / (float)t->ranks;
+    memset(t->dz, 0, (size_t)(blocks * nb * D) * sizeof(float));
+    float loss = 0.0f, acc = 0.0f;
+    for (int64_t kv = 0; kv < n_keys; kv++) {
+        const int64_t key_view = key_views[kv];
+        const float *k = t->keys + ((c->symmetric ? key_view * t->B : 0) + t->rank * nb) * D;
+        for (int64_t qb = 0; qb < blocks; qb++) {
+            if (qb == key_view && qb < t->per) // a view is not its own query
+                continue;
+            float l, a;
+            if ((st = sslc_infonce_forward(&l, &a, t->loss_ws, t->z + qb * nb * D, k, queue, nb,
+                                           D, K, (float)c->tau)))
+                return st;
+            sslc_infonce_backward(t->dz + qb * nb * D, t->loss_ws, weight, nb, D, K);
+            loss += l;
+            acc += a;
+        }
     }
-    lacc[0] = loss, lacc[1] = acc;
+    double lacc[2] = {loss / (float)terms, acc / (float)terms};
     if ((st = sslc_dist_sum_f64(lacc, 2)))
         return st;
     // Enqueue after the logits are computed (MoCo Algorithm 1): every key
     // of the batch, the same on every process.
     if ((st = sslc_queue_enqueue(t->queue, t->keys, t->n_key)))
         return st;
-    if ((st = sslc_contrastive_backward(t, views)))
+    if ((st = sslc_contrastive_backward(t, b)))
         return st;
     *r = (sslc_step_result){.loss = lacc[0] / t->ranks, .acc = lacc[1] / t->ranks};
     return SSLC_OK;

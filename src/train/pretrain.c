@@ -199,6 +199,8 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     sslc_pipeline_config_default(&pc);
     pc.batch_size = cfg->batch;
     pc.views = 2;
+    pc.local_views = cfg->local_crops;
+    pc.local_recipe = cfg->local_recipe;
     pc.seed = cfg->seed;
     pc.async = cfg->async_data;
     if (t.ranks > 1) { // this process's slice of every batch

@@ -46,6 +46,13 @@ typedef struct sslc_pretrain_config {
     int64_t chunk;     // > 0: groups of this many query images (instead of bn_groups)
     bool sync_bn;      // statistics over every process's batch (one group per process)
 
+    // Multi-crop (SwAV, Caron et al. 2020): local_crops small views per
+    // image besides the 2 global ones, made by local_recipe (NULL when 0).
+    // Each size goes through the encoder as its own batch. One process, one
+    // batch-norm group (docs/training.md).
+    int64_t local_crops;
+    const sslc_recipe *local_recipe;
+
     uint64_t seed;
     bool async_data;   // produce batch k+1 while training on batch k
     bool fixed_batch;  // benchmarks: augment one batch, then train on it at every step

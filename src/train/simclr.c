@@ -1,7 +1,9 @@
 // SimCLR's step (Chen et al. 2020): both views of every pair through the
 // encoder and projector, NT-Xent over the 2B embeddings of the global
 // batch (gathered from every process: each one's negatives are all of
-// them), backward from the gradient of that one loss.
+// them), backward from the gradient of that one loss. With multi-crop
+// (SwAV), the L local views join the loss: its multi-positive form over
+// (2 + L) B rows, every other view of an image a positive.
 #include <string.h>
 
 #include "losses/ntxent.h"
@@ -13,8 +15,8 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_t
 {
     (void)s;
     sslc_contrastive *t = self;
-    const int64_t n = 2 * t->B, D = t->D;
-    sslc_status st = sslc_contrastive_embed(t, b->x);
+    const int64_t views = 2 + t->L, n = views * t->B, D = t->D;
+    sslc_status st = sslc_contrastive_embed(t, b);
     if (st)
         return st;
     float *z = t->z, *dz = t->dz;
@@ -28,7 +30,8 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_t
     // Every process computes the whole loss (cheap beside the encoder) and
     // so the gradient with respect to every embedding, and keeps its own.
     float loss, acc;
-    if ((st = sslc_ntxent_forward(&loss, &acc, t->loss_ws, z, n, D, (float)t->cfg->tau)))
+    if ((st = sslc_ntxent_multi_forward(&loss, &acc, t->loss_ws, z, n, views, D,
+                                        (float)t->cfg->tau)))
         return st;
     memset(dz, 0, (size_t)(n * D) * sizeof(float));
     sslc_ntxent_backward(dz, t->loss_ws, 1.0f, n, D);
@@ -37,7 +40,7 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_t
         memcpy(t->dz, t->gather + (size_t)(t->rank * 2 * t->b * D),
                (size_t)(2 * t->b * D) * sizeof(float));
     }
-    if ((st = sslc_contrastive_backward(t, b->x)))
+    if ((st = sslc_contrastive_backward(t, b)))
         return st;
     *r = (sslc_step_result){.loss = loss, .acc = acc};
     return SSLC_OK;

@@ -24,13 +24,19 @@ static sslc_status pipeline_next(void *ctx, sslc_train_batch *out)
         *out = (sslc_train_batch){0};
         return st;
     }
-    *out = (sslc_train_batch){.x = b->views, .count = b->count};
+    *out = (sslc_train_batch){.x = b->views, .x_local = b->local, .count = b->count};
     if (ps->fixed) {
         size_t n = (size_t)(b->views_per_sample * b->count * b->height * b->width * b->channels);
-        if (!(ps->fixed_views = sslc_aligned_alloc(n * sizeof(float))))
+        size_t nl = (size_t)(b->local_views * b->count * b->local_size * b->local_size *
+                             b->channels);
+        if (!(ps->fixed_views = sslc_aligned_alloc(n * sizeof(float))) ||
+            (nl && !(ps->fixed_local = sslc_aligned_alloc(nl * sizeof(float)))))
             return SSLC_ERR_NOMEM;
         memcpy(ps->fixed_views, b->views, n * sizeof(float));
-        ps->fixed_batch = (sslc_train_batch){.x = ps->fixed_views, .count = b->count};
+        if (nl)
+            memcpy(ps->fixed_local, b->local, nl * sizeof(float));
+        ps->fixed_batch = (sslc_train_batch){.x = ps->fixed_views, .x_local = ps->fixed_local,
+                                             .count = b->count};
         *out = ps->fixed_batch;
     }
     return SSLC_OK;
@@ -47,7 +53,8 @@ sslc_batch_source sslc_pipeline_source_init(sslc_pipeline_source *ps, sslc_pipel
 void sslc_pipeline_source_free(sslc_pipeline_source *ps)
 {
     free(ps->fixed_views);
-    ps->fixed_views = NULL;
+    free(ps->fixed_local);
+    ps->fixed_views = ps->fixed_local = NULL;
 }
 
 static sslc_status loader_begin(void *ctx, int64_t epoch, int64_t first_step)

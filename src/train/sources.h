@@ -13,6 +13,7 @@ typedef struct sslc_pipeline_source {
     sslc_pipeline *pipe;
     bool fixed;        // benchmarks: the first batch again at every step
     float *fixed_views; // a private copy of it (the pipeline reuses its buffers)
+    float *fixed_local; // and of its local views (multi-crop)
     sslc_train_batch fixed_batch;
 } sslc_pipeline_source;
 

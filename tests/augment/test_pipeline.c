@@ -592,6 +592,103 @@ static void batch_slices_are_the_whole_batch(void **state)
     sslc_dataset_destroy(ds);
 }
 
+// Multi-crop: with 4 local views the 2 global views are bit-identical to a
+// 2-view run's; local view j is view 2 + j of the counter-based RNG, made
+// by the local recipe; threads and async change nothing.
+static void local_views_leave_global_views_unchanged(void **state)
+{
+    (void)state;
+    char spec[8500];
+    make_idx(40, 20, 24, 3, spec, sizeof spec);
+    sslc_dataset *ds;
+    assert_int_equal(sslc_dataset_open(&ds, spec, NULL), SSLC_OK);
+    sslc_recipe r, local;
+    assert_int_equal(sslc_recipe_defaults(&r, "simclr", 16, 3), SSLC_OK);
+    assert_int_equal(sslc_recipe_local(&local, &r, 8, 0.1, 0.4), SSLC_OK);
+    assert_int_equal(local.size, 8);
+    assert_true(local.crop_scale_min == 0.1 && local.crop_scale_max == 0.4);
+    assert_true(local.brightness == r.brightness && local.gray_p == r.gray_p);
+    const int64_t B = 8, L = 4, image = 16 * 16 * 3, small = 8 * 8 * 3;
+    run_result whole = run_epochs(ds, &r, 2, true, B, 1, 3, 0);
+    float *first_local = NULL;
+    for (int pass = 0; pass < 2; pass++) { // 1 thread sync, then 2 threads async
+        sslc_pipeline_config cfg;
+        sslc_pipeline_config_default(&cfg);
+        cfg.batch_size = B;
+        cfg.seed = 42;
+        cfg.threads = pass ? 2 : 1;
+        cfg.async = pass == 1;
+        cfg.local_views = L;
+        cfg.local_recipe = &local;
+        sslc_pipeline *p;
+        assert_int_equal(sslc_pipeline_create(&p, ds, &r, &cfg), SSLC_OK);
+        assert_int_equal(sslc_pipeline_begin_epoch(p, 3, 0), SSLC_OK);
+        const sslc_batch *b;
+        for (int64_t k = 0; k < whole.batches; k++) {
+            assert_int_equal(sslc_pipeline_next(p, &b), SSLC_OK);
+            assert_non_null(b);
+            assert_int_equal(b->local_views, L);
+            assert_int_equal(b->local_size, 8);
+            assert_memory_equal(b->views, whole.views + k * whole.floats_per_batch,
+                                (size_t)(2 * B * image) * sizeof(float));
+            if (k == 0 && pass == 0) {
+                first_local = malloc((size_t)(L * B * small) * sizeof(float));
+                memcpy(first_local, b->local, (size_t)(L * B * small) * sizeof(float));
+                // Local view j of sample i: draw 2 + j with the local recipe.
+                sslc_view_scratch scratch = {0};
+                float *want = malloc((size_t)small * sizeof(float));
+                for (int64_t i = 0; i < 2; i++) {
+                    sslc_image img;
+                    int scale = 1, used = 1;
+                    assert_int_equal(sslc_dataset_decode(ds, b->indices[i], &img, fixed_scale,
+                                                         &scale, &used),
+                                     SSLC_OK);
+                    for (int64_t j = 0; j < L; j++) {
+                        sslc_view_params vp;
+                        sslc_recipe_draw(&local, 42, 3, (uint64_t)b->indices[i],
+                                         (uint64_t)(2 + j), 20, 24, &vp);
+                        assert_int_equal(sslc_recipe_apply(want, &local, &vp, img.data, 20, 24,
+                                                           1, &scratch),
+                                         SSLC_OK);
+                        assert_memory_equal(b->local + (j * B + i) * small, want,
+                                            (size_t)small * sizeof(float));
+                    }
+                    sslc_image_free(&img);
+                }
+                // Local views of a sample differ from one another.
+                assert_true(memcmp(b->local, b->local + B * small, (size_t)small * 4) != 0);
+                free(want);
+                sslc_view_scratch_free(&scratch);
+            } else if (k == 0) {
+                assert_memory_equal(b->local, first_local,
+                                    (size_t)(L * B * small) * sizeof(float));
+            }
+        }
+        sslc_pipeline_destroy(p);
+    }
+    // More views than the pipeline holds, or local views without a recipe.
+    sslc_pipeline_config cfg;
+    sslc_pipeline_config_default(&cfg);
+    cfg.batch_size = B;
+    cfg.local_views = 15;
+    cfg.local_recipe = &local;
+    sslc_pipeline *p = NULL;
+    assert_int_equal(sslc_pipeline_create(&p, ds, &r, &cfg), SSLC_ERR_INVALID);
+    cfg.local_views = 2;
+    cfg.local_recipe = NULL;
+    assert_int_equal(sslc_pipeline_create(&p, ds, &r, &cfg), SSLC_ERR_INVALID);
+    // A local size the recipe's blur kernel does not fit is refused, naming the options.
+    sslc_recipe blurred = r;
+    blurred.blur_p = 0.5;
+    blurred.blur_kernel = 9;
+    assert_int_equal(sslc_recipe_local(&local, &blurred, 4, 0.1, 0.4), SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "--local-size"));
+    free(first_local);
+    free(whole.views);
+    free(whole.indices);
+    sslc_dataset_destroy(ds);
+}
+
 int main(int argc, char **argv)
 {
     sslc_log_set_level(SSLC_LOG_WARN);
@@ -601,6 +698,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(batches_do_not_depend_on_threads_or_async),
         cmocka_unit_test(partial_batches_and_views_layout),
         cmocka_unit_test(batch_slices_are_the_whole_batch),
+        cmocka_unit_test(local_views_leave_global_views_unchanged),
         cmocka_unit_test(gray_views_jitter_only_brightness_and_contrast),
         cmocka_unit_test(bad_images_are_skipped_named_and_counted),
         cmocka_unit_test(eval_recipe_resizes_and_center_crops),

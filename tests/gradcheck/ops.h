@@ -25,6 +25,7 @@ extern const sslc_gc_op sslc_gc_resnet_head_twin; // the same, numeric side in d
 
 // losses/ and src/eval (ops_losses.c)
 extern const sslc_gc_op sslc_gc_ntxent;
+extern const sslc_gc_op sslc_gc_ntxent_multi;
 extern const sslc_gc_op sslc_gc_infonce;
 extern const sslc_gc_op sslc_gc_xent;
 extern const sslc_gc_op sslc_gc_logreg;

@@ -19,6 +19,7 @@
 
 typedef struct loss_state {
     int64_t rows, D, K; // NT-Xent: 2N D; InfoNCE: N D K; cross-entropy: N classes
+    int64_t views;      // NT-Xent: M views per image (rows = M N)
     float *q, *k, *queue, *dq;
     double *qd, *kd, *queued, *dqd;
     int64_t *labels;
@@ -40,14 +41,14 @@ static void loss_teardown(sslc_gc_run *run)
     free(st->qd), free(st->kd), free(st->queued), free(st->dqd), free(st->labels), free(st);
 }
 
-// ---- NT-Xent: 2N D (tau) ------------------------------------------------------------
+// ---- NT-Xent: 2N D, and multi-positive: M N D (tau) ----------------------------------
 
-static void ntxent_setup(sslc_gc_run *run)
+static void ntxent_start(sslc_gc_run *run, int64_t views, int64_t rows, int64_t D)
 {
     const sslc_gc_case *c = run->c;
     loss_state *st = calloc(1, sizeof *st);
     assert_non_null(st);
-    st->rows = c->size[0], st->D = c->size[1];
+    st->views = views, st->rows = rows, st->D = D;
     size_t n = (size_t)(st->rows * st->D);
     st->q = sslc_gc_inputs_new(c, n, 1);
     st->qd = to_double(st->q, n);
@@ -57,11 +58,23 @@ static void ntxent_setup(sslc_gc_run *run)
     sslc_gc_declare(run, "dz", NULL, st->qd, n, st->dq, st->dqd);
 }
 
+static void ntxent_setup(sslc_gc_run *run)
+{
+    ntxent_start(run, 2, run->c->size[0], run->c->size[1]);
+}
+
+static void ntxent_multi_setup(sslc_gc_run *run)
+{
+    const int64_t *size = run->c->size;
+    ntxent_start(run, size[0], size[0] * size[1], size[2]);
+}
+
 static double ntxent_loss(sslc_gc_run *run)
 {
     loss_state *st = run->state;
     double loss;
-    assert_int_equal(sslc_ntxent_reference(&loss, NULL, st->qd, st->rows, st->D, run->c->tau),
+    assert_int_equal(sslc_ntxent_multi_reference(&loss, NULL, st->qd, st->rows, st->views, st->D,
+                                                 run->c->tau),
                      SSLC_OK);
     return loss;
 }
@@ -73,18 +86,21 @@ static void ntxent_backward(sslc_gc_run *run)
     loss_state *st = run->state;
     float *ws = sslc_aligned_alloc(sslc_ntxent_workspace_size(st->rows, st->D)), loss;
     assert_non_null(ws);
-    assert_int_equal(sslc_ntxent_forward(&loss, NULL, ws, st->q, st->rows, st->D,
-                                         (float)run->c->tau),
+    assert_int_equal(sslc_ntxent_multi_forward(&loss, NULL, ws, st->q, st->rows, st->views, st->D,
+                                               (float)run->c->tau),
                      SSLC_OK);
     sslc_ntxent_backward(st->dq, ws, 1.0f, st->rows, st->D);
     free(ws);
     double ref;
-    assert_int_equal(sslc_ntxent_reference(&ref, st->dqd, st->qd, st->rows, st->D, run->c->tau),
+    assert_int_equal(sslc_ntxent_multi_reference(&ref, st->dqd, st->qd, st->rows, st->views,
+                                                 st->D, run->c->tau),
                      SSLC_OK);
 }
 
 const sslc_gc_op sslc_gc_ntxent = {"ntxent", "losses", "2N D", ntxent_setup, ntxent_loss,
                                    ntxent_backward, loss_teardown};
+const sslc_gc_op sslc_gc_ntxent_multi = {"ntxent-multi", "losses", "M N D", ntxent_multi_setup,
+                                         ntxent_loss, ntxent_backward, loss_teardown};
 
 // ---- InfoNCE: N D K (tau); the gradient is the query's -------------------------------
 

@@ -85,6 +85,20 @@ static const sslc_gc_case cases[] = {
      .seed = 502},
     {GC(ntxent), {6, 4}, .tau = 0.5, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3, .twin_tol = 1e-6,
      .seed = 502},
+    // Multi-crop's multi-positive NT-Xent: M views of N images (M = 2 is the
+    // case above through the same code; M = 1 + 1 image and odd M included).
+    {GC(ntxent_multi), {3, 1, 4}, .tau = 0.1, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,
+     .twin_tol = 1e-6, .seed = 510},
+    {GC(ntxent_multi), {3, 2, 4}, .tau = 0.5, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,
+     .twin_tol = 1e-6, .seed = 511},
+    {GC(ntxent_multi), {6, 3, 5}, .tau = 0.1, .inputs = NORMAL, .eps = 1e-4, .richardson = true,
+     .tol = 1e-3, .twin_tol = 1e-6, .seed = 512,
+     .why = "entries near 1e-5: a step of 1e-4 with Richardson keeps the difference's rounding "
+            "under the twin's bound"},
+    {GC(ntxent_multi), {6, 3, 5}, .tau = 0.5, .inputs = NORMAL, .eps = 1e-4, .richardson = true,
+     .tol = 1e-3, .twin_tol = 1e-6, .seed = 512,
+     .why = "entries near 1e-5: a step of 1e-4 with Richardson keeps the difference's rounding "
+            "under the twin's bound"},
     {GC(infonce), {1, 3, 2}, .tau = 0.1, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,
      .twin_tol = 1e-6, .seed = 600},
     {GC(infonce), {1, 3, 2}, .tau = 0.5, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,

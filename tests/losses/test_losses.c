@@ -45,7 +45,24 @@ static void normalize_rows(float *x, int64_t n, int64_t d)
 
 // ---------------------------------------------------------------- NT-Xent
 
-// Fast path (loss, accuracy, dz) for z: (two_n, D).
+// Fast path (loss, accuracy, dz) for z: (rows, D), `views` views per image.
+static float ntxent_multi_run(float *dz, float *accuracy, const float *z, int64_t rows,
+                              int64_t views, int64_t D, float tau)
+{
+    float *ws = sslc_aligned_alloc(sslc_ntxent_workspace_size(rows, D));
+    assert_non_null(ws);
+    float loss = NAN;
+    assert_int_equal(sslc_ntxent_multi_forward(&loss, accuracy, ws, z, rows, views, D, tau),
+                     SSLC_OK);
+    if (dz) {
+        memset(dz, 0, (size_t)(rows * D) * sizeof *dz);
+        sslc_ntxent_backward(dz, ws, 1.0f, rows, D);
+    }
+    free(ws);
+    return loss;
+}
+
+// The 2-view entry point (SimCLR).
 static float ntxent_run(float *dz, float *accuracy, const float *z, int64_t two_n, int64_t D,
                         float tau)
 {
@@ -83,6 +100,81 @@ static void ntxent_matches_naive_twin(void **state)
             free(z), free(dz), free(zd), free(dzd), free(ref_dz);
         }
     }
+}
+
+// Multi-positive NT-Xent (multi-crop): M views of N images against the
+// double twin, and M = 2 bit-identical to the 2-view entry point.
+static void ntxent_multi_matches_naive_twin(void **state)
+{
+    (void)state;
+    const int64_t shapes[][3] = {{2, 5, 7}, {3, 1, 4}, {4, 6, 16}, {6, 20, 24}}; // M N D
+    const float taus[] = {0.05f, 0.2f, 1.0f};
+    for (size_t s = 0; s < 4; s++) {
+        for (size_t t = 0; t < 3; t++) {
+            int64_t M = shapes[s][0], rows = M * shapes[s][1], D = shapes[s][2], n = rows * D;
+            float *z = sslc_test_randn((size_t)n, 200 + s, 1.5);
+            float *dz = malloc((size_t)n * sizeof *dz), acc;
+            double *zd = to_double(z, n), *dzd = calloc((size_t)n, sizeof *dzd), ref;
+            float loss = ntxent_multi_run(dz, &acc, z, rows, M, D, taus[t]);
+            assert_int_equal(sslc_ntxent_multi_reference(&ref, dzd, zd, rows, M, D, taus[t]),
+                             SSLC_OK);
+            float ref_loss = (float)ref, *ref_dz = to_float(dzd, n);
+            char what[64];
+            snprintf(what, sizeof what, "ntxent loss M=%lld rows=%lld tau=%g", (long long)M,
+                     (long long)rows, taus[t]);
+            sslc_assert_close(what, &loss, &ref_loss, 1, 1e-5, 1e-5);
+            snprintf(what, sizeof what, "ntxent dz M=%lld rows=%lld tau=%g", (long long)M,
+                     (long long)rows, taus[t]);
+            sslc_assert_close(what, dz, ref_dz, (size_t)n, 1e-5, 1e-3);
+            if (M == 2) {
+                float *dz2 = malloc((size_t)n * sizeof *dz2), acc2;
+                float loss2 = ntxent_run(dz2, &acc2, z, rows, D, taus[t]);
+                assert_true(loss2 == loss && acc2 == acc);
+                assert_memory_equal(dz2, dz, (size_t)n * sizeof *dz);
+                free(dz2);
+            }
+            free(z), free(dz), free(zd), free(dzd), free(ref_dz);
+        }
+    }
+}
+
+// M identical views per image, images orthogonal: each row sees cos 1 with
+// its M-1 positives and 0 with the (N-1) M others, so
+// L = -1/tau + log((M-1) e^{1/tau} + (N-1) M), and every row's argmax is a positive.
+static void ntxent_multi_has_the_closed_form_on_orthogonal_images(void **state)
+{
+    (void)state;
+    const int64_t M = 5, N = 3, D = 4;
+    float z[5 * 3 * 4] = {0};
+    for (int64_t v = 0; v < M; v++)
+        for (int64_t k = 0; k < N; k++)
+            z[(v * N + k) * D + k] = 1.0f + (float)v; // scale: normalised away
+    const double taus[] = {0.1, 0.5, 1.0};
+    for (size_t t = 0; t < 3; t++) {
+        float acc = 0.0f, loss = ntxent_multi_run(NULL, &acc, z, M * N, M, D, (float)taus[t]);
+        double want = -1.0 / taus[t] +
+                      log((double)(M - 1) * exp(1.0 / taus[t]) + (double)((N - 1) * M));
+        float wantf = (float)want, one = 1.0f;
+        sslc_assert_close("ntxent multi closed form", &loss, &wantf, 1, 1e-5, 1e-5);
+        sslc_assert_close("ntxent multi accuracy", &acc, &one, 1, 0, 0);
+    }
+}
+
+static void ntxent_multi_rejects_impossible_arguments(void **state)
+{
+    (void)state;
+    float z[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, loss;
+    float *ws = sslc_aligned_alloc(sslc_ntxent_workspace_size(6, 2));
+    assert_int_equal(sslc_ntxent_multi_forward(&loss, NULL, ws, z, 6, 4, 2, 0.1f),
+                     SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "M*N"));
+    assert_int_equal(sslc_ntxent_multi_forward(&loss, NULL, ws, z, 6, 1, 2, 0.1f),
+                     SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "at least 2 views"));
+    assert_int_equal(sslc_ntxent_multi_forward(&loss, NULL, ws, z, 2, 3, 6, 0.1f),
+                     SSLC_ERR_INVALID);
+    assert_int_equal(sslc_ntxent_multi_forward(&loss, NULL, ws, z, 6, 3, 2, 0.1f), SSLC_OK);
+    free(ws);
 }
 
 // Identical views, all pairs orthogonal: every row sees cos 1 with its
@@ -444,6 +536,36 @@ static void ntxent_matches_pytorch(void **state)
     }
 }
 
+static void ntxent_multi_matches_pytorch(void **state)
+{
+    (void)state;
+    const char *file = "losses_ntxent.h5";
+    int cases = (int)sslc_fixture_scalar(file, "multi_cases");
+    assert_true(cases >= 12);
+    for (int c = 0; c < cases; c++) {
+        float *shape = sslc_fixture_floats(file, key("multi%d/shape", c), NULL);
+        int64_t M = (int64_t)shape[0], rows = M * (int64_t)shape[1], D = (int64_t)shape[2];
+        float tau = (float)sslc_fixture_scalar(file, key("multi%d/tau", c));
+        float want = (float)sslc_fixture_scalar(file, key("multi%d/loss", c));
+        float want_acc = (float)sslc_fixture_scalar(file, key("multi%d/accuracy", c));
+        size_t n = 0;
+        float *z = sslc_fixture_floats(file, key("multi%d/z", c), &n);
+        float *grad = sslc_fixture_floats(file, key("multi%d/grad", c), NULL);
+        assert_int_equal(n, (size_t)(rows * D));
+        float *dz = malloc(n * sizeof *dz), acc = -1.0f;
+        float loss = ntxent_multi_run(dz, &acc, z, rows, M, D, tau);
+        char what[80];
+        snprintf(what, sizeof what, "torch ntxent-multi loss M=%lld rows=%lld D=%lld tau=%g",
+                 (long long)M, (long long)rows, (long long)D, tau);
+        sslc_assert_close(what, &loss, &want, 1, 1e-5, 1e-5);
+        snprintf(what, sizeof what, "torch ntxent-multi grad M=%lld rows=%lld D=%lld tau=%g",
+                 (long long)M, (long long)rows, (long long)D, tau);
+        sslc_assert_close(what, dz, grad, n, 1e-6, 1e-3);
+        assert_true(acc == want_acc);
+        free(shape), free(z), free(grad), free(dz);
+    }
+}
+
 static void infonce_matches_pytorch(void **state)
 {
     (void)state;
@@ -529,6 +651,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(ntxent_is_stable_for_small_tau_and_zero_rows),
         cmocka_unit_test(ntxent_backward_accumulates_and_scales),
         cmocka_unit_test(ntxent_rejects_impossible_arguments),
+        cmocka_unit_test(ntxent_multi_matches_naive_twin),
+        cmocka_unit_test(ntxent_multi_has_the_closed_form_on_orthogonal_images),
+        cmocka_unit_test(ntxent_multi_rejects_impossible_arguments),
         cmocka_unit_test(infonce_matches_naive_twin),
         cmocka_unit_test(infonce_has_the_closed_form_on_orthogonal_keys),
         cmocka_unit_test(infonce_backward_does_not_read_the_queue),
@@ -539,6 +664,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(ntxent_matches_pytorch),
+        cmocka_unit_test(ntxent_multi_matches_pytorch),
         cmocka_unit_test(infonce_matches_pytorch),
         cmocka_unit_test(infonce_queue_evolves_like_pytorch),
     };
