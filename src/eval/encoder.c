@@ -1,5 +1,6 @@
 #include "src/eval/encoder.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "src/io/checkpoint.h"
@@ -75,6 +76,32 @@ sslc_status sslc_projector_load(sslc_mlp *head, const char *path, int64_t in_dim
     }
     if (!(st = sslc_mlp_create(head, in_dim, spec->s)))
         st = load_part(path, "projector", &head->params);
+done:
+    if (st)
+        sslc_mlp_destroy(head);
+    sslc_ckpt_info_free(&ci);
+    return st;
+}
+
+sslc_status sslc_classifier_load(sslc_mlp *head, const char *path, int64_t in_dim)
+{
+    memset(head, 0, sizeof *head);
+    sslc_ckpt_info ci = {0};
+    sslc_status st = sslc_ckpt_read_info(path, &ci);
+    if (st)
+        return st;
+    const sslc_ckpt_attr *k = sslc_ckpt_info_attr(&ci, "num_classes");
+    if (!k || k->type != SSLC_CKPT_ATTR_INT || k->i < 2) {
+        st = sslc_error(SSLC_ERR_FORMAT, "checkpoint %s has no classifier (the model.h5 of sslc "
+                                         "finetune or sslc supervised has one; a pretraining "
+                                         "checkpoint or an exported encoder does not)",
+                        path);
+        goto done;
+    }
+    char spec[32];
+    snprintf(spec, sizeof spec, "linear:%lld", (long long)k->i);
+    if (!(st = sslc_mlp_create(head, in_dim, spec)))
+        st = load_part(path, "classifier", &head->params);
 done:
     if (st)
         sslc_mlp_destroy(head);

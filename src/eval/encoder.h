@@ -28,6 +28,12 @@ sslc_status sslc_encoder_load(sslc_resnet *net, sslc_encoder_info *info, const c
 // fine-tuned classifier) is refused with the reason.
 sslc_status sslc_projector_load(sslc_mlp *head, const char *path, int64_t in_dim);
 
+// The classifier of a fine-tuned model (its "classifier" part: a linear
+// layer of /model attribute num_classes outputs), taking in_dim features, as
+// sslc_encoder_save writes it. head: created here. A file without one (a
+// pretraining checkpoint, an exported encoder) is refused with the reason.
+sslc_status sslc_classifier_load(sslc_mlp *head, const char *path, int64_t in_dim);
+
 // The /model attributes that describe enc to the loaders (arch,
 // in_channels, width, cifar_stem, feature_dim, image_size) into attrs
 // (room for SSLC_ENCODER_ATTRS); returns how many. image_size: the view
