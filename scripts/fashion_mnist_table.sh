@@ -231,7 +231,7 @@ for f in $FRACTIONS; do
             [[ " $METHODS " == *" $m "* ]] || continue
             run "$m, fine-tuned then distilled" "$f" "$seed" "distill-$m-$f-s$seed" -- "$S" \
                 distill --teacher "$OUT/finetune-$m-$f-s$seed/model.h5" \
-                --init "$OUT/$m/last.h5" --label-fraction "$f" "${sd[@]}" --minutes "$dm" \
+                --init "$OUT/$m/last.h5" "${sd[@]}" --minutes "$dm" \
                 --epochs 1000
         done
         run "supervised from scratch" "$f" "$seed" "supervised-$f-s$seed" -- "$S" supervised \

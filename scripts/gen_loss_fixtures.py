@@ -1,15 +1,18 @@
 #!/usr/bin/python3
-"""Regenerates tests/fixtures/losses_{ntxent,infonce}.h5 with PyTorch.
+"""Regenerates tests/fixtures/losses_{ntxent,infonce,distill}.h5 with PyTorch.
 
 The references are the plain PyTorch formulations of NT-Xent (SimCLR), its
-multi-positive form for multi-crop (groups multi*: M views per image) and
-InfoNCE (MoCo), evaluated in float64 from float32 inputs; the C tests load
-the inputs, run sslc's losses and compare loss and gradient. Fixed seeds:
-rerunning gives the same files.
+multi-positive form for multi-crop (groups multi*: M views per image),
+InfoNCE (MoCo) and the distillation loss (SimCLRv2 eq. 2), evaluated in
+float64 from float32 inputs; the C tests load the inputs, run sslc's losses
+and compare loss and gradient. Fixed seeds: rerunning gives the same files.
 
-    /usr/bin/python3 scripts/gen_loss_fixtures.py
+    /usr/bin/python3 scripts/gen_loss_fixtures.py [ntxent] [infonce] [distill]
+
+(no names: all three).
 """
 import os
+import sys
 
 import h5py
 import numpy as np
@@ -185,12 +188,58 @@ def gen_infonce(path):
         put(f, "steps/ptr", [ptr])
 
 
+def distill(student, teacher, tau):
+    """SimCLRv2 eq. 2 (no tau^2): soft cross-entropy, mean over the batch;
+    the teacher's probabilities are constants."""
+    targets = F.softmax(teacher.detach() / tau, dim=1)
+    loss = F.cross_entropy(student / tau, targets)  # probability targets (torch >= 1.10)
+    by_hand = -(targets * F.log_softmax(student / tau, dim=1)).sum(dim=1).mean()
+    assert torch.allclose(loss, by_hand, rtol=1e-12, atol=1e-12)
+    agree = (student.argmax(dim=1) == targets.argmax(dim=1)).sum()
+    return loss, agree
+
+
+def gen_distill(path):
+    g = torch.Generator().manual_seed(2468)
+    with h5py.File(path, "w") as f:
+        case = 0
+        for n, k in [(1, 2), (4, 10), (16, 7)]:
+            for tau in [0.1, 1.0, 4.0]:
+                # A student that half agrees with its teacher, at logit scales
+                # where tau matters (confident teacher rows and flat ones).
+                teacher = torch.randn(n, k, generator=g, dtype=torch.float64)
+                teacher = teacher * (0.2 + 4.0 * torch.rand(n, 1, generator=g, dtype=torch.float64))
+                student = 0.5 * teacher + torch.randn(n, k, generator=g, dtype=torch.float64)
+                teacher = torch.tensor(f32(teacher), dtype=torch.float64)
+                student = torch.tensor(f32(student), dtype=torch.float64, requires_grad=True)
+                loss, agree = distill(student, teacher, tau)
+                loss.backward()
+                grp = f"case{case}"
+                put(f, f"{grp}/student", f32(student))
+                put(f, f"{grp}/teacher", f32(teacher))
+                put(f, f"{grp}/grad", f32(student.grad))
+                put(f, f"{grp}/loss", [loss.item()])
+                put(f, f"{grp}/agree", [agree.item()])
+                put(f, f"{grp}/tau", [tau])
+                put(f, f"{grp}/shape", [n, k])
+                case += 1
+        put(f, "cases", [case])
+
+
+GENERATORS = {"ntxent": gen_ntxent, "infonce": gen_infonce, "distill": gen_distill}
+
+
 def main():
+    names = sys.argv[1:] or list(GENERATORS)
+    unknown = [n for n in names if n not in GENERATORS]
+    if unknown:
+        sys.exit(f"unknown fixture {unknown[0]!r} (one of {', '.join(GENERATORS)})")
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
-    gen_ntxent(os.path.join(OUT, "losses_ntxent.h5"))
-    gen_infonce(os.path.join(OUT, "losses_infonce.h5"))
-    print("wrote", OUT + "/losses_ntxent.h5", OUT + "/losses_infonce.h5")
+    for name in names:
+        path = os.path.join(OUT, f"losses_{name}.h5")
+        GENERATORS[name](path)
+        print("wrote", path)
 
 
 if __name__ == "__main__":

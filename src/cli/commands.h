@@ -11,6 +11,7 @@ int sslc_cmd_augment_preview(int argc, char **argv);
 int sslc_cmd_linear_eval(int argc, char **argv);
 int sslc_cmd_finetune(int argc, char **argv);
 int sslc_cmd_supervised(int argc, char **argv);
+int sslc_cmd_distill(int argc, char **argv);
 int sslc_cmd_knn(int argc, char **argv);
 int sslc_cmd_embed(int argc, char **argv);
 int sslc_cmd_scan(int argc, char **argv);

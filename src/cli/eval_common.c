@@ -18,9 +18,8 @@ sslc_status sslc_cli_open_dataset(sslc_dataset **ds, const char *spec, int chann
     return sslc_dataset_open(ds, spec, &opt);
 }
 
-// Opens spec and refuses it without labels ("what": "--train", ...).
-static sslc_status open_labelled(sslc_dataset **ds, const char *spec, int channels, bool strict,
-                                 const char *what)
+sslc_status sslc_cli_open_labelled(sslc_dataset **ds, const char *spec, int channels, bool strict,
+                                   const char *what)
 {
     sslc_status st = sslc_cli_open_dataset(ds, spec, channels, strict);
     if (st)
@@ -119,9 +118,9 @@ sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resne
             return st;
         channels = (int)enc->config.in_channels;
     }
-    if ((st = open_labelled(train, labels->train, channels, labels->strict, "--train")) ||
-        (st = open_labelled(test, labels->test, sslc_dataset_channels(*train), labels->strict,
-                            "--test")))
+    if ((st = sslc_cli_open_labelled(train, labels->train, channels, labels->strict, "--train")) ||
+        (st = sslc_cli_open_labelled(test, labels->test, sslc_dataset_channels(*train),
+                                     labels->strict, "--test")))
         goto fail;
     if (sslc_dataset_num_classes(*test) != sslc_dataset_num_classes(*train)) {
         st = sslc_error(SSLC_ERR_INVALID, "--train has %lld classes, --test %lld",

@@ -1,5 +1,5 @@
-// What the evaluation commands (linear-eval, finetune, supervised, knn)
-// share: labelled datasets, label subsets, encoders from checkpoints or
+// What the evaluation commands (linear-eval, finetune, supervised, knn,
+// distill) share: labelled datasets, label subsets, encoders from checkpoints or
 // random initialisation, and their view recipes.
 #ifndef SSLC_CLI_EVAL_COMMON_H
 #define SSLC_CLI_EVAL_COMMON_H
@@ -32,6 +32,11 @@ enum { SSLC_CLI_LABEL_ARGS = 7 };
 // Opens spec for a command: channels 0 (the data's) or 1 / 3; strict: every
 // image decoded now, any bad file an error (the bad-input rule, docs/data.md).
 sslc_status sslc_cli_open_dataset(sslc_dataset **ds, const char *spec, int channels, bool strict);
+
+// sslc_cli_open_dataset, refusing a dataset without labels (what: the
+// option that named it, "--train").
+sslc_status sslc_cli_open_labelled(sslc_dataset **ds, const char *spec, int channels, bool strict,
+                                   const char *what);
 
 // Writes the SSLC_CLI_LABEL_ARGS argument entries for l to a.
 size_t sslc_cli_label_args(sslc_arg *a, sslc_cli_labels *l);

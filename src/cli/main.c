@@ -24,6 +24,7 @@ static const command commands[] = {
     {"augment-preview", sslc_cmd_augment_preview, "write a PNG contact sheet of an image's views", false},
     {"linear-eval", sslc_cmd_linear_eval, "linear probe of a frozen encoder on 1% / 10% / 100% of the labels", true},
     {"finetune", sslc_cmd_finetune, "fine-tune a pretrained encoder + classifier on a labelled subset", false},
+    {"distill", sslc_cmd_distill, "distil a fine-tuned teacher into a student on unlabeled images (SimCLRv2)", false},
     {"supervised", sslc_cmd_supervised, "supervised baseline: the encoder from scratch on a labelled subset", false},
     {"knn", sslc_cmd_knn, "weighted kNN accuracy of an encoder's features (no training)", true},
     {"embed", sslc_cmd_embed, "write the features of every image of a dataset (HDF5 or .npy)", true},

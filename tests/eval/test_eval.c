@@ -29,74 +29,8 @@
 #include "src/eval/metrics.h"
 #include "src/eval/probe.h"
 #include "src/train/finetune.h"
+#include "tests/eval/classes.h"
 #include "tests/harness.h"
-
-// ---------------------------------------------------------------- a generated folder
-
-// Class 0: horizontal stripes, 1: vertical stripes, 2: a bright centre
-// square, with random phase, contrast and noise. Orientation survives the
-// crops and flips of the "supervised" recipe.
-static void make_image(uint8_t *px, int64_t S, int cls, sslc_rng *r)
-{
-    int period = 3 + (int)sslc_rng_below(r, 3), phase = (int)sslc_rng_below(r, 6);
-    double amp = 60 + 60 * sslc_rng_uniform(r);
-    for (int64_t y = 0; y < S; y++)
-        for (int64_t x = 0; x < S; x++) {
-            double v = 100;
-            if (cls == 0)
-                v += ((y + phase) / period) % 2 ? amp : -amp / 2;
-            else if (cls == 1)
-                v += ((x + phase) / period) % 2 ? amp : -amp / 2;
-            else
-                v += (labs(y - S / 2) < S / 4 && labs(x - S / 2) < S / 4) ? amp : -amp / 2;
-            v += 20 * (sslc_rng_uniform(r) - 0.5);
-            px[y * S + x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
-}
-
-// dir/<split>/<class>/<i>.png; returns dir.
-static const char *make_folder(const char *tag, int per_class_train, int per_class_test)
-{
-    const char *dir = sslc_test_tmpdir(tag);
-    static char keep[8][1024];
-    static int used;
-    char *out = keep[used++ % 8];
-    snprintf(out, 1024, "%s", dir);
-    const char *classes[] = {"horizontal", "vertical", "square"};
-    const int64_t S = 16;
-    uint8_t px[16 * 16];
-    for (int split = 0; split < 2; split++) {
-        char path[1400];
-        snprintf(path, sizeof path, "%s/%s", out, split ? "test" : "train");
-        mkdir(path, 0777);
-        for (int c = 0; c < 3; c++) {
-            snprintf(path, sizeof path, "%s/%s/%s", out, split ? "test" : "train", classes[c]);
-            mkdir(path, 0777);
-            int count = split ? per_class_test : per_class_train;
-            for (int i = 0; i < count; i++) {
-                sslc_rng r = sslc_rng_make(99, (uint64_t)split, (uint64_t)c, (uint64_t)i, 0);
-                make_image(px, S, c, &r);
-                snprintf(path, sizeof path, "%s/%s/%s/%03d.png", out, split ? "test" : "train",
-                         classes[c], i);
-                assert_int_equal(sslc_png_write(path, px, S, S, 1), SSLC_OK);
-            }
-        }
-    }
-    return out;
-}
-
-static sslc_dataset *open_ds(const char *dir, const char *split)
-{
-    char spec[1400];
-    snprintf(spec, sizeof spec, "imagefolder:%s/%s", dir, split);
-    sslc_dataset_options opt;
-    sslc_dataset_options_default(&opt);
-    opt.quiet = true;
-    opt.channels = 1;
-    sslc_dataset *ds = NULL;
-    assert_int_equal(sslc_dataset_open(&ds, spec, &opt), SSLC_OK);
-    return ds;
-}
 
 // ---------------------------------------------------------------- subsets
 
@@ -157,8 +91,8 @@ static void subset_balanced_deterministic_nested(void **state)
 static void subset_files_and_test_set(void **state)
 {
     (void)state;
-    const char *dir = make_folder("subset-files", 20, 10);
-    sslc_dataset *train = open_ds(dir, "train"), *test = open_ds(dir, "test");
+    const char *dir = tc_make_folder("subset-files", 20, 10);
+    sslc_dataset *train = tc_open_ds(dir, "train"), *test = tc_open_ds(dir, "test");
     sslc_subset s, t, back;
     assert_int_equal(sslc_subset_from_dataset(&s, train, 0.25, 0, 0), SSLC_OK);
     assert_int_equal(s.n, 15); // round(0.25 * 60 / 3) = 5 per class
@@ -401,8 +335,8 @@ static void recipes(sslc_recipe *eval, sslc_recipe *train)
 static void linear_eval_leaves_encoder_bit_identical(void **state)
 {
     (void)state;
-    const char *dir = make_folder("probe-frozen", 30, 10);
-    sslc_dataset *train = open_ds(dir, "train");
+    const char *dir = tc_make_folder("probe-frozen", 30, 10);
+    sslc_dataset *train = tc_open_ds(dir, "train");
     sslc_resnet enc;
     make_encoder(&enc, 4);
     sslc_params before;
@@ -462,8 +396,8 @@ static double test_accuracy(sslc_resnet *enc, sslc_mlp *head, const sslc_dataset
 static void finetune_changes_encoder(void **state)
 {
     (void)state;
-    const char *dir = make_folder("finetune", 10, 4);
-    sslc_dataset *train = open_ds(dir, "train");
+    const char *dir = tc_make_folder("finetune", 10, 4);
+    sslc_dataset *train = tc_open_ds(dir, "train");
     sslc_recipe eval, aug;
     recipes(&eval, &aug);
     sslc_subset s;
@@ -509,8 +443,8 @@ static void finetune_changes_encoder(void **state)
 static void supervised_baseline_learns(void **state)
 {
     (void)state;
-    const char *dir = make_folder("supervised", 40, 20);
-    sslc_dataset *train = open_ds(dir, "train"), *test = open_ds(dir, "test");
+    const char *dir = tc_make_folder("supervised", 40, 20);
+    sslc_dataset *train = tc_open_ds(dir, "train"), *test = tc_open_ds(dir, "test");
     sslc_recipe eval, aug;
     recipes(&eval, &aug);
     sslc_subset s;
@@ -560,7 +494,7 @@ static void supervised_baseline_learns(void **state)
 static void cli_commands(void **state)
 {
     (void)state;
-    const char *dir = make_folder("cli", 20, 10);
+    const char *dir = tc_make_folder("cli", 20, 10);
     static char out[1 << 16];
     char cmd[6000], log[1400], ckpt[1400], res[1400];
     snprintf(log, sizeof log, "%s/log.txt", dir);
@@ -662,7 +596,7 @@ static void cli_commands(void **state)
 static void finetune_from_head_layer_keeps_pretrained_layers(void **state)
 {
     (void)state;
-    const char *dir = make_folder("headlayer", 8, 4);
+    const char *dir = tc_make_folder("headlayer", 8, 4);
     static char out[1 << 16];
     char cmd[6000], log[1400], d[3000], ckpt[1400], model[1400];
     snprintf(log, sizeof log, "%s/log.txt", dir);
@@ -738,7 +672,7 @@ static void truncate_half(const char *path)
 static void bad_images_are_excluded_and_counted(void **state)
 {
     (void)state;
-    const char *dir = make_folder("bad", 8, 6);
+    const char *dir = tc_make_folder("bad", 8, 6);
     static char out[1 << 16];
     char cmd[6000], log[1400], ckpt[1400], res[1400], path[1600];
     snprintf(log, sizeof log, "%s/log.txt", dir);
@@ -795,7 +729,7 @@ static void bad_images_are_excluded_and_counted(void **state)
 static void embed_writes_dataset_order_and_matches_torchvision(void **state)
 {
     (void)state;
-    const char *dir = make_folder("embed", 4, 2);
+    const char *dir = tc_make_folder("embed", 4, 2);
     static char out[1 << 16];
     char cmd[6000], log[1400], ckpt[1400], feats[1400], npy[1400];
     snprintf(log, sizeof log, "%s/log.txt", dir);
@@ -811,7 +745,7 @@ static void embed_writes_dataset_order_and_matches_torchvision(void **state)
     assert_non_null(strstr(out, "embed: 12 rows of 32 features"));
 
     // Rows follow the dataset, and the features are the library's.
-    sslc_dataset *ds = open_ds(dir, "train");
+    sslc_dataset *ds = tc_open_ds(dir, "train");
     sslc_recipe eval, aug;
     recipes(&eval, &aug);
     sslc_features f;

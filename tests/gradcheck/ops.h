@@ -28,6 +28,7 @@ extern const sslc_gc_op sslc_gc_ntxent;
 extern const sslc_gc_op sslc_gc_ntxent_multi;
 extern const sslc_gc_op sslc_gc_infonce;
 extern const sslc_gc_op sslc_gc_xent;
+extern const sslc_gc_op sslc_gc_distill;
 extern const sslc_gc_op sslc_gc_logreg;
 
 // The fixed random projection r of L = sum(y * r): (n,) N(0, 1).

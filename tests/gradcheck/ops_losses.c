@@ -1,13 +1,14 @@
 // Gradient-check ops for the losses (losses/: NT-Xent, InfoNCE,
-// cross-entropy) and the logistic-regression objective of the linear probe
+// cross-entropy, distillation) and the logistic-regression objective of the linear probe
 // (src/eval/logreg). The numeric side of the three losses is a
 // double-precision twin evaluated at double inputs, so it carries no float
 // rounding: sslc's float gradient is held to the usual bound and the twin's
-// own gradient (NT-Xent, InfoNCE) to a much tighter one.
+// own gradient (NT-Xent, InfoNCE, distillation) to a much tighter one.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "losses/distill.h"
 #include "losses/infonce.h"
 #include "losses/ntxent.h"
 #include "losses/xent.h"
@@ -18,7 +19,7 @@
 #include "tests/harness.h"
 
 typedef struct loss_state {
-    int64_t rows, D, K; // NT-Xent: 2N D; InfoNCE: N D K; cross-entropy: N classes
+    int64_t rows, D, K; // NT-Xent: 2N D; InfoNCE: N D K; cross-entropy, distillation: N classes
     int64_t views;      // NT-Xent: M views per image (rows = M N)
     float *q, *k, *queue, *dq;
     double *qd, *kd, *queued, *dqd;
@@ -214,6 +215,57 @@ static void xent_backward(sslc_gc_run *run)
 
 const sslc_gc_op sslc_gc_xent = {"xent", "losses", "N classes", xent_setup, xent_loss,
                                  xent_backward, loss_teardown};
+
+// ---- distillation: N classes (tau); the gradient is the student's logits' ---------
+
+static void distill_setup(sslc_gc_run *run)
+{
+    const sslc_gc_case *c = run->c;
+    loss_state *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    st->rows = c->size[0], st->K = c->size[1];
+    size_t n = (size_t)(st->rows * st->K);
+    st->q = sslc_gc_inputs_new(c, n, 1); // student logits
+    st->k = sslc_gc_inputs_new(c, n, 2); // teacher logits (not checked: no gradient)
+    st->qd = to_double(st->q, n), st->kd = to_double(st->k, n);
+    st->dq = calloc(n, sizeof *st->dq), st->dqd = calloc(n, sizeof *st->dqd);
+    assert_true(st->dq && st->dqd);
+    run->state = st;
+    sslc_gc_declare(run, "dstudent", NULL, st->qd, n, st->dq, st->dqd);
+}
+
+static double distill_loss(sslc_gc_run *run)
+{
+    loss_state *st = run->state;
+    double loss;
+    assert_int_equal(sslc_distill_reference(&loss, NULL, st->qd, st->kd, st->rows, st->K,
+                                            run->c->tau),
+                     SSLC_OK);
+    return loss;
+}
+
+static void distill_backward(sslc_gc_run *run)
+{
+    loss_state *st = run->state;
+    size_t n = (size_t)(st->rows * st->K);
+    float *targets = malloc(n * sizeof *targets), *probs = malloc(n * sizeof *probs);
+    assert_true(targets && probs);
+    const float tau = (float)run->c->tau;
+    double loss, ref;
+    assert_int_equal(sslc_distill_targets(targets, st->k, st->rows, st->K, tau), SSLC_OK);
+    assert_int_equal(sslc_distill_forward(&loss, NULL, probs, st->q, targets, st->rows, st->K,
+                                          tau),
+                     SSLC_OK);
+    sslc_distill_backward(st->dq, probs, targets, 1.0f, st->rows, st->K, tau);
+    assert_int_equal(sslc_distill_reference(&ref, st->dqd, st->qd, st->kd, st->rows, st->K,
+                                            run->c->tau),
+                     SSLC_OK);
+    assert_true(fabs(loss - ref) < 1e-5 * fmax(1.0, fabs(ref))); // float path, same function
+    free(targets), free(probs);
+}
+
+const sslc_gc_op sslc_gc_distill = {"distill", "losses", "N classes", distill_setup,
+                                    distill_loss, distill_backward, loss_teardown};
 
 // ---- the probe's objective on the committed fixture (eval_logreg.h5) ---------------
 

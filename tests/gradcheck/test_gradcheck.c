@@ -112,6 +112,14 @@ static const sslc_gc_case cases[] = {
     {GC(infonce), {4, 6, 9}, .tau = 0.5, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,
      .twin_tol = 1e-6, .seed = 602},
     {GC(xent), {5, 4}, .inputs = NORMAL, .scale = 2, .eps = 1e-4, .tol = 1e-3, .seed = 11},
+    {GC(distill), {5, 4}, .tau = 1.0, .inputs = NORMAL, .scale = 2, .eps = 1e-5, .tol = 1e-3,
+     .twin_tol = 1e-6, .seed = 700},
+    {GC(distill), {6, 10}, .tau = 0.1, .inputs = NORMAL, .scale = 0.15, .eps = 1e-5, .tol = 1e-3,
+     .twin_tol = 1e-6, .floor = 1e-3, .seed = 701,
+     .why = "tau 0.1: entries under 1e-3 of the largest sit at the double difference's "
+            "rounding (~1e-11) and are judged by their absolute error"},
+    {GC(distill), {3, 7}, .tau = 4.0, .inputs = NORMAL, .scale = 3, .eps = 1e-5, .tol = 1e-3,
+     .twin_tol = 1e-6, .seed = 702},
 
     {GC(logreg), {0}, .inputs = NORMAL, .scale = 0.3, .eps = 1e-2, .tol = 2e-3, .seed = 3},
 };

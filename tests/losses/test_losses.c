@@ -1,4 +1,4 @@
-// losses/: NT-Xent, InfoNCE and the MoCo key queue. The fast float paths are
+// losses/: NT-Xent, InfoNCE, distillation and the MoCo key queue. The fast float paths are
 // compared with their double-precision naive twins and with PyTorch
 // (tests/fixtures/losses_*.h5, written by scripts/gen_loss_fixtures.py);
 // both against central finite differences in tests/gradcheck/.
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "losses/distill.h"
 #include "losses/infonce.h"
 #include "losses/ntxent.h"
 #include "losses/queue.h"
@@ -497,6 +498,143 @@ static void queue_pointer_round_trips_for_checkpoints(void **state)
     sslc_queue_destroy(b);
 }
 
+// ---------------------------------------------------------------- distillation
+
+// Fast path: targets from the teacher, loss, agreement and dstudent (zeroed first).
+static double distill_run(float *ds, int64_t *agree, const float *student, const float *teacher,
+                          int64_t N, int64_t K, float tau)
+{
+    size_t n = (size_t)(N * K);
+    float *targets = malloc(n * sizeof *targets), *probs = malloc(n * sizeof *probs);
+    assert_true(targets && probs);
+    double loss = NAN;
+    assert_int_equal(sslc_distill_targets(targets, teacher, N, K, tau), SSLC_OK);
+    assert_int_equal(sslc_distill_forward(&loss, agree, probs, student, targets, N, K, tau),
+                     SSLC_OK);
+    if (ds) {
+        memset(ds, 0, n * sizeof *ds);
+        sslc_distill_backward(ds, probs, targets, 1.0f, N, K, tau);
+    }
+    free(targets), free(probs);
+    return loss;
+}
+
+static void distill_matches_naive_twin(void **state)
+{
+    (void)state;
+    const int64_t shapes[][2] = {{1, 2}, {5, 3}, {32, 10}, {129, 100}};
+    const float taus[] = {0.1f, 1.0f, 4.0f};
+    for (size_t s = 0; s < 4; s++) {
+        for (size_t t = 0; t < 3; t++) {
+            int64_t N = shapes[s][0], K = shapes[s][1], n = N * K;
+            float *z = sslc_test_randn((size_t)n, 200 + s, 2.0);
+            float *y = sslc_test_randn((size_t)n, 300 + s, 3.0);
+            float *ds = malloc((size_t)n * sizeof *ds);
+            double *zd = to_double(z, n), *yd = to_double(y, n);
+            double *dsd = calloc((size_t)n, sizeof *dsd), ref;
+            float loss = (float)distill_run(ds, NULL, z, y, N, K, taus[t]);
+            assert_int_equal(sslc_distill_reference(&ref, dsd, zd, yd, N, K, taus[t]), SSLC_OK);
+            float ref_loss = (float)ref, *ref_ds = to_float(dsd, n);
+            char what[64];
+            snprintf(what, sizeof what, "distill loss N=%lld K=%lld tau=%g", (long long)N,
+                     (long long)K, taus[t]);
+            sslc_assert_close(what, &loss, &ref_loss, 1, 1e-5, 1e-5);
+            snprintf(what, sizeof what, "distill grad N=%lld K=%lld tau=%g", (long long)N,
+                     (long long)K, taus[t]);
+            sslc_assert_close(what, ds, ref_ds, (size_t)n, 1e-6, 1e-3);
+            free(z), free(y), free(ds), free(zd), free(yd), free(dsd), free(ref_ds);
+        }
+    }
+}
+
+// A student equal to its teacher: the loss is the teacher's entropy
+// -sum p log p (not 0), the gradient 0 and every argmax agrees; against a
+// uniform student (constant logits), log K whatever the teacher.
+static void distill_of_the_teacher_itself_is_its_entropy(void **state)
+{
+    (void)state;
+    const int64_t N = 6, K = 5, n = N * K;
+    const float tau = 0.5f;
+    float *t = sslc_test_randn((size_t)n, 11, 2.0), *ds = malloc((size_t)n * sizeof *ds);
+    int64_t agree = -1;
+    float loss = (float)distill_run(ds, &agree, t, t, N, K, tau);
+    double h = 0.0;
+    for (int64_t i = 0; i < N; i++) {
+        double m = -INFINITY, z = 0.0;
+        for (int64_t k = 0; k < K; k++)
+            m = fmax(m, t[i * K + k] / tau);
+        for (int64_t k = 0; k < K; k++)
+            z += exp(t[i * K + k] / tau - m);
+        for (int64_t k = 0; k < K; k++) {
+            double p = exp(t[i * K + k] / tau - m) / z;
+            h -= p * log(p) / (double)N;
+        }
+    }
+    float want = (float)h, zero[30] = {0};
+    sslc_assert_close("distill of the teacher itself", &loss, &want, 1, 1e-6, 1e-5);
+    sslc_assert_close("distill grad at the teacher", ds, zero, (size_t)n, 1e-7, 0);
+    assert_int_equal(agree, N);
+    float flat[30], logk = logf((float)K);
+    for (int64_t i = 0; i < n; i++)
+        flat[i] = 0.25f;
+    loss = (float)distill_run(NULL, NULL, flat, t, N, K, tau);
+    sslc_assert_close("distill of a uniform student", &loss, &logk, 1, 1e-6, 1e-6);
+    free(t), free(ds);
+}
+
+// Logits 200 apart at tau 0.05: probabilities underflow to 0, the loss
+// stays finite and equal to the twin's.
+static void distill_is_stable_for_large_logits(void **state)
+{
+    (void)state;
+    const int64_t N = 4, K = 6, n = N * K;
+    float *z = sslc_test_randn((size_t)n, 21, 100.0), *y = sslc_test_randn((size_t)n, 22, 100.0);
+    float *ds = malloc((size_t)n * sizeof *ds);
+    float loss = (float)distill_run(ds, NULL, z, y, N, K, 0.05f);
+    assert_true(isfinite(loss));
+    double *zd = to_double(z, n), *yd = to_double(y, n), *dsd = calloc((size_t)n, sizeof *dsd), ref;
+    assert_int_equal(sslc_distill_reference(&ref, dsd, zd, yd, N, K, 0.05), SSLC_OK);
+    float ref_loss = (float)ref, *ref_ds = to_float(dsd, n);
+    sslc_assert_close("distill large logits loss", &loss, &ref_loss, 1, 1e-3, 1e-5);
+    sslc_assert_close("distill large logits grad", ds, ref_ds, (size_t)n, 1e-6, 1e-3);
+    free(z), free(y), free(ds), free(zd), free(yd), free(dsd), free(ref_ds);
+}
+
+static void distill_backward_accumulates_and_scales(void **state)
+{
+    (void)state;
+    const int64_t N = 7, K = 4, n = N * K;
+    const float tau = 2.0f;
+    float *z = sslc_test_randn((size_t)n, 31, 1.0), *y = sslc_test_randn((size_t)n, 32, 1.0);
+    float *base = sslc_test_randn((size_t)n, 33, 1.0), *ds = malloc((size_t)n * sizeof *ds);
+    float *targets = malloc((size_t)n * sizeof *targets), *probs = malloc((size_t)n * sizeof *probs);
+    float *acc = malloc((size_t)n * sizeof *acc);
+    distill_run(ds, NULL, z, y, N, K, tau);
+    double loss;
+    assert_int_equal(sslc_distill_targets(targets, y, N, K, tau), SSLC_OK);
+    assert_int_equal(sslc_distill_forward(&loss, NULL, probs, z, targets, N, K, tau), SSLC_OK);
+    memcpy(acc, base, (size_t)n * sizeof *acc);
+    // Twice with scale 0.5 and 1.5 onto a non-zero gradient: base + 2 ds.
+    sslc_distill_backward(acc, probs, targets, 0.5f, N, K, tau);
+    sslc_distill_backward(acc, probs, targets, 1.5f, N, K, tau);
+    for (int64_t i = 0; i < n; i++)
+        base[i] += 2.0f * ds[i];
+    sslc_assert_close("distill backward += with scale", acc, base, (size_t)n, 1e-6, 1e-5);
+    free(z), free(y), free(base), free(ds), free(targets), free(probs), free(acc);
+}
+
+static void distill_rejects_impossible_arguments(void **state)
+{
+    (void)state;
+    float z[6] = {1, 2, 3, 4, 5, 6}, p[6];
+    double loss;
+    assert_int_equal(sslc_distill_targets(p, z, 2, 3, 0.0f), SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "temperature"));
+    assert_int_equal(sslc_distill_targets(p, z, 2, 3, NAN), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_distill_forward(&loss, NULL, p, z, z, 0, 3, 1.0f), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_distill_forward(&loss, NULL, p, z, z, 2, 3, -1.0f), SSLC_ERR_INVALID);
+}
+
 // ---------------------------------------------------------------- fixtures
 
 static const char *key(const char *fmt, int a)
@@ -598,6 +736,38 @@ static void infonce_matches_pytorch(void **state)
     }
 }
 
+static void distill_matches_pytorch(void **state)
+{
+    (void)state;
+    const char *file = "losses_distill.h5";
+    int cases = (int)sslc_fixture_scalar(file, "cases");
+    assert_true(cases >= 9);
+    for (int c = 0; c < cases; c++) {
+        float *shape = sslc_fixture_floats(file, key("case%d/shape", c), NULL);
+        int64_t N = (int64_t)shape[0], K = (int64_t)shape[1];
+        float tau = (float)sslc_fixture_scalar(file, key("case%d/tau", c));
+        float want = (float)sslc_fixture_scalar(file, key("case%d/loss", c));
+        float want_agree = (float)sslc_fixture_scalar(file, key("case%d/agree", c));
+        size_t n = 0;
+        float *s = sslc_fixture_floats(file, key("case%d/student", c), &n);
+        float *t = sslc_fixture_floats(file, key("case%d/teacher", c), NULL);
+        float *grad = sslc_fixture_floats(file, key("case%d/grad", c), NULL);
+        assert_int_equal(n, (size_t)(N * K));
+        float *ds = malloc(n * sizeof *ds);
+        int64_t agree = -1;
+        float loss = (float)distill_run(ds, &agree, s, t, N, K, tau);
+        char what[80];
+        snprintf(what, sizeof what, "torch distill loss N=%lld K=%lld tau=%g", (long long)N,
+                 (long long)K, tau);
+        sslc_assert_close(what, &loss, &want, 1, 1e-5, 1e-5);
+        snprintf(what, sizeof what, "torch distill grad N=%lld K=%lld tau=%g", (long long)N,
+                 (long long)K, tau);
+        sslc_assert_close(what, ds, grad, n, 1e-6, 1e-3);
+        assert_int_equal(agree, (int64_t)want_agree);
+        free(shape), free(s), free(t), free(grad), free(ds);
+    }
+}
+
 // MoCo's loop over several steps with a batch that does not divide K:
 // logits against the current queue, backward, enqueue the normalised keys.
 static void infonce_queue_evolves_like_pytorch(void **state)
@@ -661,12 +831,18 @@ int main(int argc, char **argv)
         cmocka_unit_test(queue_starts_with_random_unit_keys),
         cmocka_unit_test(queue_wraps_without_losing_or_duplicating_keys),
         cmocka_unit_test(queue_pointer_round_trips_for_checkpoints),
+        cmocka_unit_test(distill_matches_naive_twin),
+        cmocka_unit_test(distill_of_the_teacher_itself_is_its_entropy),
+        cmocka_unit_test(distill_is_stable_for_large_logits),
+        cmocka_unit_test(distill_backward_accumulates_and_scales),
+        cmocka_unit_test(distill_rejects_impossible_arguments),
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(ntxent_matches_pytorch),
         cmocka_unit_test(ntxent_multi_matches_pytorch),
         cmocka_unit_test(infonce_matches_pytorch),
         cmocka_unit_test(infonce_queue_evolves_like_pytorch),
+        cmocka_unit_test(distill_matches_pytorch),
     };
     const sslc_test_group groups[] = {
         SSLC_GROUP("unit", unit),
