@@ -37,7 +37,7 @@ static size_t make_args(sslc_arg *a, options *o)
     const sslc_arg list[] = {
         {"teacher", SSLC_ARG_STRING, &o->teacher, "the fine-tuned teacher: a model.h5 of sslc finetune / supervised, or its folder", NULL, 0, 0},
         {"unlabeled", SSLC_ARG_STRING, &o->unlabeled, "the images distilled on (labels, if any, are not used)", NULL, 0, 0},
-        {"tau", SSLC_ARG_FLOAT, &o->tau, "temperature of teacher and student softmax (SimCLRv2: 1 big-to-small, 0.1 self-distillation)", NULL, 1e-3, 100},
+        {"tau", SSLC_ARG_FLOAT, &o->tau, "temperature of the teacher's and the student's softmax (choose it on a validation split)", NULL, 1e-3, 100},
         {"labelled-weight", SSLC_ARG_FLOAT, &o->labelled_weight, "weight of the labelled cross-entropy beside the distillation loss (0: distillation only)", NULL, 0, 1000},
         {"labelled-batch", SSLC_ARG_INT, &o->labelled_batch, "labelled images per step with --labelled-weight (auto: a quarter of --batch)", NULL, 1, 1 << 20},
         {"init", SSLC_ARG_STRING, &o->init, "the student's encoder: a checkpoint (file or run folder; its encoder), or random", NULL, 0, 0},
