@@ -2,9 +2,10 @@
 # The main job: SimCLR pretraining on Fashion-MNIST (Debian's
 # dataset-fashion-mnist, 60k unlabeled training images) with a small
 # ResNet-18 sized for 2 cores, about 10 minutes, then the kNN accuracy of
-# the learned features on the 10k test images next to that of the same
-# encoder at initialisation, and linear probes with 1% and 10% of the
-# labels against a random-init encoder. Builds sslc first, installing what
+# the learned features on the 10k held-out training images
+# (fashion-mnist:train#val) next to that of the same encoder at
+# initialisation, and linear probes with 1% and 10% of the labels, measured
+# on the 10k test images, against a random-init encoder. Builds sslc first, installing what
 # is missing.
 #   scripts/run.sh                      # defaults below
 #   SSLC_MINUTES=30 scripts/run.sh      # a longer budget
