@@ -323,7 +323,7 @@ static void multicrop_trains_records_and_resumes(const char *method)
 {
     setup s;
     setup_open(&s, method);
-    char cmd[16384], straight[4200], split[4200], log[4300];
+    char cmd[32768], straight[4200], split[4200], log[4300];
     snprintf(straight, sizeof straight, "%s/straight", s.dir);
     snprintf(split, sizeof split, "%s/split", s.dir);
     snprintf(log, sizeof log, "%s/log.txt", s.dir);
