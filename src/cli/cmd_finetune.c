@@ -254,7 +254,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     sslc_info("%s: mode %s, %lld trainable parameters (encoder %lld, adapters %lld, head %lld), "
               "peak RSS %.0f MiB",
               cmd, sslc_peft_mode_name(mode), (long long)res.trainable,
-              (long long)sslc_peft_trainable(mode, &enc.params), (long long)lora.params.n_values,
+              (long long)sslc_peft_trainable(mode, &enc.params),
+              (long long)sslc_peft_trainable(SSLC_PEFT_FULL, &lora.params),
               (long long)sslc_peft_trainable(SSLC_PEFT_FULL, &head.params), rss);
     int64_t count, test_skipped;
     if ((st = sslc_classifier_scores(&scores, &labels, &count, &test_skipped, &enc, &head, test,
