@@ -158,7 +158,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         return 0;
     if (st)
         return sslc_cli_fail(cmd, st);
-    const bool lora_given = o.lora_rank != SSLC_ARG_AUTO || !isnan(o.lora_alpha) || strcmp(o.lora_targets, "auto");
+    const bool lora_given = o.lora_rank != SSLC_ARG_AUTO || !isnan(o.lora_alpha) ||
+                            strcmp(o.lora_targets, "auto");
     if (!supervised && lora_given && strcmp(o.mode, "lora"))
         return sslc_cli_fail(cmd, sslc_error(SSLC_ERR_INVALID, "--lora-rank, --lora-alpha and "
                                                                "--lora-targets need --mode lora"));
@@ -238,8 +239,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
               (long long)subset.n, (long long)classes, (long long)o.epochs);
 
     sslc_finetune_config fc = {
-        .mode = mode, .lora = mode == SSLC_PEFT_LORA ? &lora : NULL, .batch = o.batch, .epochs = o.epochs, .minutes = o.minutes,
-        .max_steps = o.max_steps,
+        .mode = mode, .lora = mode == SSLC_PEFT_LORA ? &lora : NULL, .batch = o.batch,
+        .epochs = o.epochs, .minutes = o.minutes, .max_steps = o.max_steps,
         .lr = sslc_schedule_scale_lr(o.lr, o.batch < subset.n ? o.batch : subset.n, scaling),
         .warmup_epochs = o.warmup_epochs, .momentum = o.momentum, .nesterov = o.nesterov,
         .weight_decay = o.weight_decay, .seed = (uint64_t)o.seed, .log_every = o.log_every};
@@ -270,7 +271,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     double seconds = sslc_now() - start;
     char what[64];
     snprintf(what, sizeof what, "%s%s%s", supervised ? "supervised" : "finetune",
-             mode == SSLC_PEFT_FULL ? "" : "-", mode == SSLC_PEFT_FULL ? "" : sslc_peft_mode_name(mode));
+             mode == SSLC_PEFT_FULL ? "" : "-",
+             mode == SSLC_PEFT_FULL ? "" : sslc_peft_mode_name(mode));
     char excluded[256];
     const int64_t ex_train = sslc_dataset_skipped(train) + res.skipped;
     const int64_t ex_test = sslc_dataset_skipped(test) + test_skipped;
