@@ -215,7 +215,7 @@ int sslc_cmd_distill(int argc, char **argv)
             o.width = teacher.config.width;
     }
     sslc_cli_encoder_args ea = {o.init, o.arch, o.width, teacher.config.cifar_stem,
-                                (uint64_t)o.seed};
+                                (uint64_t)o.seed, NULL};
     if ((st = sslc_cli_encoder(&student, &student_size, method, sizeof method, &ea, channels))) {
         st = sslc_error_prefix(st, "--init");
         goto done;

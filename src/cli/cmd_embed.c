@@ -75,11 +75,12 @@ int sslc_cmd_embed(int argc, char **argv)
         "are left out, named and counted (/indices says which rows are which images).\n"
         "DATASET: fashion-mnist:train, folder:DIR, imagefolder:DIR, idx:FILE[,LABELS],\n"
         "manifest:FILE, or a path."};
-    const char *ckpt = "", *out = "embeddings.h5", *format = "auto";
+    const char *ckpt = "", *adapter = "", *out = "embeddings.h5", *format = "auto";
     int64_t batch = 256, size = 0, resize = 0, threads = 0;
     bool projection = false, strict = false;
     const sslc_arg args[] = {
         {"ckpt", SSLC_ARG_STRING, &ckpt, "encoder: checkpoint file or run folder", NULL, 0, 0},
+        {"adapter", SSLC_ARG_STRING, &adapter, "adapter file (finetune --out DIR/adapter.h5) to fold into the --ckpt encoder, its base", NULL, 0, 0},
         {"out", SSLC_ARG_STRING, &out, "the file to write (.h5, or .npy)", NULL, 0, 0},
         {"format", SSLC_ARG_CHOICE, &format, "file format (auto: .npy for a .npy name, else HDF5)", "auto|h5|npy", 0, 0},
         {"projection", SSLC_ARG_FLAG, &projection, "also the projector's output", NULL, 0, 0},
@@ -113,7 +114,7 @@ int sslc_cmd_embed(int argc, char **argv)
     char path[4096], method[64];
     const double start = sslc_now();
     int64_t ckpt_size = 0, skipped = 0;
-    sslc_cli_encoder_args ea = {ckpt, "resnet18", 0, false, 0};
+    sslc_cli_encoder_args ea = {ckpt, "resnet18", 0, false, 0, adapter};
     if ((st = sslc_cli_encoder(&enc, &ckpt_size, method, sizeof method, &ea, 0)) ||
         (st = sslc_ckpt_resolve(ckpt, path, sizeof path)) ||
         (st = sslc_ckpt_read_info(path, &info)))

@@ -12,6 +12,7 @@
 #include "src/core/fs.h"
 #include "src/core/log.h"
 #include "src/core/threads.h"
+#include "src/eval/adapter.h"
 #include "src/eval/encoder.h"
 #include "src/eval/features.h"
 #include "src/eval/metrics.h"
@@ -19,10 +20,11 @@
 #include "src/train/finetune.h"
 
 typedef struct options {
-    const char *ckpt, *arch, *mode, *head_init, *out, *results, *name, *lr_scaling;
+    const char *ckpt, *arch, *mode, *head_init, *out, *results, *name, *lr_scaling, *lora_targets;
     sslc_cli_labels labels;
     int64_t width, seed, batch, epochs, max_steps, threads, log_every, eval_batch, head_layer;
-    double minutes, lr, weight_decay, momentum, warmup_epochs;
+    int64_t lora_rank;
+    double minutes, lr, weight_decay, momentum, warmup_epochs, lora_alpha;
     bool cifar_stem, nesterov;
     sslc_recipe_overrides aug;
 } options;
@@ -46,13 +48,16 @@ static size_t make_args(sslc_arg *a, options *o, bool supervised)
         {"eval-batch", SSLC_ARG_INT, &o->eval_batch, "test-set batch", NULL, 1, 1 << 20},
         {"threads", SSLC_ARG_INT, &o->threads, "threads (0: all cores)", NULL, 0, 1024},
         {"log-every", SSLC_ARG_INT, &o->log_every, "plain progress lines every N steps", NULL, 1, 1 << 30},
-        {"out", SSLC_ARG_STRING, &o->out, "folder for model.h5 (encoder + classifier), metrics.json, confusion.csv (empty: none)", NULL, 0, 0},
+        {"out", SSLC_ARG_STRING, &o->out, "folder for model.h5 (encoder + classifier), adapter.h5 (modes other than full), metrics.json, confusion.csv (empty: none)", NULL, 0, 0},
         {"results", SSLC_ARG_STRING, &o->results, "append a JSON line with the result to this file", NULL, 0, 0},
         {"name", SSLC_ARG_STRING, &o->name, "a label for this result in --results", NULL, 0, 0},
     };
     const sslc_arg finetune[] = {
         {"ckpt", SSLC_ARG_STRING, &o->ckpt, "pretrained encoder: checkpoint file or run folder", NULL, 0, 0},
-        {"mode", SSLC_ARG_CHOICE, &o->mode, "train everything, or only the head and batch-norm affine parameters", "full|bn-head", 0, 0},
+        {"mode", SSLC_ARG_CHOICE, &o->mode, "what trains besides the classifier: everything, nothing (linear probe, encoder in eval mode), batch-norm affine, biases (BitFit), LoRA adapters", "full|linear|bn-head|bias|lora", 0, 0},
+        {"lora-rank", SSLC_ARG_INT, &o->lora_rank, "LoRA rank r (--mode lora; auto: 4)", NULL, 1, 4096},
+        {"lora-alpha", SSLC_ARG_FLOAT, &o->lora_alpha, "LoRA alpha: the update is (alpha / r) B A (--mode lora; auto: r, a scale of 1)", NULL, 1e-9, 1e9},
+        {"lora-targets", SSLC_ARG_STRING, &o->lora_targets, "LoRA on these convolutions: all, 3x3, 1x1, or layer-name prefixes, comma-separated (layer3,layer4) (--mode lora; auto: all)", NULL, 0, 0},
         {"head-init", SSLC_ARG_CHOICE, &o->head_init, "classifier initialisation (zero: SimCLR's fine-tuning)", "zero|default", 0, 0},
         {"from-head-layer", SSLC_ARG_INT, &o->head_layer, "keep the first K projection-head layers under the classifier (SimCLRv2; 0: the encoder's features)", NULL, 0, 8},
     };
@@ -123,7 +128,12 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         "protocol): the pretrained encoder and a new linear classifier trained together\n"
         "with softmax cross-entropy, SGD (Nesterov) and a cosine schedule, on crop + flip\n"
         "views (the 'supervised' recipe: random resized crop of area 0.5-1, flip).\n"
-        "--mode bn-head trains only the classifier and the batch-norm weights and biases.\n"
+        "--mode linear trains only the classifier on the frozen encoder (eval mode);\n"
+        "bn-head also the batch-norm weights and biases; bias only the biases (BitFit:\n"
+        "ResNet convolutions have none, so the batch-norm biases); lora low-rank\n"
+        "adapters (alpha / r) B A on the chosen convolutions, B starting at zero. These\n"
+        "modes write --out DIR/adapter.h5 beside model.h5: the changed tensors only, to\n"
+        "use with --adapter on the base checkpoint (docs/evaluation.md).\n"
         "--from-head-layer K (SimCLRv2) fine-tunes from the middle of the projection head:\n"
         "its first K layers (Linear + BN + ReLU each) stay, and the classifier sits on them."};
     static const sslc_command_help help_supervised = {
@@ -136,6 +146,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
                  .results = "", .name = "", .lr_scaling = "linear",
                  .labels = SSLC_CLI_LABELS_DEFAULT, .width = 32, .seed = 0, .batch = 128,
                  .epochs = SSLC_ARG_AUTO, .max_steps = 0, .log_every = 20, .eval_batch = 512, .head_layer = 0,
+                 .lora_rank = SSLC_ARG_AUTO, .lora_alpha = NAN, .lora_targets = "auto",
                  .minutes = 0, .lr = NAN, .weight_decay = NAN, .momentum = 0.9,
                  .warmup_epochs = NAN, .cifar_stem = true, .nesterov = true};
     sslc_recipe_overrides_init(&o.aug);
@@ -147,9 +158,15 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         return 0;
     if (st)
         return sslc_cli_fail(cmd, st);
+    const bool lora_given = o.lora_rank != SSLC_ARG_AUTO || !isnan(o.lora_alpha) ||
+                            strcmp(o.lora_targets, "auto");
+    if (!supervised && lora_given && strcmp(o.mode, "lora"))
+        return sslc_cli_fail(cmd, sslc_error(SSLC_ERR_INVALID, "--lora-rank, --lora-alpha and "
+                                                               "--lora-targets need --mode lora"));
     sslc_set_threads((int)o.threads);
     sslc_dataset *train = NULL, *test = NULL;
     sslc_resnet enc = {0};
+    sslc_lora lora = {0};
     sslc_mlp head = {0};
     sslc_subset subset = {0};
     sslc_metrics met = {0};
@@ -160,10 +177,26 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     const double start = sslc_now();
 
     sslc_cli_encoder_args ea = {supervised ? "random" : o.ckpt, o.arch, o.width, o.cifar_stem,
-                                (uint64_t)o.seed};
+                                (uint64_t)o.seed, NULL};
     int64_t size;
     if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, &o.labels, &ea)))
         goto done;
+    sslc_peft_mode mode = SSLC_PEFT_FULL;
+    if (!supervised && (st = sslc_peft_mode_parse(&mode, o.mode)))
+        goto done;
+    // The base's identity, before training changes it (adapter.h5).
+    const uint64_t base_hash = sslc_adapter_base_hash(&enc.params);
+    if (mode == SSLC_PEFT_LORA) {
+        if (o.lora_rank == SSLC_ARG_AUTO)
+            o.lora_rank = 4;
+        if (isnan(o.lora_alpha)) // scale 1: B A moves like a full-weight update
+            o.lora_alpha = (double)o.lora_rank;
+        if (!strcmp(o.lora_targets, "auto"))
+            o.lora_targets = "all";
+        if ((st = sslc_lora_create(&lora, &enc.params, o.lora_rank, o.lora_alpha, o.lora_targets)))
+            goto done;
+        sslc_lora_init(&lora, (uint64_t)o.seed + 2);
+    }
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
     if ((st = classifier_create(&head, &enc, supervised ? "" : o.ckpt, (int)o.head_layer, classes,
@@ -192,9 +225,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     if (isnan(o.warmup_epochs))
         o.warmup_epochs = supervised ? 0.05 * (double)o.epochs : 0.0;
     sslc_lr_scaling scaling;
-    sslc_finetune_mode mode = SSLC_FINETUNE_FULL;
-    if ((st = sslc_lr_scaling_parse(&scaling, o.lr_scaling)) ||
-        (!supervised && (st = sslc_finetune_mode_parse(&mode, o.mode))))
+    if ((st = sslc_lr_scaling_parse(&scaling, o.lr_scaling)))
         goto done;
     if (!(config_text = sslc_args_format(args, n_args))) {
         st = SSLC_ERR_NOMEM;
@@ -208,8 +239,8 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
               (long long)subset.n, (long long)classes, (long long)o.epochs);
 
     sslc_finetune_config fc = {
-        .mode = mode, .batch = o.batch, .epochs = o.epochs, .minutes = o.minutes,
-        .max_steps = o.max_steps,
+        .mode = mode, .lora = mode == SSLC_PEFT_LORA ? &lora : NULL, .batch = o.batch,
+        .epochs = o.epochs, .minutes = o.minutes, .max_steps = o.max_steps,
         .lr = sslc_schedule_scale_lr(o.lr, o.batch < subset.n ? o.batch : subset.n, scaling),
         .warmup_epochs = o.warmup_epochs, .momentum = o.momentum, .nesterov = o.nesterov,
         .weight_decay = o.weight_decay, .seed = (uint64_t)o.seed, .log_every = o.log_every};
@@ -220,6 +251,13 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
               "train top-1 %.2f%%",
               cmd, (long long)res.steps, (long long)res.epochs, res.seconds, res.images_per_s,
               res.first_loss, res.last_loss, 100.0 * res.last_train_top1);
+    const double rss = sslc_peak_rss_mib();
+    sslc_info("%s: mode %s, %lld trainable parameters (encoder %lld, adapters %lld, head %lld), "
+              "peak RSS %.0f MiB",
+              cmd, sslc_peft_mode_name(mode), (long long)res.trainable,
+              (long long)sslc_peft_trainable(mode, &enc.params),
+              (long long)sslc_peft_trainable(SSLC_PEFT_FULL, &lora.params),
+              (long long)sslc_peft_trainable(SSLC_PEFT_FULL, &head.params), rss);
     int64_t count, test_skipped;
     if ((st = sslc_classifier_scores(&scores, &labels, &count, &test_skipped, &enc, &head, test,
                                      &eval_recipe, o.eval_batch)) ||
@@ -231,7 +269,10 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         names[c] = sslc_dataset_class_name(test, c);
     sslc_metrics_print(stdout, &met, names);
     double seconds = sslc_now() - start;
-    const char *what = supervised ? "supervised" : (mode == SSLC_FINETUNE_FULL ? "finetune" : "finetune-bn-head");
+    char what[64];
+    snprintf(what, sizeof what, "%s%s%s", supervised ? "supervised" : "finetune",
+             mode == SSLC_PEFT_FULL ? "" : "-",
+             mode == SSLC_PEFT_FULL ? "" : sslc_peft_mode_name(mode));
     char excluded[256];
     const int64_t ex_train = sslc_dataset_skipped(train) + res.skipped;
     const int64_t ex_test = sslc_dataset_skipped(test) + test_skipped;
@@ -239,17 +280,19 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     printf("%s %s: top-1 %.2f%% top-5 %.2f%% with %lld labels, %lld steps%s, in %.1f s\n", what,
            method, 100.0 * met.top1, 100.0 * met.top5, (long long)(subset.n - res.skipped),
            (long long)res.steps, excluded, seconds);
-    char json[1024];
+    char json[1536];
     snprintf(json, sizeof json,
              "{\"command\": \"%s\", \"name\": \"%s\", \"encoder\": \"%s\", \"ckpt\": \"%s\", "
              "\"label_fraction\": %g, \"per_class\": %lld, \"labels\": %lld, \"test\": %lld, "
              "\"excluded_train\": %lld, \"excluded_test\": %lld, \"top1\": %.4f, "
              "\"top5\": %.4f, \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.1f, "
-             "\"seconds\": %.1f, \"images_per_s\": %.1f, \"from_head_layer\": %lld}",
+             "\"seconds\": %.1f, \"images_per_s\": %.1f, \"from_head_layer\": %lld, "
+             "\"mode\": \"%s\", \"trainable_params\": %lld, \"peak_rss_mib\": %.1f}",
              what, o.name, method, supervised ? "" : o.ckpt, o.labels.fraction, (long long)o.labels.per_class,
              (long long)(subset.n - res.skipped), (long long)count, (long long)ex_train,
              (long long)ex_test, met.top1, met.top5, (long long)res.steps,
-             (long long)res.epochs, res.seconds, seconds, res.images_per_s, (long long)o.head_layer);
+             (long long)res.epochs, res.seconds, seconds, res.images_per_s, (long long)o.head_layer,
+             sslc_peft_mode_name(mode), (long long)res.trainable, rss);
     if (o.results[0] && (st = sslc_cli_append_json(o.results, json)))
         goto done;
     if (o.out[0]) {
@@ -258,6 +301,12 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         if ((st = sslc_encoder_save(path, &enc, &head, supervised ? "supervised" : "finetune",
                                     config_text, size, (uint64_t)o.seed, res.steps, res.epochs)))
             goto done;
+        sslc_adapter adapter = {mode, o.ckpt, base_hash, mode == SSLC_PEFT_LORA ? &lora : NULL};
+        snprintf(path, sizeof path, "%s/adapter.h5", o.out);
+        if (mode != SSLC_PEFT_FULL &&
+            (st = sslc_adapter_save(path, &adapter, &enc, &head, config_text, size, res.steps,
+                                    res.epochs)))
+            goto done;
         if ((st = sslc_cli_write_results(o.out, &met, names, json)))
             goto done;
     }
@@ -265,6 +314,7 @@ done:
     sslc_dataset_destroy(train);
     sslc_dataset_destroy(test);
     sslc_resnet_destroy(&enc);
+    sslc_lora_destroy(&lora);
     sslc_mlp_destroy(&head);
     sslc_subset_free(&subset);
     sslc_metrics_free(&met);

@@ -20,13 +20,14 @@ int sslc_cmd_knn(int argc, char **argv)
         "images vote with weight exp(similarity / tau) (InstDisc, MoCo's kNN monitor).\n"
         "The bank is the --train images, or the class-balanced subset the label options\n"
         "choose."};
-    const char *ckpt = "", *arch = "resnet18", *results = "", *name = "";
+    const char *ckpt = "", *adapter = "", *arch = "resnet18", *results = "", *name = "";
     sslc_cli_labels labels = SSLC_CLI_LABELS_DEFAULT; // the bank: --train, --label-fraction ...
     int64_t width = 32, k = 200, seed = 0, batch = 512, threads = 0;
     double tau = 0.1;
     bool cifar_stem = true;
     const sslc_arg encoder[] = {
         {"ckpt", SSLC_ARG_STRING, &ckpt, "encoder: checkpoint file or run folder, or 'random'", NULL, 0, 0},
+        {"adapter", SSLC_ARG_STRING, &adapter, "adapter file (finetune --out DIR/adapter.h5) to fold into the --ckpt encoder, its base", NULL, 0, 0},
         {"arch", SSLC_ARG_CHOICE, &arch, "--ckpt random: encoder", "resnet18|resnet34|resnet50", 0, 0},
         {"width", SSLC_ARG_INT, &width, "--ckpt random: base width", NULL, 1, 1024},
         {"cifar-stem", SSLC_ARG_FLAG, &cifar_stem, "--ckpt random: 3x3 stem without max pool", NULL, 0, 0},
@@ -59,7 +60,7 @@ int sslc_cmd_knn(int argc, char **argv)
     void *ws = NULL;
     char method[64];
     const double start = sslc_now();
-    sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed};
+    sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed, adapter};
     int64_t size;
     if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, &labels, &ea)))
         goto done;

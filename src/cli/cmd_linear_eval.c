@@ -17,7 +17,7 @@
 #include "src/eval/probe.h"
 
 typedef struct options {
-    const char *ckpt, *arch, *features, *solver, *out, *results, *name;
+    const char *ckpt, *adapter, *arch, *features, *solver, *out, *results, *name;
     sslc_cli_labels labels;
     int64_t width, seed, max_iter, epochs, sgd_batch, batch, threads, history;
     double l2, holdout, tol, lr, momentum;
@@ -28,6 +28,7 @@ static size_t make_args(sslc_arg *a, options *o)
 {
     const sslc_arg encoder[] = {
         {"ckpt", SSLC_ARG_STRING, &o->ckpt, "encoder: checkpoint file or run folder, or 'random' (random initialisation)", NULL, 0, 0},
+        {"adapter", SSLC_ARG_STRING, &o->adapter, "adapter file (finetune --out DIR/adapter.h5) to fold into the --ckpt encoder, its base", NULL, 0, 0},
         {"features", SSLC_ARG_CHOICE, &o->features, "probe the encoder's pooled features, or the raw pixels", "encoder|pixels", 0, 0},
         {"arch", SSLC_ARG_CHOICE, &o->arch, "--ckpt random: encoder", "resnet18|resnet34|resnet50", 0, 0},
         {"width", SSLC_ARG_INT, &o->width, "--ckpt random: base width", NULL, 1, 1024},
@@ -71,7 +72,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
         "of the subset, refitted on all of it; top-1 / top-5, per-class accuracy and the\n"
         "confusion matrix on the test set. --ckpt random probes a randomly initialised\n"
         "encoder, --features pixels the raw pixels (the baselines of the results table)."};
-    options o = {.ckpt = "", .arch = "resnet18", .features = "encoder", .solver = "lbfgs",
+    options o = {.ckpt = "", .adapter = "", .arch = "resnet18", .features = "encoder", .solver = "lbfgs",
                  .out = "", .results = "", .name = "", .labels = SSLC_CLI_LABELS_DEFAULT,
                  .width = 32, .seed = 0, .max_iter = 1000, .epochs = 100,
                  .sgd_batch = 256, .batch = 512, .history = 10, .l2 = NAN,
@@ -100,7 +101,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     char method[64] = "pixels";
     const double start = sslc_now();
 
-    sslc_cli_encoder_args ea = {o.ckpt, o.arch, o.width, o.cifar_stem, (uint64_t)o.seed};
+    sslc_cli_encoder_args ea = {o.ckpt, o.arch, o.width, o.cifar_stem, (uint64_t)o.seed, o.adapter};
     int64_t size;
     if ((st = sslc_cli_setup(&train, &test, pixels ? NULL : &enc, &size, method, sizeof method,
                              &o.labels, &ea)))

@@ -6,6 +6,7 @@
 
 #include "src/core/fs.h"
 #include "src/dist/dist.h"
+#include "src/eval/adapter.h"
 #include "src/eval/encoder.h"
 #include "src/io/checkpoint.h"
 
@@ -97,6 +98,10 @@ sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method
     sslc_encoder_info info;
     if ((st = sslc_encoder_load(enc, &info, path, channels)))
         return st;
+    if (a->adapter && a->adapter[0] && (st = sslc_adapter_apply(enc, a->adapter))) {
+        sslc_resnet_destroy(enc);
+        return st;
+    }
     *image_size = info.image_size;
     snprintf(method, cap, "%s", info.method[0] ? info.method : "checkpoint");
     return SSLC_OK;

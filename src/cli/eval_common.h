@@ -52,10 +52,12 @@ typedef struct sslc_cli_encoder_args {
     int64_t width;
     bool cifar_stem;
     uint64_t seed;
+    const char *adapter; // NULL or "": none; else folded into the checkpoint's encoder
 } sslc_cli_encoder_args;
 
-// Builds the encoder; *image_size receives the checkpoint's view size
-// (0 when random or unknown). method (cap bytes) names where it came from.
+// Builds the encoder, with a->adapter folded in (sslc_adapter_apply);
+// *image_size receives the checkpoint's view size (0 when random or
+// unknown). method (cap bytes) names where it came from.
 sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method, size_t cap,
                              const sslc_cli_encoder_args *a, int channels);
 

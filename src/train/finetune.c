@@ -13,21 +13,11 @@
 #include "src/train/loop.h"
 #include "src/train/sources.h"
 
-sslc_status sslc_finetune_mode_parse(sslc_finetune_mode *mode, const char *name)
-{
-    if (!strcmp(name, "full"))
-        *mode = SSLC_FINETUNE_FULL;
-    else if (!strcmp(name, "bn-head"))
-        *mode = SSLC_FINETUNE_BN_HEAD;
-    else
-        return sslc_error(SSLC_ERR_INVALID, "unknown fine-tuning mode '%s' (full or bn-head)", name);
-    return SSLC_OK;
-}
-
 // Decoupled from the optimizer (which then runs with weight decay 0) so that
 // frozen tensors, whose gradients are zeroed, stay exactly as they are:
-// grad += wd * p for decayed tensors, and frozen ones get grad = 0.
-static void shape_grads(sslc_params *p, double wd, bool freeze_decayed)
+// grad += wd * p for decayed tensors that train in mode, grad = 0 for the
+// tensors that do not.
+static void shape_grads(sslc_params *p, double wd, sslc_peft_mode mode)
 {
     for (int64_t t = 0; t < p->count; t++) {
         const sslc_tensor *x = &p->tensors[t];
@@ -35,19 +25,28 @@ static void shape_grads(sslc_params *p, double wd, bool freeze_decayed)
             continue;
         float *g = sslc_params_grad(p, x);
         const float *v = sslc_params_data(p, x);
-        bool decayed = !(x->flags & SSLC_TENSOR_NO_DECAY);
-        if (decayed && freeze_decayed)
+        if (!sslc_peft_trains(mode, x))
             memset(g, 0, (size_t)x->numel * sizeof(float));
-        else if (decayed && wd > 0)
+        else if (!(x->flags & SSLC_TENSOR_NO_DECAY) && wd > 0)
             for (int64_t i = 0; i < x->numel; i++)
                 g[i] += (float)wd * v[i];
     }
+}
+
+int64_t sslc_finetune_trainable(sslc_peft_mode mode, const sslc_resnet *enc,
+                                const sslc_mlp *head, const sslc_lora *lora)
+{
+    return sslc_peft_trainable(mode, &enc->params) +
+           sslc_peft_trainable(SSLC_PEFT_FULL, &head->params) +
+           (lora ? sslc_peft_trainable(SSLC_PEFT_FULL, &lora->params) : 0);
 }
 
 typedef struct classifier {
     const sslc_finetune_config *cfg;
     sslc_resnet *enc;
     sslc_mlp *head;
+    sslc_lora *lora;    // LoRA mode only
+    bool enc_trains;    // the encoder has tensors that train in the mode
     sslc_resnet_run *run;
     sslc_mlp_run *head_run;
     float *probs, *dlogits, *dfeat; // (B, K), (B, K), (B, feature_dim)
@@ -59,8 +58,12 @@ static sslc_status classifier_step(void *self, const sslc_train_batch *b,
 {
     classifier *c = self;
     const int64_t K = c->head->out_dim;
+    const sslc_peft_mode mode = c->cfg->mode;
+    const bool training = sslc_peft_encoder_trains(mode);
+    if (c->lora) // W' = W + (alpha / r) B A, from this step's A and B
+        sslc_lora_merge(c->lora, &c->enc->params);
     sslc_resnet_prepare(c->run, c->enc);
-    const float *f = sslc_resnet_forward(c->run, c->enc, b->x, true);
+    const float *f = sslc_resnet_forward(c->run, c->enc, b->x, training);
     const float *logits = sslc_mlp_forward(c->head_run, c->head, f, true);
     double loss;
     int64_t right;
@@ -74,9 +77,18 @@ static sslc_status classifier_step(void *self, const sslc_train_batch *b,
     memset(c->dlogits, 0, (size_t)(b->count * K) * sizeof(float));
     sslc_xent_backward(c->dlogits, c->probs, b->labels, 1.0f, b->count, K);
     sslc_mlp_backward(c->head_run, c->head, c->dfeat, c->dlogits);
-    sslc_resnet_backward(c->run, c->enc, c->dfeat);
-    shape_grads(&c->enc->params, c->cfg->weight_decay, c->cfg->mode == SSLC_FINETUNE_BN_HEAD);
-    shape_grads(&c->head->params, c->cfg->weight_decay, false);
+    if (training) {
+        if (!c->enc_trains) // the encoder is in no group: the loop does not zero it
+            sslc_params_zero_grad(&c->enc->params);
+        sslc_resnet_backward(c->run, c->enc, c->dfeat);
+        if (c->lora)
+            sslc_lora_backward(c->lora, &c->enc->params);
+    }
+    if (c->enc_trains)
+        shape_grads(&c->enc->params, c->cfg->weight_decay, mode);
+    shape_grads(&c->head->params, c->cfg->weight_decay, SSLC_PEFT_FULL);
+    if (c->lora)
+        shape_grads(&c->lora->params, c->cfg->weight_decay, SSLC_PEFT_FULL);
     return SSLC_OK;
 }
 
@@ -86,12 +98,16 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
 {
     memset(res, 0, sizeof *res);
     const int64_t K = head->out_dim;
-    classifier c = {.cfg = cfg, .enc = enc, .head = head};
+    classifier c = {.cfg = cfg, .enc = enc, .head = head, .lora = cfg->lora,
+                    .enc_trains = sslc_peft_trainable(cfg->mode, &enc->params) > 0};
     sslc_loader *loader = NULL;
-    sslc_optim *opt_enc = NULL, *opt_head = NULL;
+    sslc_optim *opt_enc = NULL, *opt_head = NULL, *opt_lora = NULL;
     if (head->in_dim != enc->feature_dim)
         return sslc_error(SSLC_ERR_INVALID, "finetune: head takes %lld features, encoder gives %lld",
                           (long long)head->in_dim, (long long)enc->feature_dim);
+    if ((cfg->mode == SSLC_PEFT_LORA) != (cfg->lora != NULL))
+        return sslc_error(SSLC_ERR_INVALID, "finetune: LoRA adapters go with mode lora and only "
+                                            "with it (mode %s)", sslc_peft_mode_name(cfg->mode));
     sslc_status st = sslc_loader_create(&loader, ds, indices, n, recipe, cfg->batch, cfg->seed,
                                         true, true, false);
     if (st)
@@ -101,10 +117,15 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
     oc.momentum = (float)cfg->momentum;
     oc.nesterov = cfg->nesterov && cfg->momentum > 0;
     oc.weight_decay = 0.0f;
-    if ((st = sslc_resnet_run_create(&c.run, enc, B, recipe->size, recipe->size)) ||
-        (st = sslc_mlp_run_create(&c.head_run, head, B)) ||
-        (st = sslc_optim_create(&opt_enc, &oc, &enc->params)) ||
-        (st = sslc_optim_create(&opt_head, &oc, &head->params)))
+    // The linear probe's encoder only runs forward in eval mode: a run that
+    // keeps no activations, and no optimizer state for it.
+    st = sslc_peft_encoder_trains(cfg->mode)
+             ? sslc_resnet_run_create(&c.run, enc, B, recipe->size, recipe->size)
+             : sslc_resnet_inference_run_create(&c.run, enc, B, recipe->size, recipe->size);
+    if (st || (st = sslc_mlp_run_create(&c.head_run, head, B)) ||
+        (c.enc_trains && (st = sslc_optim_create(&opt_enc, &oc, &enc->params))) ||
+        (st = sslc_optim_create(&opt_head, &oc, &head->params)) ||
+        (c.lora && (st = sslc_optim_create(&opt_lora, &oc, &c.lora->params))))
         goto done;
     c.probs = sslc_aligned_alloc((size_t)(B * K) * sizeof(float));
     c.dlogits = sslc_aligned_alloc((size_t)(B * K) * sizeof(float));
@@ -115,10 +136,12 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
     }
     sslc_loader_source ls;
     sslc_batch_source src = sslc_loader_source_init(&ls, loader);
-    sslc_trainer tr = {.self = &c,
-                       .groups = {{&enc->params, opt_enc}, {&head->params, opt_head}},
-                       .n_groups = 2,
-                       .step = classifier_step};
+    sslc_trainer tr = {.self = &c, .step = classifier_step};
+    if (c.enc_trains)
+        tr.groups[tr.n_groups++] = (sslc_train_group){&enc->params, opt_enc};
+    tr.groups[tr.n_groups++] = (sslc_train_group){&head->params, opt_head};
+    if (c.lora)
+        tr.groups[tr.n_groups++] = (sslc_train_group){&c.lora->params, opt_lora};
     sslc_loop_config lc = {
         .what = "finetune", .unit = "images", .epochs = cfg->epochs, .minutes = cfg->minutes,
         .max_steps = cfg->max_steps, .lr = cfg->lr, .final_lr = 0.0, .warmup_fraction = -1.0,
@@ -126,18 +149,23 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
         .log_every = cfg->log_every > 0 ? cfg->log_every : src.steps_per_epoch,
         .quiet = cfg->log_every <= 0};
     sslc_loop_result lr;
-    if ((st = sslc_train_loop(&lc, &tr, &src, &lr)))
+    st = sslc_train_loop(&lc, &tr, &src, &lr);
+    if (c.lora) // the last update's adapters, for whatever runs the encoder next
+        sslc_lora_merge(c.lora, &enc->params);
+    if (st)
         goto done;
     *res = (sslc_finetune_result){
         .steps = lr.state.step, .epochs = lr.state.epoch, .first_loss = lr.first_loss,
         .last_loss = lr.last_loss, .last_train_top1 = lr.last_epoch_acc, .seconds = lr.seconds,
-        .images_per_s = lr.samples_per_s, .skipped = sslc_loader_skipped(loader)};
+        .images_per_s = lr.samples_per_s, .skipped = sslc_loader_skipped(loader),
+        .trainable = sslc_finetune_trainable(cfg->mode, enc, head, c.lora)};
 done:
     sslc_loader_destroy(loader);
     sslc_resnet_run_destroy(c.run);
     sslc_mlp_run_destroy(c.head_run);
     sslc_optim_destroy(opt_enc);
     sslc_optim_destroy(opt_head);
+    sslc_optim_destroy(opt_lora);
     free(c.probs);
     free(c.dlogits);
     free(c.dfeat);

@@ -410,7 +410,7 @@ static void finetune_changes_encoder(void **state)
         memset(head.params.values, 0, (size_t)head.params.n_values * sizeof(float));
         sslc_params before;
         assert_int_equal(sslc_params_clone(&before, &enc.params), SSLC_OK);
-        sslc_finetune_config fc = {.mode = mode ? SSLC_FINETUNE_BN_HEAD : SSLC_FINETUNE_FULL,
+        sslc_finetune_config fc = {.mode = mode ? SSLC_PEFT_BN_HEAD : SSLC_PEFT_FULL,
                                    .batch = 10, .epochs = 2, .lr = 0.05, .momentum = 0.9,
                                    .nesterov = true, .weight_decay = 1e-4, .seed = 1};
         sslc_finetune_result res;
@@ -455,7 +455,7 @@ static void supervised_baseline_learns(void **state)
     assert_int_equal(sslc_mlp_create(&head, enc.feature_dim, "linear:3"), SSLC_OK);
     sslc_mlp_init(&head, 7);
     double before = test_accuracy(&enc, &head, test, &eval);
-    sslc_finetune_config fc = {.mode = SSLC_FINETUNE_FULL, .batch = 24, .epochs = 25, .lr = 0.1,
+    sslc_finetune_config fc = {.mode = SSLC_PEFT_FULL, .batch = 24, .epochs = 25, .lr = 0.1,
                                .warmup_epochs = 1, .momentum = 0.9, .nesterov = true,
                                .weight_decay = 5e-4, .seed = 2};
     sslc_finetune_result res;

@@ -23,6 +23,9 @@ extern const sslc_gc_op sslc_gc_simclr_head_twin; // the same, numeric side in d
 extern const sslc_gc_op sslc_gc_resnet_head;      // a whole ResNet + linear head
 extern const sslc_gc_op sslc_gc_resnet_head_twin; // the same, numeric side in double
 
+// src/models/lora.c (ops_lora.c)
+extern const sslc_gc_op sslc_gc_lora_conv; // a convolution with W + (alpha / r) B A
+
 // losses/ and src/eval (ops_losses.c)
 extern const sslc_gc_op sslc_gc_ntxent;
 extern const sslc_gc_op sslc_gc_ntxent_multi;

@@ -72,6 +72,10 @@ static const sslc_gc_case cases[] = {
      .tol = 1e-3, .floor = 1e-3, .halvings = 6, .max_checks = 16, .seed = 17,
      .why = "the analytic side is float32 summed over ~1000 positions: entries under 1e-3 "
             "of the largest are judged by their absolute error"},
+    {GC(lora_conv), {2, 7, 6, 3, 5, 3, 1, 2}, .inputs = NORMAL, .eps = 0.5, .tol = 1e-3,
+     .max_checks = 200, .seed = 18},
+    {GC(lora_conv), {2, 8, 8, 6, 4, 1, 2, 3}, .inputs = NORMAL, .eps = 0.5, .tol = 1e-3,
+     .max_checks = 200, .seed = 19},
 
     {GC(ntxent), {2, 3}, .tau = 0.1, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3, .twin_tol = 1e-6,
      .seed = 500},

@@ -93,7 +93,7 @@ static void distill_learns_from_a_fixed_teacher(void **state)
     sslc_resnet teacher;
     sslc_mlp teacher_head;
     make_net(&teacher, &teacher_head, 6, false);
-    sslc_finetune_config fc = {.mode = SSLC_FINETUNE_FULL, .batch = 24, .epochs = 25, .lr = 0.1,
+    sslc_finetune_config fc = {.mode = SSLC_PEFT_FULL, .batch = 24, .epochs = 25, .lr = 0.1,
                                .warmup_epochs = 1, .momentum = 0.9, .nesterov = true,
                                .weight_decay = 5e-4, .seed = 2};
     sslc_finetune_result fr;
