@@ -27,6 +27,7 @@ extern const sslc_gc_op sslc_gc_resnet_head_twin; // the same, numeric side in d
 extern const sslc_gc_op sslc_gc_ntxent;
 extern const sslc_gc_op sslc_gc_ntxent_multi;
 extern const sslc_gc_op sslc_gc_infonce;
+extern const sslc_gc_op sslc_gc_mocov3;
 extern const sslc_gc_op sslc_gc_xent;
 extern const sslc_gc_op sslc_gc_distill;
 extern const sslc_gc_op sslc_gc_logreg;
