@@ -1,15 +1,15 @@
 #!/usr/bin/python3
-"""Regenerates tests/fixtures/losses_{ntxent,infonce,distill}.h5 with PyTorch.
+"""Regenerates tests/fixtures/losses_{ntxent,infonce,mocov3,distill}.h5 with PyTorch.
 
 The references are the plain PyTorch formulations of NT-Xent (SimCLR), its
 multi-positive form for multi-crop (groups multi*: M views per image),
-InfoNCE (MoCo) and the distillation loss (SimCLRv2 eq. 2), evaluated in
+InfoNCE (MoCo), MoCo v3's symmetric loss and the distillation loss (SimCLRv2 eq. 2), evaluated in
 float64 from float32 inputs; the C tests load the inputs, run sslc's losses
 and compare loss and gradient. Fixed seeds: rerunning gives the same files.
 
-    /usr/bin/python3 scripts/gen_loss_fixtures.py [ntxent] [infonce] [distill]
+    /usr/bin/python3 scripts/gen_loss_fixtures.py [ntxent] [infonce] [mocov3] [distill]
 
-(no names: all three).
+(no names: all four).
 """
 import os
 import sys
@@ -188,6 +188,63 @@ def gen_infonce(path):
         put(f, "steps/ptr", [ptr])
 
 
+def mocov3_ctr(q, k, rank, tau):
+    """MoCo v3's ctr (the official moco/builder.py): q the N queries of one
+    process, k the keys of every process (gathered, no gradient); query i's
+    positive is key rank * N + i; cross-entropy scaled by 2 tau."""
+    n = q.shape[0]
+    qn = F.normalize(q, dim=1)
+    kn = F.normalize(k, dim=1).detach()
+    logits = qn @ kn.t() / tau
+    labels = torch.arange(n) + n * rank
+    loss = F.cross_entropy(logits, labels) * (2 * tau)
+    acc = (logits.argmax(dim=1) == labels).double().mean()
+    return loss, acc
+
+
+def gen_mocov3(path):
+    """Cases of the symmetric loss ctr(q1, k2) + ctr(q2, k1) on one process
+    (rank r of R): q1, q2 (N, D); k1, k2 (R N, D); grads of q1 and q2."""
+    g = torch.Generator().manual_seed(8642)
+    with h5py.File(path, "w") as f:
+        case = 0
+        for n, d, ranks, rank in [(2, 4, 1, 0), (4, 8, 1, 0), (3, 6, 2, 1), (8, 16, 4, 2)]:
+            for tau in [0.1, 0.2, 1.0]:
+                m = ranks * n
+                # Keys of two views of the same images, queries near their
+                # positives, varied row scales (the loss is scale-invariant,
+                # its gradient is not).
+                base = torch.randn(m, d, generator=g, dtype=torch.float64)
+                k1 = base + 0.5 * torch.randn(m, d, generator=g, dtype=torch.float64)
+                k2 = base + 0.5 * torch.randn(m, d, generator=g, dtype=torch.float64)
+                mine = base[rank * n:(rank + 1) * n]
+                qs = []
+                for _ in range(2):
+                    q = mine + 0.8 * torch.randn(n, d, generator=g, dtype=torch.float64)
+                    q = q * (0.5 + 2.0 * torch.rand(n, 1, generator=g, dtype=torch.float64))
+                    qs.append(torch.tensor(f32(q), dtype=torch.float64, requires_grad=True))
+                k1 = torch.tensor(f32(k1), dtype=torch.float64)
+                k2 = torch.tensor(f32(k2), dtype=torch.float64)
+                l1, a1 = mocov3_ctr(qs[0], k2, rank, tau)
+                l2, a2 = mocov3_ctr(qs[1], k1, rank, tau)
+                (l1 + l2).backward()
+                grp = f"case{case}"
+                put(f, f"{grp}/q1", f32(qs[0]))
+                put(f, f"{grp}/q2", f32(qs[1]))
+                put(f, f"{grp}/k1", f32(k1))
+                put(f, f"{grp}/k2", f32(k2))
+                put(f, f"{grp}/grad1", f32(qs[0].grad))
+                put(f, f"{grp}/grad2", f32(qs[1].grad))
+                put(f, f"{grp}/loss", [(l1 + l2).item()])
+                put(f, f"{grp}/loss1", [l1.item()])
+                put(f, f"{grp}/accuracy1", [a1.item()])
+                put(f, f"{grp}/accuracy2", [a2.item()])
+                put(f, f"{grp}/tau", [tau])
+                put(f, f"{grp}/shape", [n, d, ranks, rank])
+                case += 1
+        put(f, "cases", [case])
+
+
 def distill(student, teacher, tau):
     """SimCLRv2 eq. 2 (no tau^2): soft cross-entropy, mean over the batch;
     the teacher's probabilities are constants."""
@@ -226,7 +283,8 @@ def gen_distill(path):
         put(f, "cases", [case])
 
 
-GENERATORS = {"ntxent": gen_ntxent, "infonce": gen_infonce, "distill": gen_distill}
+GENERATORS = {"ntxent": gen_ntxent, "infonce": gen_infonce, "mocov3": gen_mocov3,
+              "distill": gen_distill}
 
 
 def main():

@@ -1,4 +1,4 @@
-// sslc pretrain: SimCLR or MoCo on a folder of images or Fashion-MNIST.
+// sslc pretrain: SimCLR or MoCo (v1, v2, v3) on a folder of images or Fashion-MNIST.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,8 @@ enum { MAX_ARGS = 96, MAX_STORED = 128 };
 typedef struct options {
     const char *method, *data, *knn_bank, *knn_val, *arch, *recipe, *optimizer, *lr_scaling;
     const char *out, *resume, *head, *local_scale;
-    int64_t moco_version, width, proj_hidden, proj_dim, proj_layers, size, batch, epochs, max_steps;
+    int64_t moco_version, width, proj_hidden, proj_dim, proj_layers, pred_hidden, size, batch;
+    int64_t epochs, max_steps;
     int64_t queue, shuffle_groups, bn_groups, chunk, seed, threads, log_every, ckpt_every, keep;
     int64_t knn_every, knn_k, knn_bank_limit, global_crops, local_crops, local_size;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
@@ -34,8 +35,8 @@ static size_t make_args(sslc_arg *a, options *o)
 {
     const sslc_arg list[] = {
         {"method", SSLC_ARG_CHOICE, &o->method, "contrastive method", "simclr|moco", 0, 0},
-        {"moco-version", SSLC_ARG_INT, &o->moco_version, "MoCo recipe and head: 1 or 2", NULL, 1, 2},
-        {"symmetric", SSLC_ARG_FLAG, &o->symmetric, "MoCo: symmetric loss over both views", NULL, 0, 0},
+        {"moco-version", SSLC_ARG_INT, &o->moco_version, "MoCo recipe and head: 1, 2, or 3 (predictor, the batch as negatives, no queue)", NULL, 1, 3},
+        {"symmetric", SSLC_ARG_FLAG, &o->symmetric, "MoCo: symmetric loss over both views (always with v3)", NULL, 0, 0},
         {"data", SSLC_ARG_STRING, &o->data, "images: fashion-mnist:train, folder:DIR, imagefolder:DIR, idx:FILE[,LABELS], manifest:FILE, or a path", NULL, 0, 0},
         {"strict", SSLC_ARG_FLAG, &o->strict, "decode every image before training: any bad file is an error (else bad images are skipped and counted)", NULL, 0, 0},
         {"knn-bank", SSLC_ARG_STRING, &o->knn_bank, "kNN monitor: labelled bank (auto: fashion-mnist:train#fit for Fashion-MNIST, else --data when labelled; none: off)", NULL, 0, 0},
@@ -48,9 +49,10 @@ static size_t make_args(sslc_arg *a, options *o)
         {"width", SSLC_ARG_INT, &o->width, "encoder base width (64 = torchvision)", NULL, 1, 1024},
         {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "3x3 stride-1 stem without max pool (small images)", NULL, 0, 0},
         {"head", SSLC_ARG_STRING, &o->head, "projector layers, e.g. linear-nobias:512,bn,relu,linear:128 (auto: the method's)", NULL, 0, 0},
-        {"proj-hidden", SSLC_ARG_INT, &o->proj_hidden, "projector hidden width (auto: the feature width)", NULL, 1, 1 << 20},
-        {"proj-dim", SSLC_ARG_INT, &o->proj_dim, "projection dimension", NULL, 1, 1 << 20},
-        {"proj-layers", SSLC_ARG_INT, &o->proj_layers, "projector Linear layers: 2, or 3 as SimCLRv2 (finetune --from-head-layer keeps some)", NULL, 2, 3},
+        {"proj-hidden", SSLC_ARG_INT, &o->proj_hidden, "projector hidden width (auto: the feature width; MoCo v3 twice it, as 4096 for ResNet-50's 2048)", NULL, 1, 1 << 20},
+        {"proj-dim", SSLC_ARG_INT, &o->proj_dim, "projection dimension (auto: 128; MoCo v3 256, at most --proj-hidden)", NULL, 1, 1 << 20},
+        {"proj-layers", SSLC_ARG_INT, &o->proj_layers, "projector Linear layers: 2, or 3 as SimCLRv2 and the MoCo v3 paper (auto: 2; MoCo v3 3)", NULL, 2, 3},
+        {"pred-hidden", SSLC_ARG_INT, &o->pred_hidden, "MoCo v3: predictor hidden width (auto: --proj-hidden)", NULL, 1, 1 << 20},
         {"proj-bn", SSLC_ARG_FLAG, &o->proj_bn, "SimCLR: batch norm on the projector output", NULL, 0, 0},
         {"recipe", SSLC_ARG_STRING, &o->recipe, "augmentation recipe: simclr, moco-v1, moco-v2 (auto: the method's)", NULL, 0, 0},
         {"size", SSLC_ARG_INT, &o->size, "view size in pixels (auto: the dataset's image size)", NULL, 8, 4096},
@@ -65,19 +67,19 @@ static size_t make_args(sslc_arg *a, options *o)
         {"epochs", SSLC_ARG_INT, &o->epochs, "epochs (the schedule's length)", NULL, 1, 1000000},
         {"minutes", SSLC_ARG_FLOAT, &o->minutes, "time budget: stop after this many minutes, schedule fitted to it (0: off)", NULL, 0, 1e6},
         {"max-steps", SSLC_ARG_INT, &o->max_steps, "stop after this many steps (0: off)", NULL, 0, 1LL << 40},
-        {"optimizer", SSLC_ARG_STRING, &o->optimizer, "sgd, lars or adamw (auto: lars for SimCLR, sgd for MoCo)", NULL, 0, 0},
-        {"lr", SSLC_ARG_FLOAT, &o->lr, "base learning rate before scaling (auto: SimCLR 1.0 for views <= 64 px, else 0.3; MoCo 0.03; AdamW 1e-3)", NULL, 0, 100},
+        {"optimizer", SSLC_ARG_STRING, &o->optimizer, "sgd, lars or adamw (auto: lars for SimCLR and MoCo v3, sgd for MoCo v1/v2)", NULL, 0, 0},
+        {"lr", SSLC_ARG_FLOAT, &o->lr, "base learning rate before scaling (auto: SimCLR 1.0 for views <= 64 px, else 0.3; MoCo 0.03; MoCo v3 0.6; AdamW 1e-3)", NULL, 0, 100},
         {"lr-scaling", SSLC_ARG_CHOICE, &o->lr_scaling, "peak lr = base * B/256 (linear), base * sqrt(B) (sqrt), or base", "linear|sqrt|none", 0, 0},
         {"final-lr", SSLC_ARG_FLOAT, &o->final_lr, "learning rate at the end of the cosine", NULL, 0, 100},
-        {"warmup", SSLC_ARG_FLOAT, &o->warmup, "linear warmup, a fraction of the schedule (auto: 0.1 SimCLR, 0 MoCo)", NULL, 0, 1},
+        {"warmup", SSLC_ARG_FLOAT, &o->warmup, "linear warmup, a fraction of the schedule (auto: 0.1 SimCLR and MoCo v3, 0 MoCo v1/v2)", NULL, 0, 1},
         {"weight-decay", SSLC_ARG_FLOAT, &o->weight_decay, "weight decay (auto: LARS 1e-4 for views <= 64 px, else 1e-6; SGD 5e-4 below 200k images, else 1e-4; AdamW 0.05)", NULL, 0, 1},
         {"momentum", SSLC_ARG_FLOAT, &o->momentum, "optimizer momentum", NULL, 0, 0.9999},
         {"nesterov", SSLC_ARG_FLAG, &o->nesterov, "Nesterov momentum", NULL, 0, 0},
-        {"tau", SSLC_ARG_FLOAT, &o->tau, "temperature (auto: 0.5 SimCLR, 0.07 MoCo v1, 0.2 MoCo v2)", NULL, 1e-4, 100},
-        {"queue", SSLC_ARG_INT, &o->queue, "MoCo queue size K (auto: 4096 below 200k images, else 65536)", NULL, 1, 1 << 24},
-        {"moco-m", SSLC_ARG_FLOAT, &o->moco_m, "MoCo key-encoder momentum (auto: 0.99 below 200k images, else 0.999)", NULL, 0, 1},
-        {"moco-m-cosine", SSLC_ARG_FLAG, &o->moco_m_cosine, "ramp the momentum to 1 with a cosine", NULL, 0, 0},
-        {"shuffle-groups", SSLC_ARG_INT, &o->shuffle_groups, "MoCo shuffle-BN: key batch-norm groups over every process (1: off)", NULL, 1, 1024},
+        {"tau", SSLC_ARG_FLOAT, &o->tau, "temperature (auto: 0.5 SimCLR, 0.07 MoCo v1, 0.2 MoCo v2; MoCo v3 0.2 for views <= 64 px, else the paper's ResNet 1.0)", NULL, 1e-4, 100},
+        {"queue", SSLC_ARG_INT, &o->queue, "MoCo v1/v2 queue size K (auto: 4096 below 200k images, else 65536)", NULL, 1, 1 << 24},
+        {"moco-m", SSLC_ARG_FLOAT, &o->moco_m, "MoCo key-encoder momentum (auto: 0.99 below 200k images, else 0.999; MoCo v3 0.99)", NULL, 0, 1},
+        {"moco-m-cosine", SSLC_ARG_FLAG, &o->moco_m_cosine, "ramp the momentum to 1 with a half cosine over the schedule (default with MoCo v3; --no-moco-m-cosine: off)", NULL, 0, 0},
+        {"shuffle-groups", SSLC_ARG_INT, &o->shuffle_groups, "MoCo shuffle-BN: key batch-norm groups over every process (1: off; auto: 8; MoCo v3: 2, one per view, unshuffled)", NULL, 1, 1024},
         {"seed", SSLC_ARG_INT, &o->seed, "random seed (init, data order, augmentation)", NULL, 0, 1LL << 62},
         {"threads", SSLC_ARG_INT, &o->threads, "threads (0: all cores)", NULL, 0, 1024},
         {"async", SSLC_ARG_FLAG, &o->async, "make the next batch while training on this one", NULL, 0, 0},
@@ -100,9 +102,9 @@ static void defaults(options *o)
         .arch = "resnet18", .recipe = "auto", .optimizer = "auto", .lr_scaling = "linear",
         .out = "runs/pretrain", .resume = "", .head = "auto", .moco_version = 2, .width = 32,
         .global_crops = 2, .local_crops = 0, .local_size = SSLC_ARG_AUTO, .local_scale = "auto",
-        .proj_hidden = SSLC_ARG_AUTO, .proj_dim = 128, .proj_layers = 2, .size = SSLC_ARG_AUTO,
-        .batch = 256,
-        .epochs = 10, .queue = SSLC_ARG_AUTO, .shuffle_groups = 8, .bn_groups = 1, .log_every = 20, .keep = 3,
+        .proj_hidden = SSLC_ARG_AUTO, .proj_dim = SSLC_ARG_AUTO, .proj_layers = SSLC_ARG_AUTO,
+        .pred_hidden = SSLC_ARG_AUTO, .size = SSLC_ARG_AUTO, .batch = 256,
+        .epochs = 10, .queue = SSLC_ARG_AUTO, .shuffle_groups = SSLC_ARG_AUTO, .bn_groups = 1, .log_every = 20, .keep = 3,
         .knn_every = 1, .knn_k = 200, .minutes = 0, .lr = NAN, .final_lr = 0,
         .warmup = NAN, .weight_decay = NAN, .momentum = 0.9, .tau = NAN, .moco_m = NAN,
         .knn_tau = 0.1, .cifar_stem = true, .async = true};
@@ -163,7 +165,8 @@ int sslc_cmd_pretrain(int argc, char **argv)
     static const sslc_command_help help = {
         "pretrain", "sslc pretrain [options]",
         "Contrastive pretraining of a ResNet encoder on unlabeled images: SimCLR (NT-Xent\n"
-        "over the batch) or MoCo (InfoNCE against a queue of momentum-encoder keys).\n"
+        "over the batch) or MoCo (InfoNCE against a queue of momentum-encoder keys; v3:\n"
+        "a predictor, the batch's keys as negatives, no queue).\n"
         "Defaults pretrain SimCLR on Fashion-MNIST (Debian's dataset-fashion-mnist).\n"
         "Options marked auto follow the method's published recipe. Ctrl-C saves a\n"
         "checkpoint; --resume RUN continues exactly where the run stopped."};
@@ -176,6 +179,16 @@ int sslc_cmd_pretrain(int argc, char **argv)
         return 0;
     if (st)
         return sslc_cli_fail("pretrain", st);
+    // MoCo v3 ramps the momentum by default (the official --moco-m-cos): a
+    // flag's default cannot depend on another option, so the command line
+    // is read again over that default. (A resumed run's stored
+    // configuration states it.)
+    if (!o.resume[0] && !strcmp(o.method, "moco") && o.moco_version == 3) {
+        defaults(&o);
+        o.moco_m_cosine = true;
+        if ((st = sslc_args_parse(&help, args, n_args, argc, argv, NULL, 0, NULL)))
+            return sslc_cli_fail("pretrain", st);
+    }
 
     // Resuming: the stored configuration first, then this command line on top.
     char resume_path[4096] = "";
@@ -184,7 +197,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
     sslc_dataset *ds = NULL, *bank = NULL, *val = NULL;
     sslc_pretrain_config cfg = {0};
     sslc_recipe recipe, eval_recipe, local_recipe;
-    char head[256], local_scale[64], *config_text = NULL;
+    char head[256], predictor[256], local_scale[64], *config_text = NULL;
     if (o.resume[0]) {
         if ((st = sslc_ckpt_resolve(o.resume, resume_path, sizeof resume_path)) ||
             (st = sslc_ckpt_read_info(resume_path, &info)))
@@ -202,7 +215,9 @@ int sslc_cmd_pretrain(int argc, char **argv)
         o.resume = resume;
     }
     sslc_set_threads((int)o.threads);
-    bool moco = strcmp(o.method, "moco") == 0;
+    bool moco = strcmp(o.method, "moco") == 0, v3 = moco && o.moco_version == 3;
+    if (v3) // its loss is symmetric by definition
+        o.symmetric = true;
 
     // ---- resolve every "auto" before any work ----
     if ((st = sslc_cli_open_dataset(&ds, o.data, 0, o.strict)))
@@ -229,38 +244,54 @@ int sslc_cmd_pretrain(int argc, char **argv)
     if ((st = sslc_recipe_finalize(&eval_recipe)))
         goto done;
     if (!strcmp(o.optimizer, "auto"))
-        o.optimizer = moco ? "sgd" : "lars";
+        o.optimizer = moco && !v3 ? "sgd" : "lars";
     sslc_optim_kind kind;
     if ((st = sslc_optim_kind_parse(&kind, o.optimizer)))
         goto done;
     // Published settings. SimCLR: ImageNet lr 0.3, weight decay 1e-6; its
     // CIFAR-10 setup (small views, as the recipe's) lr 1.0, weight decay 1e-4.
     // MoCo: ImageNet weight decay 1e-4 with K 65536 and m 0.999; the official
-    // CIFAR demo 5e-4 with K 4096 and m 0.99 (small datasets).
+    // CIFAR demo 5e-4 with K 4096 and m 0.99 (small datasets). MoCo v3
+    // (ResNet-50, official main_moco.py): LARS, lr 0.6 x B/256, weight decay
+    // 1e-6, 10 of 100 epochs warmup, m 0.99 ramped to 1, tau 1.0 (ViT: 0.2);
+    // small views take the LARS weight decay of SimCLR's CIFAR setup and
+    // tau 0.2 (docs/training.md).
     bool small = o.size <= 64, big = sslc_dataset_count(ds) >= 200000;
     if (isnan(o.lr))
-        o.lr = kind == SSLC_OPTIM_ADAMW ? 1e-3 : moco ? 0.03 : small ? 1.0 : 0.3;
+        o.lr = kind == SSLC_OPTIM_ADAMW ? 1e-3 : v3 ? 0.6 : moco ? 0.03 : small ? 1.0 : 0.3;
     if (isnan(o.weight_decay))
         o.weight_decay = kind == SSLC_OPTIM_ADAMW ? 0.05
                          : kind == SSLC_OPTIM_LARS ? (small ? 1e-4 : 1e-6)
                          : big                     ? 1e-4
                                                    : 5e-4;
     if (isnan(o.warmup))
-        o.warmup = moco ? 0.0 : 0.1;
+        o.warmup = moco && !v3 ? 0.0 : 0.1;
     if (isnan(o.tau))
-        o.tau = moco ? (o.moco_version == 1 ? 0.07 : 0.2) : 0.5;
+        o.tau = v3 ? (small ? 0.2 : 1.0) : moco ? (o.moco_version == 1 ? 0.07 : 0.2) : 0.5;
     if (o.queue == SSLC_ARG_AUTO)
         o.queue = big ? 65536 : 4096;
     if (isnan(o.moco_m))
-        o.moco_m = big ? 0.999 : 0.99;
+        o.moco_m = big && !v3 ? 0.999 : 0.99;
+    if (o.shuffle_groups == SSLC_ARG_AUTO) // v3: the keys' BN statistics per view
+        o.shuffle_groups = v3 ? 2 : 8;
+    if (o.proj_layers == SSLC_ARG_AUTO)
+        o.proj_layers = v3 ? 3 : 2;
     sslc_resnet_config enc = {.in_channels = channels, .width = o.width, .cifar_stem = o.cifar_stem};
     if ((st = sslc_resnet_parse_arch(&enc, o.arch)))
         goto done;
     int64_t feature_dim = (enc.depth == 50 ? 32 : 8) * o.width;
-    if (o.proj_hidden == SSLC_ARG_AUTO)
-        o.proj_hidden = feature_dim;
+    if (o.proj_hidden == SSLC_ARG_AUTO) // MoCo v3: 4096 after ResNet-50's 2048 features
+        o.proj_hidden = v3 ? 2 * feature_dim : feature_dim;
+    if (o.pred_hidden == SSLC_ARG_AUTO) // MoCo v3: 4096, as the projector's
+        o.pred_hidden = o.proj_hidden;
+    if (o.proj_dim == SSLC_ARG_AUTO) // MoCo v3: 256, never wider than the hidden layers
+        o.proj_dim = v3 ? (o.proj_hidden < 256 ? o.proj_hidden : 256) : 128;
+    if (v3 && (st = sslc_mlp_head_spec(predictor, sizeof predictor, "moco-v3", o.pred_hidden,
+                                       o.proj_dim, false, 2)))
+        goto done;
     if (!strcmp(o.head, "auto")) {
-        const char *kind_name = moco ? (o.moco_version == 1 ? "moco-v1" : "moco-v2") : "simclr";
+        const char *kind_name = v3 ? "moco-v3" : moco ? (o.moco_version == 1 ? "moco-v1" : "moco-v2")
+                                                      : "simclr";
         if ((st = sslc_mlp_head_spec(head, sizeof head, kind_name, o.proj_hidden, o.proj_dim,
                                      o.proj_bn, (int)o.proj_layers)))
             goto done;
@@ -288,7 +319,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
     if ((st = sslc_lr_scaling_parse(&scaling, o.lr_scaling)))
         goto done;
     int64_t keys_per_step = o.symmetric ? 2 * o.batch : o.batch;
-    if (moco && o.queue < keys_per_step) {
+    if (moco && !v3 && o.queue < keys_per_step) {
         // Each step enqueues every key of its batch: a smaller queue keeps
         // only the newest of them, and holds no key of any earlier batch.
         st = sslc_error(SSLC_ERR_INVALID,
@@ -318,7 +349,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
         snprintf(budget, sizeof budget, "%lld steps or ", (long long)o.max_steps);
     sslc_info("pretrain: %s%s on %s (%lld images, %lld px views), %s width %lld, batch %lld, "
               "%s%lld epochs; run folder %s (config.txt: every option)",
-              moco ? "MoCo v" : "SimCLR", moco ? (o.moco_version == 1 ? "1" : "2") : "", o.data,
+              moco ? "MoCo v" : "SimCLR", moco ? (o.moco_version == 1 ? "1" : v3 ? "3" : "2") : "", o.data,
               (long long)sslc_dataset_count(ds), (long long)o.size, o.arch, (long long)o.width,
               (long long)o.batch, budget, (long long)o.epochs, o.out);
 
@@ -328,6 +359,7 @@ int sslc_cmd_pretrain(int argc, char **argv)
     oc.weight_decay = (float)o.weight_decay;
     cfg = (sslc_pretrain_config){
         .method = o.method, .moco_version = o.moco_version, .symmetric = o.symmetric,
+        .predictor = v3 ? predictor : NULL,
         .encoder = enc, .head = o.head, .batch = o.batch, .epochs = o.epochs,
         .minutes = o.minutes, .max_steps = o.max_steps, .optim = oc,
         .lr = sslc_schedule_scale_lr(o.lr, o.batch, scaling), .final_lr = o.final_lr,

@@ -11,6 +11,7 @@
 static const float BN_MOMENTUM = 0.1f;
 static const float BN_EPS = 1e-5f;
 
+// bias: a Linear's bias, or a BN's affine gamma and beta.
 static sslc_status add_layer(sslc_mlp *m, sslc_mlp_kind kind, int64_t out, bool bias)
 {
     if (m->n_layers == SSLC_MLP_MAX_LAYERS)
@@ -20,7 +21,8 @@ static sslc_status add_layer(sslc_mlp *m, sslc_mlp_kind kind, int64_t out, bool 
     l->kind = kind;
     l->in = m->out_dim;
     l->out = kind == SSLC_MLP_LINEAR ? out : l->in;
-    l->bias = bias;
+    l->bias = kind == SSLC_MLP_LINEAR && bias;
+    l->affine = kind == SSLC_MLP_BN && bias;
     char name[SSLC_TENSOR_NAME_CAP];
     sslc_params *p = &m->params;
     sslc_status st = SSLC_OK;
@@ -38,7 +40,7 @@ static sslc_status add_layer(sslc_mlp *m, sslc_mlp_kind kind, int64_t out, bool 
         static const char *names[] = {"weight", "bias", "running_mean", "running_var",
                                       "num_batches_tracked"};
         int64_t *offs[] = {&l->w, &l->b, &l->mean, &l->var, &l->batches};
-        for (int i = 0; i < 5 && !st; i++) {
+        for (int i = l->affine ? 0 : 2; i < 5 && !st; i++) {
             snprintf(name, sizeof name, "%d.%s", idx, names[i]);
             st = sslc_params_add(p, name, i < 2 ? SSLC_TENSOR_PARAM : SSLC_TENSOR_BUFFER,
                                  i < 2 ? SSLC_TENSOR_NO_DECAY : (i == 4 ? SSLC_TENSOR_INT64 : 0),
@@ -67,6 +69,8 @@ sslc_status sslc_mlp_create(sslc_mlp *m, int64_t in_dim, const char *spec)
         item[len] = '\0';
         long long width = 0;
         if (strcmp(item, "bn") == 0)
+            st = add_layer(m, SSLC_MLP_BN, 0, true);
+        else if (strcmp(item, "bn-noaffine") == 0)
             st = add_layer(m, SSLC_MLP_BN, 0, false);
         else if (strcmp(item, "relu") == 0)
             st = add_layer(m, SSLC_MLP_RELU, 0, false);
@@ -76,7 +80,9 @@ sslc_status sslc_mlp_create(sslc_mlp *m, int64_t in_dim, const char *spec)
             st = add_layer(m, SSLC_MLP_LINEAR, width, false);
         else
             st = sslc_error(SSLC_ERR_INVALID,
-                            "mlp: unknown layer '%s' (linear:N, linear-nobias:N, bn, relu)", item);
+                            "mlp: unknown layer '%s' (linear:N, linear-nobias:N, bn, bn-noaffine, "
+                            "relu)",
+                            item);
         s += len + (s[len] == ',');
     }
     if (!st && m->n_layers == 0)
@@ -111,8 +117,10 @@ void sslc_mlp_init(sslc_mlp *m, uint64_t seed)
                     p->values[l->b + k] = (float)sslc_rng_range(&rng, -bound, bound);
         } else if (l->kind == SSLC_MLP_BN) {
             for (int64_t c = 0; c < l->in; c++) {
-                p->values[l->w + c] = 1.0f;
-                p->values[l->b + c] = 0.0f;
+                if (l->affine) {
+                    p->values[l->w + c] = 1.0f;
+                    p->values[l->b + c] = 0.0f;
+                }
                 p->buffers[l->mean + c] = 0.0f;
                 p->buffers[l->var + c] = 1.0f;
             }
@@ -125,9 +133,11 @@ sslc_status sslc_mlp_head_spec(char *buf, size_t cap, const char *kind, int64_t 
                                int64_t out, bool out_bn, int layers)
 {
     const bool simclr = !strcmp(kind, "simclr"), v2 = !strcmp(kind, "moco-v2");
-    if (!simclr && !v2 && strcmp(kind, "moco-v1") != 0)
-        return sslc_error(SSLC_ERR_INVALID, "unknown head '%s' (simclr, moco-v2, moco-v1)", kind);
-    if (!simclr && !v2) // MoCo v1's fc, whatever layers says
+    const bool v3 = !strcmp(kind, "moco-v3");
+    if (!simclr && !v2 && !v3 && strcmp(kind, "moco-v1") != 0)
+        return sslc_error(SSLC_ERR_INVALID,
+                          "unknown head '%s' (simclr, moco-v2, moco-v3, moco-v1)", kind);
+    if (!simclr && !v2 && !v3) // MoCo v1's fc, whatever layers says
         layers = 1;
     else if (layers != 2 && layers != 3)
         return sslc_error(SSLC_ERR_INVALID, "a %s head of %d layers: use 2, or 3 as SimCLRv2",
@@ -136,11 +146,11 @@ sslc_status sslc_mlp_head_spec(char *buf, size_t cap, const char *kind, int64_t 
     size_t n = 0;
     buf[0] = '\0';
     for (int i = 0; i < layers - 1 && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, simclr ? "linear-nobias:%lld,bn,relu," :
-                                                         "linear:%lld,relu,", (long long)hidden);
+        n += (size_t)snprintf(buf + n, cap - n, simclr || v3 ? "linear-nobias:%lld,bn,relu," :
+                                                               "linear:%lld,relu,", (long long)hidden);
     if (n < cap)
-        n += (size_t)snprintf(buf + n, cap - n, "linear:%lld%s", (long long)out,
-                              simclr && out_bn ? ",bn" : "");
+        n += (size_t)snprintf(buf + n, cap - n, v3 ? "linear-nobias:%lld,bn-noaffine" : "linear:%lld%s",
+                              (long long)out, simclr && out_bn ? ",bn" : "");
     if (n >= cap)
         return sslc_error(SSLC_ERR_INVALID, "head spec too long");
     return SSLC_OK;
@@ -167,7 +177,9 @@ sslc_status sslc_mlp_spec(char *buf, size_t cap, const sslc_mlp *m, int n_layers
                                   l->bias ? "linear" : "linear-nobias", (long long)l->out);
         else
             n += (size_t)snprintf(buf + n, cap - n, "%s%s", sep,
-                                  l->kind == SSLC_MLP_BN ? "bn" : "relu");
+                                  l->kind == SSLC_MLP_RELU ? "relu"
+                                  : l->affine              ? "bn"
+                                                           : "bn-noaffine");
     }
     if (n >= cap)
         return sslc_error(SSLC_ERR_INVALID, "mlp: spec longer than %zu bytes", cap);
@@ -197,6 +209,9 @@ struct sslc_mlp_run {
     float *mean[SSLC_MLP_MAX_LAYERS]; // BN only
     float *rstd[SSLC_MLP_MAX_LAYERS];
     float *grad[2]; // (N, widest) ping-pong
+    // BN without affine (bn-noaffine): the batch-norm kernels take a gamma
+    // and beta, so it runs as scale 1, shift 0, their gradients discarded.
+    float *ones, *zeros, *dscratch; // (widest,), (widest,), (2 widest,)
     double *bn_ws;
     sslc_bn_running bn_running;
     const sslc_bn_sync *bn_sync;
@@ -230,6 +245,12 @@ sslc_status sslc_mlp_run_create(sslc_mlp_run **out, const sslc_mlp *m, int64_t N
         run->grad[k] = sslc_aligned_alloc((size_t)(N * widest) * sizeof(float));
         ok = ok && run->grad[k];
     }
+    run->ones = sslc_aligned_alloc((size_t)widest * sizeof(float));
+    run->zeros = sslc_calloc((size_t)widest, sizeof(float));
+    run->dscratch = sslc_aligned_alloc((size_t)(2 * widest) * sizeof(float));
+    ok = ok && run->ones && run->zeros && run->dscratch;
+    for (int64_t c = 0; ok && c < widest; c++)
+        run->ones[c] = 1.0f;
     run->bn_ws = sslc_aligned_alloc(sslc_batchnorm_workspace_size(widest) * sizeof(double));
     run->bn_stats = sslc_calloc((size_t)run->bn_stats_n + 1, sizeof(double));
     if (!ok || !run->bn_ws || !run->bn_stats) {
@@ -251,6 +272,9 @@ void sslc_mlp_run_destroy(sslc_mlp_run *run)
     }
     free(run->grad[0]);
     free(run->grad[1]);
+    free(run->ones);
+    free(run->zeros);
+    free(run->dscratch);
     free(run->bn_ws);
     free(run->bn_stats);
     free(run);
@@ -291,6 +315,8 @@ const float *sslc_mlp_forward(sslc_mlp_run *run, sslc_mlp *m, const float *x, bo
     for (int i = 0; i < m->n_layers; i++) {
         const sslc_mlp_layer *l = &m->layers[i];
         float *y = run->out[i];
+        const float *gamma = l->affine ? p->values + l->w : run->ones;
+        const float *beta = l->affine ? p->values + l->b : run->zeros;
         switch (l->kind) {
         case SSLC_MLP_LINEAR:
             sslc_linear_forward(y, cur, p->values + l->w, l->bias ? p->values + l->b : NULL,
@@ -304,12 +330,12 @@ const float *sslc_mlp_forward(sslc_mlp_run *run, sslc_mlp *m, const float *x, bo
                     update ? p->buffers + l->var : NULL,
                     run->bn_running == SSLC_BN_RUNNING_ACCUMULATE ? run->bn_stats + run->stats_at[i]
                                                                   : NULL,
-                    cur, p->values + l->w, p->values + l->b, run->N, l->in, BN_MOMENTUM, BN_EPS,
+                    cur, gamma, beta, run->N, l->in, BN_MOMENTUM, BN_EPS,
                     0, run->bn_sync, run->bn_ws);
                 if (update)
                     p->buffers[l->batches] += 1.0f;
             } else {
-                sslc_batchnorm_forward_eval(y, cur, p->values + l->w, p->values + l->b,
+                sslc_batchnorm_forward_eval(y, cur, gamma, beta,
                                             p->buffers + l->mean, p->buffers + l->var, run->N,
                                             l->in, BN_EPS, 0, run->bn_ws);
             }
@@ -337,8 +363,10 @@ void sslc_mlp_backward(sslc_mlp_run *run, sslc_mlp *m, float *dx, const float *d
                                  p->values + l->w, run->N, l->in, l->out);
             break;
         case SSLC_MLP_BN:
-            sslc_batchnorm_backward(d, p->grads + l->w, p->grads + l->b, g, NULL, x, run->mean[i],
-                                    run->rstd[i], p->values + l->w, run->N, l->in, 0,
+            sslc_batchnorm_backward(d, l->affine ? p->grads + l->w : run->dscratch,
+                                    l->affine ? p->grads + l->b : run->dscratch + l->in, g, NULL,
+                                    x, run->mean[i], run->rstd[i],
+                                    l->affine ? p->values + l->w : run->ones, run->N, l->in, 0,
                                     run->bn_sync, run->bn_ws);
             break;
         case SSLC_MLP_RELU: sslc_relu_backward(d, g, run->out[i], run->N * l->in); break;

@@ -1,7 +1,7 @@
-// Small sequential MLPs: projection heads (SimCLR, MoCo v2), MoCo v1's
-// linear head, and linear classifiers. Tensor names follow nn.Sequential
-// ("0.weight", "1.running_mean", ...), so a head loads into PyTorch as
-// nn.Sequential(Linear, BatchNorm1d, ReLU, Linear, ...).
+// Small sequential MLPs: projection heads (SimCLR, MoCo v2, MoCo v3 and its
+// predictor), MoCo v1's linear head, and linear classifiers. Tensor names
+// follow nn.Sequential ("0.weight", "1.running_mean", ...), so a head loads
+// into PyTorch as nn.Sequential(Linear, BatchNorm1d, ReLU, Linear, ...).
 #ifndef SSLC_MODELS_MLP_H
 #define SSLC_MODELS_MLP_H
 
@@ -13,15 +13,16 @@
 
 typedef enum sslc_mlp_kind {
     SSLC_MLP_LINEAR, // Linear(in, out, bias)
-    SSLC_MLP_BN,     // BatchNorm1d(in)
+    SSLC_MLP_BN,     // BatchNorm1d(in), or BatchNorm1d(in, affine=False) (spec "bn-noaffine")
     SSLC_MLP_RELU,
 } sslc_mlp_kind;
 
 typedef struct sslc_mlp_layer {
     sslc_mlp_kind kind;
     int64_t in, out;
-    bool bias;
-    int64_t w, b;               // offsets in values (Linear: w, b; BN: gamma, beta)
+    bool bias;                  // Linear: with a bias
+    bool affine;                // BN: with gamma and beta (else none: scale 1, shift 0)
+    int64_t w, b;               // offsets in values (Linear: w, b; affine BN: gamma, beta)
     int64_t mean, var, batches; // BN buffer offsets
 } sslc_mlp_layer;
 
@@ -35,7 +36,8 @@ typedef struct sslc_mlp {
 } sslc_mlp;
 
 // Builds layers from a spec such as "linear-nobias:2048,bn,relu,linear:128"
-// applied to in_dim inputs. Weights are zero until sslc_mlp_init.
+// applied to in_dim inputs (layers: linear:N, linear-nobias:N, bn,
+// bn-noaffine, relu). Weights are zero until sslc_mlp_init.
 sslc_status sslc_mlp_create(sslc_mlp *m, int64_t in_dim, const char *spec);
 void sslc_mlp_destroy(sslc_mlp *m); // NULL-safe
 // PyTorch's defaults: Linear weight and bias U(-1/sqrt(in), 1/sqrt(in)),
@@ -48,6 +50,10 @@ void sslc_mlp_init(sslc_mlp *m, uint64_t seed);
 //            - Linear(hidden, out) [- BN]
 //   moco-v2: [Linear(in|hidden, hidden) - ReLU] x (layers - 1) - Linear(hidden, out)
 //   moco-v1: Linear(in, out)  (MoCo v1's fc)
+//   moco-v3: [Linear(in|hidden, hidden, no bias) - BN - ReLU] x (layers - 1)
+//            - Linear(hidden, out, no bias) - BN(affine=False)
+//            (MoCo v3's projector and, with layers 2, its predictor: every
+//            layer with BN, as the official _build_mlp)
 // Writes the spec into buf (cap bytes).
 sslc_status sslc_mlp_head_spec(char *buf, size_t cap, const char *kind, int64_t hidden,
                                int64_t out, bool out_bn, int layers);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "losses/infonce.h"
+#include "losses/mocov3.h"
 #include "losses/ntxent.h"
 #include "src/dist/dist.h"
 
@@ -23,6 +24,7 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
                                     int64_t H, int64_t W, int64_t C)
 {
     *t = (sslc_contrastive){.cfg = c, .moco = strcmp(c->method, "moco") == 0,
+                            .v3 = strcmp(c->method, "moco") == 0 && c->moco_version == 3,
                             .rank = sslc_dist_rank(), .ranks = sslc_dist_size(), .B = c->batch,
                             .H = H, .W = W, .C = C, .L = c->local_crops,
                             .h = c->local_crops > 0 ? c->local_recipe->size : 0};
@@ -49,6 +51,18 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
                                             "process's whole batch: it does not combine with "
                                             "--bn-groups or --chunk");
     t->g = t->b / t->G;
+    // MoCo v3 runs the predictor over the whole batch's projections at once
+    // and its loss over both views: neither gradient caching over groups
+    // nor extra local views are wired through the predictor yet.
+    if (t->v3 && !c->symmetric)
+        return sslc_error(SSLC_ERR_INVALID, "MoCo v3's loss is symmetric: it needs both views "
+                                            "as queries (--symmetric)");
+    if (t->v3 && t->G > 1)
+        return sslc_error(SSLC_ERR_INVALID, "--moco-version 3 takes each process's batch as one "
+                                            "batch-norm group: drop --bn-groups and --chunk");
+    if (t->v3 && t->L > 0)
+        return sslc_error(SSLC_ERR_INVALID, "--moco-version 3 does not take --local-crops yet "
+                                            "(multi-crop runs with SimCLR and MoCo v1/v2)");
     // Multi-crop runs the local views as one more batch beside the global
     // ones: neither the gathers of several processes nor gradient caching
     // over groups know of it yet.
@@ -78,6 +92,19 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
         (st = sslc_optim_create(&t->opt_enc, &c->optim, &t->enc.params)) ||
         (st = sslc_optim_create(&t->opt_head, &c->optim, &t->head.params)))
         return st;
+    if (t->v3) { // the predictor: seed + 2 (the encoder seed, the projector seed + 1)
+        if ((st = sslc_mlp_create(&t->pred, t->D, c->predictor)))
+            return st;
+        sslc_mlp_init(&t->pred, c->seed + 2);
+        if (t->pred.out_dim != t->D)
+            return sslc_error(SSLC_ERR_INVALID, "MoCo v3: the predictor '%s' maps %lld to %lld "
+                                                "dimensions; it must keep the projection's %lld",
+                              c->predictor, (long long)t->D, (long long)t->pred.out_dim,
+                              (long long)t->D);
+        if ((st = sslc_mlp_run_create(&t->pred_run, &t->pred, nq)) ||
+            (st = sslc_optim_create(&t->opt_pred, &c->optim, &t->pred.params)))
+            return st;
+    }
     const int64_t nl = t->L * t->b; // local views through the encoder at once
     if (t->L > 0 && ((st = sslc_resnet_run_create(&t->local_run, &t->enc, nl, t->h, t->h)) ||
                      (st = sslc_mlp_run_create(&t->local_head_run, &t->head, nl))))
@@ -89,16 +116,21 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
         t->G * (sync ? 1 : t->ranks) > 1 ? SSLC_BN_RUNNING_ACCUMULATE : SSLC_BN_RUNNING_UPDATE;
     sslc_resnet_run_set_bn(t->run, running, sync);
     sslc_mlp_run_set_bn(t->head_run, running, sync);
+    if (t->pred_run)
+        sslc_mlp_run_set_bn(t->pred_run, running, sync);
 
     const int64_t nz = (t->per + t->L) * t->b * t->D, nf = nq > nl ? nq : nl;
-    size_t ws = t->moco ? sslc_infonce_workspace_size(t->b, t->D, c->queue)
-                        : sslc_ntxent_workspace_size((2 + t->L) * t->B, t->D);
+    size_t ws = t->v3     ? sslc_mocov3_workspace_size(t->b, t->B, t->D)
+                : t->moco ? sslc_infonce_workspace_size(t->b, t->D, c->queue)
+                          : sslc_ntxent_workspace_size((2 + t->L) * t->B, t->D);
     t->loss_ws = sslc_aligned_alloc(ws);
     t->z = sslc_aligned_alloc((size_t)nz * sizeof(float));
     t->dz = sslc_aligned_alloc((size_t)nz * sizeof(float));
     t->dz_group = sslc_aligned_alloc((size_t)(nq * t->D) * sizeof(float));
     t->dfeat = sslc_aligned_alloc((size_t)(nf * t->enc.feature_dim) * sizeof(float));
     if (!t->loss_ws || !t->z || !t->dz || !t->dz_group || !t->dfeat)
+        return SSLC_ERR_NOMEM;
+    if (t->v3 && !(t->dp = sslc_aligned_alloc((size_t)nz * sizeof(float))))
         return SSLC_ERR_NOMEM;
     if (t->G > 1 &&
         !(t->group_x = sslc_aligned_alloc((size_t)(nq * H * W * C) * sizeof(float))))
@@ -121,15 +153,18 @@ void sslc_contrastive_destroy(sslc_contrastive *t)
     sslc_mlp_run_destroy(t->local_head_run);
     sslc_mlp_run_destroy(t->head_run);
     sslc_mlp_run_destroy(t->key_head_run);
+    sslc_mlp_run_destroy(t->pred_run);
     sslc_resnet_destroy(&t->enc);
     sslc_resnet_destroy(&t->key_enc);
     sslc_mlp_destroy(&t->head);
     sslc_mlp_destroy(&t->key_head);
+    sslc_mlp_destroy(&t->pred);
     sslc_optim_destroy(t->opt_enc);
     sslc_optim_destroy(t->opt_head);
+    sslc_optim_destroy(t->opt_pred);
     sslc_queue_destroy(t->queue);
     float *buffers[] = {t->loss_ws, t->group_x, t->z, t->dz, t->dz_group, t->dfeat, t->z_all,
-                        t->dz_all, t->gather, t->key_all, t->key_in, t->key_part, t->keys};
+                        t->dz_all, t->gather, t->key_all, t->key_in, t->key_part, t->keys, t->dp};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         free(buffers[i]);
     free(t->perm);

@@ -5,6 +5,9 @@
 //   SimCLR (simclr.c): NT-Xent over the 2B views of a batch of B pairs.
 //   MoCo   (moco.c):   InfoNCE of queries against their keys and the queue,
 //                      keys from the momentum encoder with shuffle-BN.
+//   MoCo v3 (moco.c):  queries through a predictor after the projector;
+//                      each against every key of the other view in the
+//                      global batch (no queue, keys' BN groups unshuffled).
 //
 // Data parallelism (src/dist): each of R processes holds b = B / R pairs,
 // its slice of the single-process batch. Query images go through the
@@ -36,6 +39,7 @@
 typedef struct sslc_contrastive {
     const sslc_pretrain_config *cfg;
     bool moco;
+    bool v3;              // MoCo v3: predictor, no queue
     int rank, ranks;
     int64_t B, b, G, g;   // pairs: global, this process's, groups here, per group
     int64_t per;          // query images per pair: 2 (SimCLR, symmetric MoCo) or 1
@@ -46,18 +50,21 @@ typedef struct sslc_contrastive {
 
     sslc_resnet enc, key_enc;
     sslc_mlp head, key_head;
+    sslc_mlp pred;                        // MoCo v3: the predictor (query side only)
+    sslc_mlp_run *pred_run;               // MoCo v3: over the (2b, D) projections
     sslc_resnet_run *run, *key_run;       // run: one group's queries; key_run: one key group
     sslc_mlp_run *head_run, *key_head_run;
     sslc_resnet_run *local_run; // multi-crop: the L * b local views
     sslc_mlp_run *local_head_run;
-    sslc_optim *opt_enc, *opt_head;
+    sslc_optim *opt_enc, *opt_head, *opt_pred;
     sslc_queue *queue;
     sslc_bn_sync rank_sum; // sums over the processes (sync-BN, deferred statistics)
     sslc_status sync_status; // the first failure of such a sum (a step then fails)
     sslc_grad_sync enc_sync, head_sync; // gradient sums overlapped with the last backward
     int64_t bucket;                     // floats per gradient bucket
 
-    float *loss_ws;  // NT-Xent (over (2 + L) B) or InfoNCE (over b) workspace
+    float *loss_ws;  // NT-Xent (over (2 + L) B), InfoNCE (over b) or MoCo v3 (b x B) workspace
+    float *dp;       // MoCo v3: (2b, D) the gradient of the global loss with respect to the predictions
     float *group_x;  // (per * g, H, W, C): a group's views side by side (G > 1)
     float *z;        // ((per + L) * b, D): this process's embeddings, view-major
     float *dz;       // ((per + L) * b, D): the gradient of the global loss with respect to them
@@ -85,6 +92,8 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *batch,
                              const sslc_train_state *s, sslc_step_result *result);
 sslc_status sslc_moco_step(void *self, const sslc_train_batch *batch, const sslc_train_state *s,
                            sslc_step_result *result);
+sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *batch,
+                             const sslc_train_state *s, sslc_step_result *result);
 
 // The query side, shared by both methods. batch->x: this process's batch,
 // (2b, H, W, C) views view-major (and batch->x_local its L * b local
@@ -106,7 +115,7 @@ void sslc_contrastive_reorder(const sslc_contrastive *t, float *dst, const float
                               int64_t row, int64_t per, bool to_global);
 
 // MoCo's extra state: the key encoder and head as copies of the query ones,
-// the queue and the key buffers.
+// the queue (v1, v2) and the key buffers.
 sslc_status sslc_moco_build(sslc_contrastive *t);
 // The key encoder's momentum at position s: cfg->momentum, or ramped to 1
 // by a cosine over the schedule.

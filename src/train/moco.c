@@ -19,11 +19,21 @@
 // contrasted with each of them in two separate terms (as SwAV predicts each
 // global view's code from every other view). With L = 0 these are exactly
 // the 1 or 2 terms of plain MoCo (docs/losses.md).
+//
+// MoCo v3 (Chen, Xie, He 2021; sslc_mocov3_step): the same momentum
+// encoder and key path, without the queue and without the shuffle (the
+// paper's BN statistics are per view over the batch: with S = 2 groups the
+// unshuffled keys' groups are the two views). The projections of both
+// views go through a predictor (query side only); each prediction is
+// contrasted with the keys of the other view of every pair of the global
+// batch, its own pair's key the positive (losses/mocov3.h):
+//   L = ctr(p1, k2) + ctr(p2, k1).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "losses/infonce.h"
+#include "losses/mocov3.h"
 #include "src/core/rng.h"
 #include "src/dist/dist.h"
 #include "src/core/rows.h"
@@ -57,7 +67,7 @@ sslc_status sslc_moco_build(sslc_contrastive *t)
         sslc_mlp_run_set_bn(t->key_head_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
     }
     sslc_rng rng = sslc_rng_make(c->seed, 0x9e11e, 0, 0, 0);
-    if ((st = sslc_queue_create(&t->queue, c->queue, t->D, &rng)))
+    if (!t->v3 && (st = sslc_queue_create(&t->queue, c->queue, t->D, &rng)))
         return st;
     t->key_in = sslc_aligned_alloc((size_t)(group * image) * sizeof(float));
     t->key_part = sslc_aligned_alloc((size_t)(t->n_key / t->ranks * t->D) * sizeof(float));
@@ -110,8 +120,13 @@ static sslc_status compute_keys(sslc_contrastive *t, const float *mine, int64_t 
         sslc_contrastive_reorder(t, t->key_all, t->gather, image, t->per, true);
         all = t->key_all;
     }
-    sslc_rng rng = sslc_rng_make(c->seed, 0x5b0ff1e, (uint64_t)step, 0, 0);
-    sslc_rng_permutation(&rng, t->perm, t->n_key);
+    if (t->v3) { // no shuffle: group j holds the keys j * group ..
+        for (int64_t j = 0; j < t->n_key; j++)
+            t->perm[j] = j;
+    } else {
+        sslc_rng rng = sslc_rng_make(c->seed, 0x5b0ff1e, (uint64_t)step, 0, 0);
+        sslc_rng_permutation(&rng, t->perm, t->n_key);
+    }
     sslc_resnet_prepare(t->key_run, &t->key_enc);
     for (int64_t k = 0; k < t->key_groups; k++) {
         const int64_t *p = t->perm + (t->rank * t->key_groups + k) * group;
@@ -191,6 +206,57 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     // Enqueue after the logits are computed (MoCo Algorithm 1): every key
     // of the batch, the same on every process.
     if ((st = sslc_queue_enqueue(t->queue, t->keys, t->n_key)))
+        return st;
+    if ((st = sslc_contrastive_backward(t, b)))
+        return st;
+    *r = (sslc_step_result){.loss = lacc[0] / t->ranks, .acc = lacc[1] / t->ranks};
+    return SSLC_OK;
+}
+
+sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_train_state *s,
+                             sslc_step_result *r)
+{
+    sslc_contrastive *t = self;
+    const sslc_pretrain_config *c = t->cfg;
+    const int64_t nb = t->b, D = t->D;
+    float m = sslc_moco_momentum(t, s);
+    momentum_update(&t->key_enc.params, &t->enc.params, m);
+    momentum_update(&t->key_head.params, &t->head.params, m);
+    // t->keys: (2B, D) both views of every pair of the global batch, view-major.
+    sslc_status st = compute_keys(t, b->x, s->step);
+    if (st || (st = sslc_contrastive_embed(t, b)))
+        return st;
+    // Predictions of the (2b, D) projections: view 0's rows, then view 1's.
+    const float *p = sslc_mlp_forward(t->pred_run, &t->pred, t->z, true);
+    if (t->ranks > 1 && !c->sync_bn) { // its running statistics averaged as the head's
+        sslc_mlp_bn_apply(t->pred_run, &t->pred, 1, &t->rank_sum);
+        if (t->sync_status)
+            return t->sync_status;
+    }
+    // Each process's loss is the sum of the two terms over its b queries;
+    // the global loss is their mean over processes (the official code's
+    // DDP average), so each backward carries 1 / R.
+    const float weight = 1.0f / (float)t->ranks;
+    memset(t->dp, 0, (size_t)(2 * nb * D) * sizeof(float));
+    float loss = 0.0f, acc = 0.0f;
+    for (int64_t v = 0; v < 2; v++) {
+        const float *keys = t->keys + (1 - v) * t->B * D; // the other view's keys
+        float l, a;
+        if ((st = sslc_mocov3_forward(&l, &a, t->loss_ws, p + v * nb * D, keys, nb, t->B,
+                                      t->rank * nb, D, (float)c->tau)))
+            return st;
+        sslc_mocov3_backward(t->dp + v * nb * D, t->loss_ws, weight, nb, t->B, D);
+        loss += l;
+        acc += 0.5f * a;
+    }
+    double lacc[2] = {loss, acc};
+    if ((st = sslc_dist_sum_f64(lacc, 2)))
+        return st;
+    // The predictor's gradients are final after its backward: summed over
+    // the processes here, the encoder's and projector's in the backward.
+    sslc_mlp_backward(t->pred_run, &t->pred, t->dz, t->dp);
+    if (t->ranks > 1 &&
+        (st = sslc_dist_sum_f32(t->pred.params.grads, (size_t)t->pred.params.n_values)))
         return st;
     if ((st = sslc_contrastive_backward(t, b)))
         return st;

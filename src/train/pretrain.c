@@ -1,6 +1,6 @@
 // The pretraining driver: builds the contrastive model, its optimizers and
 // the batch pipeline, describes the whole state for checkpoints, runs the
-// kNN monitor, and hands the step function (SimCLR or MoCo) to the loop.
+// kNN monitor, and hands the step function (SimCLR, MoCo or MoCo v3) to the loop.
 #include "src/train/pretrain.h"
 
 #include <stdio.h>
@@ -24,7 +24,9 @@
 
 // ---- checkpoints -----------------------------------------------------------------
 
-enum { MAX_PARTS = 4, MAX_OPTIM = 4, MAX_ATTRS = SSLC_ENCODER_ATTRS + 1 };
+// Parts: encoder, projector, MoCo's key encoder and key projector, MoCo
+// v3's predictor; optimizer buffers: up to 2 (AdamW) for each trained part.
+enum { MAX_PARTS = 5, MAX_OPTIM = 6, MAX_ATTRS = SSLC_ENCODER_ATTRS + 2 };
 
 typedef struct ckpt_view {
     sslc_ckpt c;
@@ -42,6 +44,8 @@ static void describe(sslc_contrastive *t, const sslc_train_state *s, ckpt_view *
     memset(v, 0, sizeof *v);
     size_t na = sslc_encoder_attrs(v->model, &t->enc, c->image_size);
     v->model[na++] = (sslc_ckpt_attr){"projector", SSLC_CKPT_ATTR_STRING, 0, 0, c->head};
+    if (t->v3)
+        v->model[na++] = (sslc_ckpt_attr){"predictor", SSLC_CKPT_ATTR_STRING, 0, 0, c->predictor};
     size_t np = 0;
     v->parts[np++] = (sslc_ckpt_part){"encoder", &t->enc.params};
     v->parts[np++] = (sslc_ckpt_part){"projector", &t->head.params};
@@ -49,17 +53,22 @@ static void describe(sslc_contrastive *t, const sslc_train_state *s, ckpt_view *
         v->parts[np++] = (sslc_ckpt_part){"key_encoder", &t->key_enc.params};
         v->parts[np++] = (sslc_ckpt_part){"key_projector", &t->key_head.params};
     }
+    if (t->v3)
+        v->parts[np++] = (sslc_ckpt_part){"predictor", &t->pred.params};
     size_t no = 0;
     for (int i = 0; i < sslc_optim_state_count(t->opt_enc); i++) {
         v->optim[no++] = (sslc_ckpt_optim_buffer){"encoder", sslc_optim_state_name(t->opt_enc, i),
                                                   sslc_optim_state(t->opt_enc, i)};
         v->optim[no++] = (sslc_ckpt_optim_buffer){"projector", sslc_optim_state_name(t->opt_head, i),
                                                   sslc_optim_state(t->opt_head, i)};
+        if (t->v3)
+            v->optim[no++] = (sslc_ckpt_optim_buffer){
+                "predictor", sslc_optim_state_name(t->opt_pred, i), sslc_optim_state(t->opt_pred, i)};
     }
     size_t nr = 0;
     v->total_steps = s->total_steps;
     v->arrays[nr++] = (sslc_ckpt_array){"schedule_total_steps", SSLC_CKPT_I64, 1, {1}, &v->total_steps};
-    if (t->moco) {
+    if (t->queue) {
         v->queue_ptr = sslc_queue_pointer(t->queue);
         v->arrays[nr++] = (sslc_ckpt_array){"queue", SSLC_CKPT_F32, 2, {c->queue, t->D},
                                             sslc_queue_data(t->queue)};
@@ -79,7 +88,7 @@ static void describe(sslc_contrastive *t, const sslc_train_state *s, ckpt_view *
 static sslc_status check_ranks_agree(sslc_contrastive *t)
 {
     const sslc_params *tables[] = {&t->enc.params, &t->head.params, &t->key_enc.params,
-                                   &t->key_head.params};
+                                   &t->key_head.params, &t->pred.params};
     uint64_t h = SSLC_HASH64_INIT;
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (tables[i]->values) {
@@ -130,9 +139,10 @@ static sslc_status resume(sslc_contrastive *t, const char *path, sslc_train_stat
     *s = (sslc_train_state){.step = v.c.step, .epoch = v.c.epoch, .samples = v.c.samples_seen,
                             .total_steps = v.total_steps};
     if ((st = sslc_optim_set_steps(t->opt_enc, v.c.optimizer_step)) ||
-        (st = sslc_optim_set_steps(t->opt_head, v.c.optimizer_step)))
+        (st = sslc_optim_set_steps(t->opt_head, v.c.optimizer_step)) ||
+        (t->opt_pred && (st = sslc_optim_set_steps(t->opt_pred, v.c.optimizer_step))))
         return st;
-    if (t->moco && (st = sslc_queue_set_pointer(t->queue, v.queue_ptr)))
+    if (t->queue && (st = sslc_queue_set_pointer(t->queue, v.queue_ptr)))
         return st;
     return SSLC_OK;
 }
@@ -236,9 +246,10 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     const bool monitored = cfg->knn_bank && cfg->knn_val;
     sslc_trainer tr = {
         .self = &t,
-        .groups = {{&t.enc.params, t.opt_enc}, {&t.head.params, t.opt_head}},
-        .n_groups = 2,
-        .step = t.moco ? sslc_moco_step : sslc_simclr_step,
+        .groups = {{&t.enc.params, t.opt_enc}, {&t.head.params, t.opt_head},
+                   {&t.pred.params, t.opt_pred}},
+        .n_groups = t.v3 ? 3 : 2,
+        .step = t.v3 ? sslc_mocov3_step : t.moco ? sslc_moco_step : sslc_simclr_step,
         .save = save,
         .monitor = monitored ? knn_monitor : NULL,
         .sums_grads = true,

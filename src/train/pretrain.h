@@ -1,6 +1,7 @@
-// Contrastive pretraining: SimCLR (NT-Xent over the 2N views of a batch) and
-// MoCo v1/v2 (InfoNCE against a queue of keys from a momentum encoder), one
-// loop for both: data -> encoder -> projector -> loss -> backward -> update,
+// Contrastive pretraining: SimCLR (NT-Xent over the 2N views of a batch),
+// MoCo v1/v2 (InfoNCE against a queue of keys from a momentum encoder) and
+// MoCo v3 (a predictor on the query side, the batch's keys as negatives,
+// no queue), one loop for all: data -> encoder -> projector -> loss -> backward -> update,
 // with progress, a metrics log, a kNN monitor, checkpoints, exact resume
 // and a clean stop on SIGINT / SIGTERM.
 #ifndef SSLC_TRAIN_PRETRAIN_H
@@ -16,8 +17,9 @@
 
 typedef struct sslc_pretrain_config {
     const char *method;   // "simclr" or "moco"
-    int64_t moco_version; // 1 or 2
-    bool symmetric;       // MoCo: both views as queries, loss averaged (MoCo v3, CIFAR demo)
+    int64_t moco_version; // 1, 2 or 3
+    bool symmetric;       // MoCo: both views as queries, loss averaged (CIFAR demo); v3: required
+    const char *predictor; // MoCo v3: the query side's predictor spec (sslc_mlp_create), else NULL
     sslc_resnet_config encoder;
     const char *head; // projector spec for sslc_mlp_create ("linear-nobias:2048,bn,relu,linear:128")
 
@@ -32,10 +34,11 @@ typedef struct sslc_pretrain_config {
     double warmup;        // linear warmup from 0, as a fraction of the schedule
     double tau;           // temperature
 
-    int64_t queue;          // MoCo K
+    int64_t queue;          // MoCo K (v1, v2; v3 has no queue)
     double momentum;        // MoCo m
     bool momentum_cosine;   // ramp m to 1 with a cosine (BYOL-style)
-    int64_t shuffle_groups; // MoCo shuffle-BN: key batch-norm groups over every process (1: off)
+    int64_t shuffle_groups; // MoCo shuffle-BN: key batch-norm groups over every process (1: off);
+                            // v3: the groups without the shuffle (2: one per view)
 
     // Batch-norm groups of the query side (SimCLR: both views of a group's
     // pairs) per process, each with its own statistics: bn_groups, or

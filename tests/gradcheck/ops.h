@@ -30,6 +30,7 @@ extern const sslc_gc_op sslc_gc_lora_conv; // a convolution with W + (alpha / r)
 extern const sslc_gc_op sslc_gc_ntxent;
 extern const sslc_gc_op sslc_gc_ntxent_multi;
 extern const sslc_gc_op sslc_gc_infonce;
+extern const sslc_gc_op sslc_gc_mocov3;
 extern const sslc_gc_op sslc_gc_xent;
 extern const sslc_gc_op sslc_gc_distill;
 extern const sslc_gc_op sslc_gc_logreg;

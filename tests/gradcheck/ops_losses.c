@@ -1,15 +1,16 @@
-// Gradient-check ops for the losses (losses/: NT-Xent, InfoNCE,
+// Gradient-check ops for the losses (losses/: NT-Xent, InfoNCE, MoCo v3,
 // cross-entropy, distillation) and the logistic-regression objective of the linear probe
 // (src/eval/logreg). The numeric side of the three losses is a
 // double-precision twin evaluated at double inputs, so it carries no float
 // rounding: sslc's float gradient is held to the usual bound and the twin's
-// own gradient (NT-Xent, InfoNCE, distillation) to a much tighter one.
+// own gradient (NT-Xent, InfoNCE, MoCo v3, distillation) to a much tighter one.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "losses/distill.h"
 #include "losses/infonce.h"
+#include "losses/mocov3.h"
 #include "losses/ntxent.h"
 #include "losses/xent.h"
 #include "src/core/rng.h"
@@ -19,7 +20,9 @@
 #include "tests/harness.h"
 
 typedef struct loss_state {
-    int64_t rows, D, K; // NT-Xent: 2N D; InfoNCE: N D K; cross-entropy, distillation: N classes
+    int64_t rows, D, K; // NT-Xent: 2N D; InfoNCE: N D K; MoCo v3: N D M; cross-entropy,
+                        // distillation: N classes
+    int64_t first;      // MoCo v3: the first query's positive among the M keys
     int64_t views;      // NT-Xent: M views per image (rows = M N)
     float *q, *k, *queue, *dq;
     double *qd, *kd, *queued, *dqd;
@@ -159,6 +162,54 @@ static void infonce_backward(sslc_gc_run *run)
 
 const sslc_gc_op sslc_gc_infonce = {"infonce", "losses", "N D K", infonce_setup, infonce_loss,
                                     infonce_backward, loss_teardown};
+
+// ---- MoCo v3: N M first D (tau); the gradient is the query's ------------------------
+
+static void mocov3_setup(sslc_gc_run *run)
+{
+    const sslc_gc_case *c = run->c;
+    loss_state *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    st->rows = c->size[0], st->K = c->size[1], st->first = c->size[2], st->D = c->size[3];
+    size_t n = (size_t)(st->rows * st->D), nk = (size_t)(st->K * st->D);
+    st->q = sslc_gc_inputs_new(c, n, 1);
+    st->k = sslc_gc_inputs_new(c, nk, 2);
+    st->qd = to_double(st->q, n), st->kd = to_double(st->k, nk);
+    st->dq = calloc(n, sizeof *st->dq), st->dqd = calloc(n, sizeof *st->dqd);
+    assert_true(st->dq && st->dqd);
+    run->state = st;
+    sslc_gc_declare(run, "dq", NULL, st->qd, n, st->dq, st->dqd);
+}
+
+static double mocov3_loss(sslc_gc_run *run)
+{
+    loss_state *st = run->state;
+    double loss;
+    assert_int_equal(sslc_mocov3_reference(&loss, NULL, st->qd, st->kd, st->rows, st->K,
+                                           st->first, st->D, run->c->tau),
+                     SSLC_OK);
+    return loss;
+}
+
+static void mocov3_backward(sslc_gc_run *run)
+{
+    loss_state *st = run->state;
+    float *ws = sslc_aligned_alloc(sslc_mocov3_workspace_size(st->rows, st->K, st->D)), loss;
+    assert_non_null(ws);
+    assert_int_equal(sslc_mocov3_forward(&loss, NULL, ws, st->q, st->k, st->rows, st->K,
+                                         st->first, st->D, (float)run->c->tau),
+                     SSLC_OK);
+    sslc_mocov3_backward(st->dq, ws, 1.0f, st->rows, st->K, st->D);
+    free(ws);
+    double ref;
+    assert_int_equal(sslc_mocov3_reference(&ref, st->dqd, st->qd, st->kd, st->rows, st->K,
+                                           st->first, st->D, run->c->tau),
+                     SSLC_OK);
+    assert_true(fabs(loss - ref) < 1e-5 * fmax(1.0, fabs(ref))); // float path, same function
+}
+
+const sslc_gc_op sslc_gc_mocov3 = {"mocov3", "losses", "N M first D", mocov3_setup, mocov3_loss,
+                                   mocov3_backward, loss_teardown};
 
 // ---- cross-entropy over class logits: N classes --------------------------------------
 

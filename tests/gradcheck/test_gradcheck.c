@@ -115,6 +115,13 @@ static const sslc_gc_case cases[] = {
      .twin_tol = 1e-6, .seed = 602},
     {GC(infonce), {4, 6, 9}, .tau = 0.5, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,
      .twin_tol = 1e-6, .seed = 602},
+    // MoCo v3: one process (M = N) and a slice of a 3-process batch.
+    {GC(mocov3), {3, 3, 0, 4}, .tau = 0.2, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,
+     .twin_tol = 1e-6, .seed = 650},
+    {GC(mocov3), {3, 9, 3, 5}, .tau = 0.2, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,
+     .twin_tol = 1e-6, .seed = 651},
+    {GC(mocov3), {4, 8, 4, 6}, .tau = 1.0, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3,
+     .twin_tol = 1e-6, .seed = 652},
     {GC(xent), {5, 4}, .inputs = NORMAL, .scale = 2, .eps = 1e-4, .tol = 1e-3, .seed = 11},
     {GC(distill), {5, 4}, .tau = 1.0, .inputs = NORMAL, .scale = 2, .eps = 1e-5, .tol = 1e-3,
      .twin_tol = 1e-6, .seed = 700},

@@ -1,4 +1,4 @@
-// losses/: NT-Xent, InfoNCE, distillation and the MoCo key queue. The fast float paths are
+// losses/: NT-Xent, InfoNCE, MoCo v3's loss, distillation and the MoCo key queue. The fast float paths are
 // compared with their double-precision naive twins and with PyTorch
 // (tests/fixtures/losses_*.h5, written by scripts/gen_loss_fixtures.py);
 // both against central finite differences in tests/gradcheck/.
@@ -9,6 +9,7 @@
 
 #include "losses/distill.h"
 #include "losses/infonce.h"
+#include "losses/mocov3.h"
 #include "losses/ntxent.h"
 #include "losses/queue.h"
 #include "src/core/rng.h"
@@ -393,6 +394,139 @@ static void infonce_rejects_impossible_arguments(void **state)
     free(ws);
 }
 
+// ---------------------------------------------------------------- MoCo v3
+
+static float mocov3_run(float *dq, float *accuracy, const float *q, const float *k, int64_t N,
+                        int64_t M, int64_t first, int64_t D, float tau)
+{
+    float *ws = sslc_aligned_alloc(sslc_mocov3_workspace_size(N, M, D));
+    assert_non_null(ws);
+    float loss = NAN;
+    assert_int_equal(sslc_mocov3_forward(&loss, accuracy, ws, q, k, N, M, first, D, tau), SSLC_OK);
+    if (dq) {
+        memset(dq, 0, (size_t)(N * D) * sizeof *dq);
+        sslc_mocov3_backward(dq, ws, 1.0f, N, M, D);
+    }
+    free(ws);
+    return loss;
+}
+
+// Fraction of queries whose positive cosine beats every other key's
+// (the lowest index wins ties), in double.
+static double mocov3_accuracy(const double *q, const double *k, int64_t N, int64_t M,
+                              int64_t first, int64_t D)
+{
+    int64_t hits = 0;
+    for (int64_t i = 0; i < N; i++) {
+        int64_t best = 0;
+        double best_cos = -INFINITY;
+        for (int64_t j = 0; j < M; j++) {
+            double dot = 0.0, nk = 0.0;
+            for (int64_t d = 0; d < D; d++) {
+                dot += q[i * D + d] * k[j * D + d];
+                nk += k[j * D + d] * k[j * D + d];
+            }
+            if (dot / sqrt(nk) > best_cos)
+                best_cos = dot / sqrt(nk), best = j;
+        }
+        hits += best == first + i;
+    }
+    return (double)hits / (double)N;
+}
+
+static void mocov3_matches_naive_twin(void **state)
+{
+    (void)state;
+    // {N, M, first, D}: one process (M = N), and a slice of a larger batch.
+    const int64_t shapes[][4] = {{1, 1, 0, 3}, {5, 5, 0, 7}, {4, 12, 8, 16}, {16, 64, 16, 32}};
+    const float taus[] = {0.1f, 0.2f, 1.0f};
+    for (size_t s = 0; s < 4; s++) {
+        for (size_t t = 0; t < 3; t++) {
+            int64_t N = shapes[s][0], M = shapes[s][1], first = shapes[s][2], D = shapes[s][3];
+            float *q = sslc_test_randn((size_t)(N * D), 500 + s, 2.0);
+            float *k = sslc_test_randn((size_t)(M * D), 600 + s, 1.0);
+            float *dq = malloc((size_t)(N * D) * sizeof *dq);
+            double *qd = to_double(q, N * D), *kd = to_double(k, M * D), ref;
+            double *dqd = calloc((size_t)(N * D), sizeof *dqd);
+            float acc = -1.0f, loss = mocov3_run(dq, &acc, q, k, N, M, first, D, taus[t]);
+            assert_int_equal(sslc_mocov3_reference(&ref, dqd, qd, kd, N, M, first, D, taus[t]),
+                             SSLC_OK);
+            assert_true(fabs(acc - mocov3_accuracy(qd, kd, N, M, first, D)) < 1e-6);
+            float ref_loss = (float)ref, *ref_dq = to_float(dqd, N * D);
+            char what[64];
+            snprintf(what, sizeof what, "mocov3 loss M=%lld tau=%g", (long long)M, taus[t]);
+            sslc_assert_close(what, &loss, &ref_loss, 1, 1e-5, 1e-5);
+            snprintf(what, sizeof what, "mocov3 dq M=%lld tau=%g", (long long)M, taus[t]);
+            sslc_assert_close(what, dq, ref_dq, (size_t)(N * D), 1e-5, 1e-3);
+            if (M == 1) // the positive alone: the cross-entropy is 0
+                assert_true(loss == 0.0f);
+            free(q), free(k), free(dq), free(qd), free(kd), free(dqd), free(ref_dq);
+        }
+    }
+}
+
+// Each query equal to its positive and orthogonal to the other keys:
+// logits_i = 1/tau at the positive, 0 elsewhere, so
+// ctr = 2 tau [log(e^{1/tau} + M - 1) - 1/tau]; the queries are at
+// first = 2 of M = 5 keys (a process's slice of the batch).
+static void mocov3_has_the_closed_form_on_orthogonal_keys(void **state)
+{
+    (void)state;
+    enum { N = 2, M = 5, D = 8, FIRST = 2 };
+    float q[N * D] = {0}, k[M * D] = {0};
+    for (int j = 0; j < M; j++)
+        k[j * D + j] = 0.5f + (float)j;
+    for (int i = 0; i < N; i++)
+        q[i * D + FIRST + i] = 3.0f;
+    const double tau = 0.2;
+    float acc = 0.0f, loss = mocov3_run(NULL, &acc, q, k, N, M, FIRST, D, (float)tau);
+    float expect = (float)(2.0 * tau * (log(exp(1.0 / tau) + M - 1) - 1.0 / tau));
+    sslc_assert_close("mocov3 orthogonal closed form", &loss, &expect, 1, 1e-6, 1e-5);
+    assert_true(acc == 1.0f);
+    // The same keys with the positives elsewhere: no query finds its own.
+    loss = mocov3_run(NULL, &acc, q, k, N, M, 0, D, (float)tau);
+    assert_true(acc == 0.0f);
+    expect = (float)(2.0 * tau * (log(exp(1.0 / tau) + M - 1)));
+    sslc_assert_close("mocov3 orthogonal, wrong positives", &loss, &expect, 1, 1e-6, 1e-5);
+}
+
+// The backward accumulates, scales by dloss and may run twice on one forward.
+static void mocov3_backward_accumulates_and_scales(void **state)
+{
+    (void)state;
+    const int64_t N = 4, M = 8, D = 6;
+    float *q = sslc_test_randn((size_t)(N * D), 7, 1.0);
+    float *k = sslc_test_randn((size_t)(M * D), 8, 1.0);
+    float *dq = malloc((size_t)(N * D) * sizeof *dq);
+    mocov3_run(dq, NULL, q, k, N, M, 4, D, 0.2f);
+    float *ws = sslc_aligned_alloc(sslc_mocov3_workspace_size(N, M, D));
+    float *dq2 = calloc((size_t)(N * D), sizeof *dq2), loss;
+    assert_int_equal(sslc_mocov3_forward(&loss, NULL, ws, q, k, N, M, 4, D, 0.2f), SSLC_OK);
+    sslc_mocov3_backward(dq2, ws, 0.25f, N, M, D);
+    sslc_mocov3_backward(dq2, ws, 0.75f, N, M, D);
+    sslc_assert_close("mocov3 dq accumulated", dq2, dq, (size_t)(N * D), 1e-7, 1e-5);
+    free(q), free(k), free(dq), free(dq2), free(ws);
+}
+
+static void mocov3_rejects_impossible_arguments(void **state)
+{
+    (void)state;
+    float x[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, loss;
+    float *ws = sslc_aligned_alloc(sslc_mocov3_workspace_size(2, 4, 4));
+    assert_int_equal(sslc_mocov3_forward(&loss, NULL, ws, x, x, 2, 4, 0, 4, 0.0f),
+                     SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "temperature"));
+    assert_int_equal(sslc_mocov3_forward(&loss, NULL, ws, x, x, 2, 4, 3, 4, 0.2f),
+                     SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "positives"));
+    assert_int_equal(sslc_mocov3_forward(&loss, NULL, ws, x, x, 0, 4, 0, 4, 0.2f),
+                     SSLC_ERR_INVALID);
+    assert_int_equal(sslc_mocov3_forward(&loss, NULL, ws, x, x, 2, 4, -1, 4, 0.2f),
+                     SSLC_ERR_INVALID);
+    assert_int_equal(sslc_mocov3_workspace_size(2, 0, 4), 0);
+    free(ws);
+}
+
 // ---------------------------------------------------------------- queue
 
 static void queue_starts_with_random_unit_keys(void **state)
@@ -736,6 +870,54 @@ static void infonce_matches_pytorch(void **state)
     }
 }
 
+static void mocov3_matches_pytorch(void **state)
+{
+    (void)state;
+    const char *file = "losses_mocov3.h5";
+    int cases = (int)sslc_fixture_scalar(file, "cases");
+    assert_true(cases >= 12);
+    for (int c = 0; c < cases; c++) {
+        float *shape = sslc_fixture_floats(file, key("case%d/shape", c), NULL);
+        int64_t N = (int64_t)shape[0], D = (int64_t)shape[1], R = (int64_t)shape[2];
+        int64_t M = R * N, first = (int64_t)shape[3] * N;
+        float tau = (float)sslc_fixture_scalar(file, key("case%d/tau", c));
+        float want = (float)sslc_fixture_scalar(file, key("case%d/loss", c));
+        float want1 = (float)sslc_fixture_scalar(file, key("case%d/loss1", c));
+        float *q[2], *k[2], *grad[2];
+        size_t nk = 0;
+        for (int v = 0; v < 2; v++) {
+            q[v] = sslc_fixture_floats(file, v ? key("case%d/q2", c) : key("case%d/q1", c), NULL);
+            k[v] = sslc_fixture_floats(file, v ? key("case%d/k2", c) : key("case%d/k1", c), &nk);
+            grad[v] = sslc_fixture_floats(file, v ? key("case%d/grad2", c) : key("case%d/grad1", c),
+                                          NULL);
+        }
+        assert_int_equal(nk, (size_t)(M * D));
+        // The symmetric loss: ctr(q1, k2) + ctr(q2, k1), two calls.
+        float *dq = malloc((size_t)(N * D) * sizeof *dq), loss = 0.0f, terms[2];
+        char what[96];
+        for (int v = 0; v < 2; v++) {
+            float acc = -1.0f;
+            terms[v] = mocov3_run(dq, &acc, q[v], k[1 - v], N, M, first, D, tau);
+            loss += terms[v];
+            float want_acc = (float)sslc_fixture_scalar(
+                file, v ? key("case%d/accuracy2", c) : key("case%d/accuracy1", c));
+            assert_true(acc == want_acc);
+            snprintf(what, sizeof what, "torch mocov3 grad of q%d N=%lld M=%lld tau=%g", v + 1,
+                     (long long)N, (long long)M, tau);
+            sslc_assert_close(what, dq, grad[v], (size_t)(N * D), 1e-6, 1e-3);
+        }
+        snprintf(what, sizeof what, "torch mocov3 ctr(q1, k2) N=%lld M=%lld tau=%g", (long long)N,
+                 (long long)M, tau);
+        sslc_assert_close(what, &terms[0], &want1, 1, 1e-5, 1e-5);
+        snprintf(what, sizeof what, "torch mocov3 symmetric loss N=%lld M=%lld tau=%g",
+                 (long long)N, (long long)M, tau);
+        sslc_assert_close(what, &loss, &want, 1, 1e-5, 1e-5);
+        for (int v = 0; v < 2; v++)
+            free(q[v]), free(k[v]), free(grad[v]);
+        free(shape), free(dq);
+    }
+}
+
 static void distill_matches_pytorch(void **state)
 {
     (void)state;
@@ -828,6 +1010,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(infonce_has_the_closed_form_on_orthogonal_keys),
         cmocka_unit_test(infonce_backward_does_not_read_the_queue),
         cmocka_unit_test(infonce_rejects_impossible_arguments),
+        cmocka_unit_test(mocov3_matches_naive_twin),
+        cmocka_unit_test(mocov3_has_the_closed_form_on_orthogonal_keys),
+        cmocka_unit_test(mocov3_backward_accumulates_and_scales),
+        cmocka_unit_test(mocov3_rejects_impossible_arguments),
         cmocka_unit_test(queue_starts_with_random_unit_keys),
         cmocka_unit_test(queue_wraps_without_losing_or_duplicating_keys),
         cmocka_unit_test(queue_pointer_round_trips_for_checkpoints),
@@ -842,6 +1028,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(ntxent_multi_matches_pytorch),
         cmocka_unit_test(infonce_matches_pytorch),
         cmocka_unit_test(infonce_queue_evolves_like_pytorch),
+        cmocka_unit_test(mocov3_matches_pytorch),
         cmocka_unit_test(distill_matches_pytorch),
     };
     const sslc_test_group groups[] = {

@@ -391,6 +391,55 @@ static void resnet_names_shapes_and_init(void **state)
     assert_int_equal(sslc_resnet_create(&net, &rc), SSLC_ERR_INVALID);
 }
 
+// bn-noaffine is BatchNorm1d(affine=False): the affine BN with gamma 1 and
+// beta 0 (PyTorch-checked above), without those two tensors; MoCo v3's heads
+// end with it.
+static void mlp_bn_noaffine_is_unit_scale_batchnorm(void **state)
+{
+    (void)state;
+    sslc_mlp plain, affine;
+    assert_int_equal(sslc_mlp_create(&plain, 5, "linear-nobias:4,bn-noaffine"), SSLC_OK);
+    assert_int_equal(sslc_mlp_create(&affine, 5, "linear-nobias:4,bn"), SSLC_OK);
+    assert_null(sslc_params_find(&plain.params, "1.weight"));
+    assert_null(sslc_params_find(&plain.params, "1.bias"));
+    assert_non_null(sslc_params_find(&plain.params, "1.running_mean"));
+    assert_non_null(sslc_params_find(&plain.params, "1.num_batches_tracked"));
+    char spec[128];
+    assert_int_equal(sslc_mlp_spec(spec, sizeof spec, &plain, plain.n_layers), SSLC_OK);
+    assert_string_equal(spec, "linear-nobias:4,bn-noaffine");
+    sslc_mlp_init(&plain, 9);
+    sslc_mlp_init(&affine, 9); // the same Linear weights; gamma 1, beta 0
+    enum { N = 6 };
+    float *x = sslc_test_randn(N * 5, 3, 1.0), *dy = sslc_test_randn(N * 4, 4, 1.0);
+    float dx[2][N * 5];
+    const float *y[2];
+    sslc_mlp *m[2] = {&plain, &affine};
+    sslc_mlp_run *run[2];
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(sslc_mlp_run_create(&run[k], m[k], N), SSLC_OK);
+        sslc_params_zero_grad(&m[k]->params);
+        y[k] = sslc_mlp_forward(run[k], m[k], x, true);
+        sslc_mlp_backward(run[k], m[k], dx[k], dy);
+    }
+    assert_memory_equal(y[0], y[1], sizeof(float) * N * 4);
+    assert_memory_equal(dx[0], dx[1], sizeof dx[0]);
+    assert_memory_equal(plain.params.grads, affine.params.grads, sizeof(float) * 4 * 5);
+    assert_memory_equal(plain.params.buffers, affine.params.buffers,
+                        sizeof(float) * (size_t)plain.params.n_buffers);
+    // Eval mode too (the running statistics moved above, both alike).
+    y[0] = sslc_mlp_forward(run[0], &plain, x, false);
+    y[1] = sslc_mlp_forward(run[1], &affine, x, false);
+    assert_memory_equal(y[0], y[1], sizeof(float) * N * 4);
+    // MoCo v3's heads, as the official _build_mlp: every layer with BN,
+    // the last one without affine.
+    assert_int_equal(sslc_mlp_head_spec(spec, sizeof spec, "moco-v3", 16, 8, false, 3), SSLC_OK);
+    assert_string_equal(spec, "linear-nobias:16,bn,relu,linear-nobias:16,bn,relu,"
+                              "linear-nobias:8,bn-noaffine");
+    for (int k = 0; k < 2; k++)
+        sslc_mlp_run_destroy(run[k]), sslc_mlp_destroy(m[k]);
+    free(x), free(dy);
+}
+
 static void mlp_spec_errors_are_reported(void **state)
 {
     (void)state;
@@ -412,6 +461,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(conv_refuses_a_kernel_larger_than_the_input),
         cmocka_unit_test(resnet_names_shapes_and_init),
         cmocka_unit_test(mlp_spec_errors_are_reported),
+        cmocka_unit_test(mlp_bn_noaffine_is_unit_scale_batchnorm),
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(conv_matches_pytorch),

@@ -1,4 +1,4 @@
-// src/train: SimCLR and MoCo end to end on a tiny generated image folder:
+// src/train: SimCLR, MoCo and MoCo v3 end to end on a tiny generated image folder:
 // the loss falls and the features separate two image families better than
 // the same encoder at initialisation; resuming continues bit for bit; a
 // SIGINT leaves a checkpoint that resumes; multi-crop trains and resumes.
@@ -76,11 +76,23 @@ static void setup_open(setup *s, const char *tag)
     assert_int_equal(sslc_recipe_defaults(&s->eval, "eval", SIDE, 1), SSLC_OK);
 }
 
+// method: "simclr", "moco" (v2) or "mocov3".
 static sslc_pretrain_config small_config(const char *method, const char *out)
 {
     static sslc_optim_config optim;
     optim = sslc_optim_defaults(SSLC_OPTIM_SGD);
     optim.weight_decay = 5e-4f;
+    if (!strcmp(method, "mocov3")) { // the paper's heads (BN everywhere), the momentum ramp
+        sslc_pretrain_config c = small_config("moco", out);
+        c.moco_version = 3;
+        c.symmetric = true;
+        c.head = "linear-nobias:64,bn,relu,linear-nobias:64,bn,relu,linear-nobias:32,bn-noaffine";
+        c.predictor = "linear-nobias:64,bn,relu,linear-nobias:32,bn-noaffine";
+        c.lr = 0.03; // SGD: on 96 images LARS needs more steps than a test has
+        c.warmup = 0.1;
+        c.momentum_cosine = true;
+        return c;
+    }
     bool moco = !strcmp(method, "moco");
     return (sslc_pretrain_config){
         .method = method, .moco_version = 2,
@@ -148,7 +160,7 @@ static void learns_on_a_tiny_folder(const char *method)
     snprintf(out, sizeof out, "%s/run", s.dir);
     sslc_pretrain_config c = small_config(method, out);
     bool moco = !strcmp(method, "moco");
-    c.max_steps = moco ? 120 : 60;
+    c.max_steps = moco || !strcmp(method, "mocov3") ? 120 : 60;
     sslc_pretrain_result res;
     assert_int_equal(sslc_pretrain(&c, s.ds, &s.recipe, &res), SSLC_OK);
     printf("  %s: loss %.4f -> %.4f over %lld steps\n", method, res.first_loss, res.last_loss,
@@ -162,6 +174,7 @@ static void learns_on_a_tiny_folder(const char *method)
     } else {
         assert_true(res.last_loss < res.first_loss - 0.05);
     }
+
     char last[4300];
     snprintf(last, sizeof last, "%s/last.h5", out);
     sslc_resnet random, trained;
@@ -186,6 +199,12 @@ static void moco_learns_on_a_tiny_folder(void **state)
 {
     (void)state;
     learns_on_a_tiny_folder("moco");
+}
+
+static void mocov3_learns_on_a_tiny_folder(void **state)
+{
+    (void)state;
+    learns_on_a_tiny_folder("mocov3");
 }
 
 // Training N steps straight, or k steps, stop, resume, N-k steps, gives the
@@ -253,6 +272,12 @@ static void moco_resume_is_exact(void **state)
 {
     (void)state;
     resume_is_exact("moco");
+}
+
+static void mocov3_resume_is_exact(void **state)
+{
+    (void)state;
+    resume_is_exact("mocov3");
 }
 
 // The binary: SIGINT mid-run saves a checkpoint and exits non-zero with a
@@ -418,6 +443,88 @@ static void multicrop_refuses_batch_norm_groups(void **state)
     sslc_dataset_destroy(s.ds);
 }
 
+// MoCo v3 through the binary with its defaults (LARS, the moco-v3 heads,
+// the momentum ramp): 2 + 2 resumed steps give the weights of 4 straight
+// ones, the checkpoint holds the predictor and its spec, and what v3 does
+// not run (multi-crop, gradient caching) is refused, saying why.
+static void mocov3_cli_trains_resumes_and_refuses(void **state)
+{
+    (void)state;
+    setup s;
+    setup_open(&s, "mocov3-cli");
+    char cmd[32768], straight[4200], split[4200], log[4300];
+    snprintf(straight, sizeof straight, "%s/straight", s.dir);
+    snprintf(split, sizeof split, "%s/split", s.dir);
+    snprintf(log, sizeof log, "%s/log.txt", s.dir);
+    const char *common = "--method moco --moco-version 3 --width 4 --batch 16 --knn-bank none "
+                         "--seed 5 --no-async";
+    const char *runs[][2] = {{straight, "4"}, {split, "2"}};
+    for (int r = 0; r < 2; r++) {
+        snprintf(cmd, sizeof cmd,
+                 "'%s' pretrain --data imagefolder:'%s/images' --out '%s' %s --max-steps %s "
+                 "> '%s' 2>&1 || { cat '%s'; exit 1; }",
+                 SSLC_EXE, s.dir, runs[r][0], common, runs[r][1], log, log);
+        assert_int_equal(system(cmd), 0);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' pretrain --resume '%s' --max-steps 2 > '%s' 2>&1 || "
+                              "{ cat '%s'; exit 1; }",
+             SSLC_EXE, split, log, log);
+    assert_int_equal(system(cmd), 0);
+    char pa[4300], pb[4300];
+    snprintf(pa, sizeof pa, "%s/last.h5", straight);
+    snprintf(pb, sizeof pb, "%s/last.h5", split);
+    sslc_ckpt_info info;
+    assert_int_equal(sslc_ckpt_read_info(pb, &info), SSLC_OK);
+    assert_int_equal(info.step, 4);
+    const char *recorded[] = {"--moco-version=3", "--symmetric=true", "--optimizer=lars",
+                              "--moco-m-cosine=true", "--shuffle-groups=2", "bn-noaffine"};
+    for (size_t i = 0; i < sizeof recorded / sizeof recorded[0]; i++)
+        if (!strstr(info.config, recorded[i]))
+            fail_msg("checkpoint config lacks %s:\n%s", recorded[i], info.config);
+    sslc_ckpt_info_free(&info);
+    // The encoder and the predictor of both runs (every part's bytes: the
+    // library-level resume test; the CLI's files differ in --out).
+    sslc_pretrain_config c = small_config("mocov3", straight);
+    c.encoder.width = 4;
+    c.encoder.in_channels = 3; // the CLI reads the PNGs as RGB
+    sslc_resnet ea, eb;
+    load_encoder(&ea, &c, pa);
+    load_encoder(&eb, &c, pb);
+    assert_memory_equal(ea.params.values, eb.params.values, (size_t)ea.params.n_values * 4);
+    assert_memory_equal(ea.params.buffers, eb.params.buffers, (size_t)ea.params.n_buffers * 4);
+    sslc_mlp pred[2];
+    const char *paths[2] = {pa, pb};
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(sslc_mlp_create(&pred[r], 64, "linear-nobias:64,bn,relu,"
+                                                        "linear-nobias:64,bn-noaffine"),
+                         SSLC_OK);
+        sslc_ckpt_part part = {"predictor", &pred[r].params};
+        sslc_ckpt ck = {.parts = &part, .n_parts = 1};
+        assert_int_equal(sslc_ckpt_load(paths[r], &ck), SSLC_OK);
+    }
+    assert_memory_equal(pred[0].params.values, pred[1].params.values,
+                        (size_t)pred[0].params.n_values * 4);
+    assert_memory_equal(pred[0].params.buffers, pred[1].params.buffers,
+                        (size_t)pred[0].params.n_buffers * 4);
+    sslc_mlp_destroy(&pred[0]), sslc_mlp_destroy(&pred[1]);
+    sslc_resnet_destroy(&ea), sslc_resnet_destroy(&eb);
+    snprintf(cmd, sizeof cmd,
+             "'%s' info '%s' | grep -q 'predictor  *10 tensors' && "
+             "'%s' info '%s' | grep -q 'predictor=linear-nobias:64,bn,relu,linear-nobias:64,bn-noaffine'",
+             SSLC_EXE, pa, SSLC_EXE, pa);
+    assert_int_equal(system(cmd), 0);
+    const char *refused[][2] = {{"--local-crops 2", "does not take --local-crops"},
+                                {"--chunk 8", "drop --bn-groups and --chunk"}};
+    for (int r = 0; r < 2; r++) {
+        snprintf(cmd, sizeof cmd,
+                 "'%s' pretrain --data imagefolder:'%s/images' --out '%s/refused' %s %s "
+                 "--max-steps 1 > '%s' 2>&1; test $? -ne 0 && grep -q -- '%s' '%s'",
+                 SSLC_EXE, s.dir, s.dir, common, refused[r][0], log, refused[r][1], log);
+        assert_int_equal(system(cmd), 0);
+    }
+    sslc_dataset_destroy(s.ds);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest e2e[] = {
@@ -425,6 +532,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(moco_learns_on_a_tiny_folder),
         cmocka_unit_test(simclr_resume_is_exact),
         cmocka_unit_test(moco_resume_is_exact),
+        cmocka_unit_test(mocov3_learns_on_a_tiny_folder),
+        cmocka_unit_test(mocov3_resume_is_exact),
+        cmocka_unit_test(mocov3_cli_trains_resumes_and_refuses),
         cmocka_unit_test(sigint_leaves_a_resumable_checkpoint),
         cmocka_unit_test(simclr_multicrop_trains_records_and_resumes),
         cmocka_unit_test(moco_multicrop_trains_records_and_resumes),
