@@ -56,6 +56,24 @@ static const sslc_gc_case cases[] = {
     {GC(avgpool), {2, 30, 3}, .inputs = NORMAL, .eps = 1e-2, .tol = 1e-3, .seed = 14},
     {GC(linear), {3, 4, 5}, .inputs = NORMAL, .eps = 1e-2, .tol = 1e-3, .seed = 15},
     {GC(l2norm), {3, 4}, .inputs = NORMAL, .eps = 1e-3, .tol = 1e-3, .seed = 16},
+    {GC(layernorm), {7, 10}, .inputs = NORMAL, .scale = 2, .eps = 4e-2, .richardson = true,
+     .tol = 2e-3, .floor = 0.02, .seed = 18,
+     .why = "float forward: rounding of y swamps entries under 2% of the largest"},
+    {GC(gelu), {60}, .inputs = NORMAL, .scale = 2, .eps = 1e-2, .richardson = true, .tol = 1e-3,
+     .floor = 0.01, .seed = 19,
+     .why = "float forward: GELU's tail (x < -3) has gradients under 1% of the largest, "
+            "swamped by the rounding of y"},
+    {GC(attention_ref), {2, 5, 6, 2}, .inputs = NORMAL, .eps = 1e-2, .richardson = true,
+     .tol = 1e-3, .floor = 0.01, .seed = 20,
+     .why = "float inputs and output: rounding swamps entries under 1% of the largest"},
+    {GC(attention), {2, 5, 6, 2}, .inputs = NORMAL, .eps = 5e-2, .richardson = true, .tol = 1e-3,
+     .floor = 0.02, .seed = 20,
+     .why = "float forward: rounding swamps entries under 2% of the largest"},
+    {GC(attention), {1, 7, 12, 3}, .inputs = NORMAL, .eps = 5e-2, .richardson = true,
+     .tol = 1e-3, .floor = 0.02, .seed = 21,
+     .why = "float forward: rounding swamps entries under 2% of the largest"},
+    {GC(patch_embed), {2, 8, 12, 3, 5, 4}, .inputs = NORMAL, .eps = 0.5, .tol = 1e-3,
+     .max_checks = 200, .seed = 22},
 
     {GC(simclr_head), {8, 5, 6, 3}, .inputs = MARGINS, .margin = 0.01, .eps = 2e-2,
      .richardson = true, .tol = 2e-3, .floor = 0.1, .halvings = 6, .max_checks = 40, .seed = 4,
@@ -72,6 +90,14 @@ static const sslc_gc_case cases[] = {
      .tol = 1e-3, .floor = 1e-3, .halvings = 6, .max_checks = 16, .seed = 17,
      .why = "the analytic side is float32 summed over ~1000 positions: entries under 1e-3 "
             "of the largest are judged by their absolute error"},
+    {GC(vit), {2, 8, 2, 2, 8, 4, 3, 0}, .inputs = NORMAL, .eps = 5e-2, .richardson = true,
+     .tol = 5e-3, .floor = 0.05, .seed = 23,
+     .why = "float forward through 5 layer norms and 2 softmaxes: rounding swamps entries "
+            "under 5% of a tensor's largest"},
+    {GC(vit), {2, 8, 2, 2, 8, 4, 1, 1}, .inputs = NORMAL, .eps = 5e-2, .richardson = true,
+     .tol = 5e-3, .floor = 0.05, .seed = 24,
+     .why = "float forward through 5 layer norms and 2 softmaxes: rounding swamps entries "
+            "under 5% of a tensor's largest"},
 
     {GC(ntxent), {2, 3}, .tau = 0.1, .inputs = NORMAL, .eps = 1e-5, .tol = 1e-3, .twin_tol = 1e-6,
      .seed = 500},
