@@ -388,6 +388,55 @@ static void vit_names_shapes_and_init(void **state)
     sslc_vit_destroy(&net);
 }
 
+// vit-tiny at its real size (Fashion-MNIST shape, patch 4: 50 tokens, heads
+// of 64): the features are the class tokens after a freshly initialised
+// layer norm (weight 1, bias 0), so each row has mean 0 and variance 1, and
+// backward reaches every parameter tensor with a finite, non-zero gradient.
+static void vit_tiny_runs_at_full_size(void **state)
+{
+    (void)state;
+    sslc_vit_config vc = {.image_size = 28, .patch = 4, .in_channels = 1};
+    assert_int_equal(sslc_vit_parse_arch(&vc, "vit-tiny"), SSLC_OK);
+    sslc_vit net;
+    assert_int_equal(sslc_vit_create(&net, &vc), SSLC_OK);
+    sslc_vit_init(&net, 9);
+    const int64_t N = 2, D = 192, T = 50;
+    assert_int_equal(net.tokens, T);
+    sslc_vit_run *run;
+    assert_int_equal(sslc_vit_run_create(&run, &net, N), SSLC_OK);
+    assert_int_equal(sslc_vit_run_batch(run), N);
+    // docs/vit.md: about 16 T D + heads T^2 floats per layer and image
+    const double per_layer = (16.0 * T * D + 3.0 * T * T) * 4.0 * N;
+    const double bytes = (double)sslc_vit_run_bytes(run);
+    assert_true(bytes > 12 * per_layer && bytes < 1.3 * 12 * per_layer);
+    float *x = sslc_test_randn((size_t)(N * 28 * 28), 77, 1.0);
+    float *df = sslc_test_randn((size_t)(N * D), 78, 1.0);
+    sslc_vit_prepare(run, &net);
+    const float *f = sslc_vit_forward(run, &net, x, true);
+    for (int64_t n = 0; n < N; n++) {
+        double s = 0.0, ss = 0.0;
+        for (int64_t k = 0; k < D; k++)
+            s += f[n * D + k], ss += (double)f[n * D + k] * f[n * D + k];
+        const double mean = s / D, var = ss / D - mean * mean;
+        assert_true(fabs(mean) < 1e-5);
+        assert_true(fabs(var - 1.0) < 1e-3);
+    }
+    sslc_params_zero_grad(&net.params);
+    sslc_vit_backward(run, &net, df);
+    for (int64_t i = 0; i < net.params.count; i++) {
+        const sslc_tensor *t = &net.params.tensors[i];
+        const float *g = sslc_params_grad(&net.params, t);
+        double ss = 0.0;
+        for (int64_t k = 0; k < t->numel; k++)
+            ss += (double)g[k] * g[k];
+        if (!(isfinite(ss) && ss > 0.0))
+            fail_msg("%s: gradient norm^2 %g", t->name, ss);
+    }
+    free(x), free(df);
+    sslc_vit_run_destroy(run);
+    sslc_vit_destroy(&net);
+}
+
 static void vit_config_errors_are_reported(void **state)
 {
     (void)state;
@@ -525,6 +574,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest unit[] = {
         cmocka_unit_test(attention_fast_matches_reference),
         cmocka_unit_test(vit_names_shapes_and_init),
+        cmocka_unit_test(vit_tiny_runs_at_full_size),
         cmocka_unit_test(vit_config_errors_are_reported),
     };
     const struct CMUnitTest fixture[] = {
