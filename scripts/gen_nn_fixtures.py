@@ -1,11 +1,21 @@
 #!/usr/bin/python3
 """PyTorch reference fixtures for src/nn and src/models.
 
-Writes tests/fixtures/nn_layers.h5 and tests/fixtures/nn_resnet.h5 with
+Writes tests/fixtures/nn_layers.h5 and tests/fixtures/nn_models.h5 with
 inputs, weights, outputs and gradients computed by torch (fixed seed).
 Activations are stored NHWC (sslc's layout), weights in PyTorch layout.
-Run: /usr/bin/python3 scripts/gen_nn_fixtures.py
+The Vision Transformer groups (vit_layers, vit_models) are drawn after
+everything else from their own seed, so adding them left every earlier
+dataset value-identical.
+Run: /usr/bin/python3 scripts/gen_nn_fixtures.py [--only vit]
+
+--only vit rewrites the ViT groups alone and leaves the rest of both files as
+they are: a full run on another machine (or thread count) reproduces the
+earlier groups' inputs exactly but their torch outputs only to float rounding
+(up to 1e-4 of a tensor's largest value in the ResNet gradients), and committed
+fixtures should change only where meant to.
 """
+import argparse
 import os
 
 import h5py
@@ -188,14 +198,140 @@ def models(f):
         put(gg, k, p.grad)
 
 
+def vit_layers(f):
+    # Layer norm over the last dim (eps 1e-6, as torchvision's ViT).
+    ln = nn.LayerNorm(10, eps=1e-6)
+    with torch.no_grad():
+        ln.weight.copy_(torch.rand(10) + 0.5)
+        ln.bias.copy_(torch.randn(10))
+    x = (torch.randn(6, 10) * 2 + 1).requires_grad_(True)
+    y = ln(x)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    g = f.create_group("layernorm")
+    for name, t in [("x", x), ("gamma", ln.weight), ("beta", ln.bias), ("y", y), ("dy", dy),
+                    ("dx", x.grad), ("dgamma", ln.weight.grad), ("dbeta", ln.bias.grad)]:
+        put(g, name, t)
+    # GELU, exact erf form (nn.GELU() default).
+    x = (torch.randn(64) * 2).requires_grad_(True)
+    y = nn.GELU()(x)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    g = f.create_group("gelu")
+    for name, t in [("x", x), ("y", y), ("dy", dy), ("dx", x.grad)]:
+        put(g, name, t)
+    # Self-attention as torchvision's EncoderBlock calls it; non-zero biases.
+    n, s, d, heads = 2, 5, 12, 3
+    mha = nn.MultiheadAttention(d, heads, batch_first=True)
+    with torch.no_grad():
+        mha.in_proj_bias.normal_(0, 0.1)
+        mha.out_proj.bias.normal_(0, 0.1)
+    x = torch.randn(n, s, d, requires_grad=True)
+    y, _ = mha(x, x, x, need_weights=False)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    g = f.create_group("attention")
+    g.attrs["shape"] = [n, s, d, heads]
+    for name, t in [("x", x), ("w_in", mha.in_proj_weight), ("b_in", mha.in_proj_bias),
+                    ("w_out", mha.out_proj.weight), ("b_out", mha.out_proj.bias), ("y", y),
+                    ("dy", dy), ("dx", x.grad), ("dw_in", mha.in_proj_weight.grad),
+                    ("db_in", mha.in_proj_bias.grad), ("dw_out", mha.out_proj.weight.grad),
+                    ("db_out", mha.out_proj.bias.grad)]:
+        put(g, name, t)
+    # Patch embedding: conv_proj then torchvision's reshape + permute to (N, S, D);
+    # a non-square image so that the patch order is checked.
+    n, c, h, w, d, p = 2, 3, 8, 12, 6, 4
+    conv = nn.Conv2d(c, d, kernel_size=p, stride=p)
+    x = torch.randn(n, c, h, w, requires_grad=True)
+    y = conv(x).reshape(n, d, (h // p) * (w // p)).permute(0, 2, 1)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    g = f.create_group("patch_embed")
+    g.attrs["shape"] = [n, h, w, c, d, p]
+    for name, t in [("x", x), ("w", conv.weight), ("b", conv.bias), ("y", y), ("dy", dy),
+                    ("dx", x.grad), ("dw", conv.weight.grad), ("db", conv.bias.grad)]:
+        put(g, name, t)
+
+
+def sincos_2d(grid, dim, temperature=10000.0):
+    """MoCo v3's VisionTransformerMoCo.build_2d_sincos_position_embedding, verbatim
+    but for the class-token row: (1, grid*grid + 1, dim)."""
+    grid_w = torch.arange(grid, dtype=torch.float32)
+    grid_h = torch.arange(grid, dtype=torch.float32)
+    grid_w, grid_h = torch.meshgrid(grid_w, grid_h, indexing="ij")
+    pos_dim = dim // 4
+    omega = torch.arange(pos_dim, dtype=torch.float32) / pos_dim
+    omega = 1. / (temperature**omega)
+    out_w = torch.einsum("m,d->md", [grid_w.flatten(), omega])
+    out_h = torch.einsum("m,d->md", [grid_h.flatten(), omega])
+    pos_emb = torch.cat([torch.sin(out_w), torch.cos(out_w), torch.sin(out_h), torch.cos(out_h)], dim=1)[None, :, :]
+    pe_token = torch.zeros([1, 1, dim], dtype=torch.float32)
+    return torch.cat([pe_token, pos_emb], dim=1)
+
+
+def vit(image, patch, layers, heads, hidden, mlp, in_ch):
+    """torchvision's VisionTransformer as sslc's encoder: heads = Identity (the
+    output is the class token after encoder.ln), conv_proj for in_ch channels."""
+    net = torchvision.models.VisionTransformer(image, patch, layers, heads, hidden, mlp)
+    if in_ch != 3:
+        net.conv_proj = nn.Conv2d(in_ch, hidden, kernel_size=patch, stride=patch)
+    net.heads = nn.Identity()
+    with torch.no_grad():  # every parameter non-trivial, so that each path counts
+        for k, v in net.named_parameters():
+            if k.endswith("bias") or "ln" in k or k == "class_token":
+                v.add_(torch.randn_like(v) * 0.2)
+    return net
+
+
+def vit_models(f):
+    for tag, (image, patch, layers, heads, hidden, mlp, in_ch, n) in {
+        "vit_a": (8, 4, 2, 2, 8, 16, 3, 3),
+        "vit_b": (12, 3, 1, 4, 16, 40, 1, 2),
+    }.items():
+        net = vit(image, patch, layers, heads, hidden, mlp, in_ch)
+        g = f.create_group(tag)
+        g.attrs["config"] = [image, patch, layers, heads, hidden, mlp, in_ch, n]
+        gp = g.create_group("params")
+        for k, v in net.state_dict().items():
+            put(gp, k, v, raw=True)
+        x = torch.randn(n, in_ch, image, image)
+        y = net(x)
+        dy = torch.randn_like(y)
+        y.backward(dy)
+        put(g, "x", x)
+        put(g, "features", y)
+        put(g, "dfeatures", dy)
+        gg = g.create_group("grads")
+        for k, p in net.named_parameters():
+            put(gg, k, p.grad, raw=True)
+    g = f.create_group("vit_sincos")
+    for grid, dim in [(4, 8), (7, 16)]:
+        put(g, f"g{grid}_d{dim}", sincos_2d(grid, dim), raw=True)
+
+
+VIT_GROUPS = {"nn_layers.h5": ["layernorm", "gelu", "attention", "patch_embed"],
+              "nn_models.h5": ["vit_a", "vit_b", "vit_sincos"]}
+
+
 def main():
-    torch.manual_seed(0)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=["vit"], help="rewrite only these groups")
+    a = ap.parse_args()
     torch.use_deterministic_algorithms(True)
     os.makedirs(OUT, exist_ok=True)
-    with h5py.File(os.path.join(OUT, "nn_layers.h5"), "w") as f:
-        layers(f)
-    with h5py.File(os.path.join(OUT, "nn_models.h5"), "w") as f:
-        models(f)
+    if not a.only:
+        torch.manual_seed(0)
+        with h5py.File(os.path.join(OUT, "nn_layers.h5"), "w") as f:
+            layers(f)
+        with h5py.File(os.path.join(OUT, "nn_models.h5"), "w") as f:
+            models(f)
+    torch.manual_seed(17)
+    for name, write in (("nn_layers.h5", vit_layers), ("nn_models.h5", vit_models)):
+        with h5py.File(os.path.join(OUT, name), "a") as f:
+            for group in VIT_GROUPS[name]:
+                if group in f:
+                    del f[group]
+            write(f)
     print("wrote", OUT)
 
 

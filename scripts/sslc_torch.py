@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Load sslc checkpoints into torchvision ResNets (Debian python3-torch,
-python3-torchvision, python3-h5py).
+"""Load sslc checkpoints into torchvision ResNets and VisionTransformers
+(Debian python3-torch, python3-torchvision, python3-h5py).
 
 From Python (scripts/ on sys.path):
 
@@ -13,6 +13,17 @@ Bottleneck with the architecture, input channels, base width and stem
 recorded in the checkpoint's /model attributes, so its state_dict keys are
 torchvision's, and the weights load by name with strict=True. Replace
 `model.fc` with an nn.Linear to fine-tune.
+
+A ViT checkpoint (arch vit-tiny, vit-small, vit-base or vit; /model attributes
+image_size, patch, layers, heads, hidden, mlp_dim, in_channels,
+pos_embedding) loads into torchvision.models.VisionTransformer(image_size,
+patch, layers, heads, hidden, mlp_dim) with `heads` replaced by Identity, so
+the output is the class token after encoder.ln (sslc's feature) and the
+state_dict has no heads.* keys; strict=True. For in_channels other than 3,
+conv_proj is rebuilt as nn.Conv2d(in_channels, hidden, patch, stride=patch)
+under the same name. A fixed sin-cos position embedding (MoCo v3) loads as the
+same parameter with requires_grad False. Replace `model.heads` with an
+nn.Linear to fine-tune.
 
 Command line:
 
@@ -35,6 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from torchvision.models.vision_transformer import VisionTransformer
 
 FORMAT_VERSION = 1
 
@@ -102,6 +114,22 @@ def build_resnet(arch="resnet18", in_channels=3, width=64, cifar_stem=False):
     return model
 
 
+def build_vit(image_size, patch, layers, heads, hidden, mlp_dim, in_channels=3,
+              pos_embedding="learned"):
+    """torchvision's VisionTransformer as sslc's ViT encoder: heads = Identity, so
+    the output is the class token after encoder.ln; conv_proj for in_channels."""
+    model = VisionTransformer(image_size, patch, layers, heads, hidden, mlp_dim)
+    if in_channels != 3:
+        model.conv_proj = nn.Conv2d(in_channels, hidden, kernel_size=patch, stride=patch)
+        # torchvision's initialisation of the patchify stem
+        nn.init.trunc_normal_(model.conv_proj.weight, std=(1.0 / (in_channels * patch * patch)) ** 0.5)
+        nn.init.zeros_(model.conv_proj.bias)
+    model.heads = nn.Identity()
+    if pos_embedding == "sincos":
+        model.encoder.pos_embedding.requires_grad = False
+    return model
+
+
 def read_part(path, part="encoder"):
     """Every tensor of one part as {state_dict name: torch.Tensor}, in file order."""
     with h5py.File(path, "r") as f:
@@ -113,8 +141,19 @@ def read_part(path, part="encoder"):
     return out
 
 
+VIT_KEYS = ("image_size", "patch", "layers", "heads", "hidden", "mlp_dim", "in_channels")
+
+
 def model_options(meta):
     m = meta["model"]
+    if str(m.get("arch", "")).startswith("vit"):
+        for key in VIT_KEYS:
+            if key not in m:
+                raise CheckpointError(f"checkpoint has no model attribute '{key}'")
+        opts = {k: int(m[k]) for k in VIT_KEYS}
+        opts["arch"] = str(m["arch"])
+        opts["pos_embedding"] = str(m.get("pos_embedding", "learned"))
+        return opts
     for key in ("arch", "in_channels", "width", "cifar_stem"):
         if key not in m:
             raise CheckpointError(f"checkpoint has no model attribute '{key}'")
@@ -123,9 +162,14 @@ def model_options(meta):
 
 
 def load_encoder(path, part="encoder"):
-    """The checkpoint's encoder as a torchvision ResNet in eval mode (fc = Identity)."""
+    """The checkpoint's encoder as a torchvision ResNet (fc = Identity) or
+    VisionTransformer (heads = Identity), in eval mode."""
     meta = read_meta(path)
-    model = build_resnet(**model_options(meta))
+    opts = model_options(meta)
+    if opts["arch"].startswith("vit"):
+        model = build_vit(**{k: v for k, v in opts.items() if k != "arch"})
+    else:
+        model = build_resnet(**opts)
     state = read_part(path, part)
     expected = model.state_dict()
     for name, value in state.items():

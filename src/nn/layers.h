@@ -126,6 +126,15 @@ void sslc_relu_backward(float *dx, const float *dy, const float *y, int64_t n);
 void sslc_add_relu_forward(float *y, const float *a, const float *b, int64_t n);
 // y += x
 void sslc_add_inplace(float *y, const float *x, int64_t n);
+// GELU, exact erf form as torch.nn.GELU(): y = x/2 (1 + erf(x / sqrt 2)).
+// y may alias x.
+void sslc_gelu_forward(float *y, const float *x, int64_t n);
+// dx = dy * GELU'(x), x the forward's input; dx may alias dy.
+void sslc_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
+// A bias over the last dimension: y (rows, C) += b (C,).
+void sslc_bias_forward(float *y, const float *b, int64_t rows, int64_t C);
+// db (C,) += the column sums of dy (rows, C), each summed in row order.
+void sslc_bias_backward(float *db, const float *dy, int64_t rows, int64_t C);
 
 // ---- pooling -------------------------------------------------------------------
 
@@ -150,5 +159,81 @@ void sslc_linear_forward(float *y, const float *x, const float *w, const float *
 // dx (N, in) written or NULL; dw, db accumulated (db may be NULL).
 void sslc_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, int64_t N, int64_t in, int64_t out);
+
+// ---- layer norm over the last dimension ---------------------------------------------
+
+// As torch.nn.LayerNorm(C, eps): each row normalised by its own mean and
+// biased variance, then gamma * x-hat + beta (torchvision's ViT: eps 1e-6).
+// y, x: (rows, C); mean, rstd: (rows,) saved for backward. y may not alias x.
+void sslc_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
+                            const float *gamma, const float *beta, int64_t rows, int64_t C,
+                            float eps);
+// dx (rows, C) written (may not alias dy); dgamma, dbeta (C,) accumulated.
+void sslc_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                             const float *x, const float *mean, const float *rstd,
+                             const float *gamma, int64_t rows, int64_t C);
+
+// ---- multi-head self-attention -----------------------------------------------------
+
+// torch.nn.MultiheadAttention(D, heads, batch_first=True) called with
+// query = key = value = x: a packed input projection qkv = x W_in^T + b_in
+// (W_in: (3D, D), rows q, then k, then v; b_in: (3D,)), per head h the
+// columns h*dh .. (h+1)*dh of q, k, v (dh = D / heads), softmax(q k^T /
+// sqrt(dh)) v, the heads' outputs side by side, and out_proj: y = ctx
+// W_out^T + b_out (W_out: (D, D), b_out: (D,)).
+typedef struct sslc_attention_desc {
+    int64_t N, S, D, heads; // x, y: (N, S, D)
+} sslc_attention_desc;
+
+// What forward saves for backward, in caller-owned buffers:
+//   qkv: (N, S, 3D) the projections; probs: (N, heads, S, S) the softmax;
+//   ctx: (N, S, D) the heads' outputs, out_proj's input.
+// y: (N, S, D) written; may not alias x.
+void sslc_attention_forward(float *y, float *qkv, float *probs, float *ctx, const float *x,
+                            const float *w_in, const float *b_in, const float *w_out,
+                            const float *b_out, const sslc_attention_desc *d);
+// dx (N, S, D) written (may not alias dy); dw_in, db_in, dw_out, db_out
+// accumulated. work: sslc_attention_workspace_size floats.
+void sslc_attention_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out,
+                             const float *dy, const float *x, const float *qkv,
+                             const float *probs, const float *ctx, const float *w_in,
+                             const float *w_out, const sslc_attention_desc *d, float *work);
+size_t sslc_attention_workspace_size(const sslc_attention_desc *d);
+// Direct loops in double, no GEMM: the reference the fast path is tested
+// against. The backward recomputes the forward from x; both keep their
+// intermediates in work: sslc_attention_ref_workspace_size doubles.
+void sslc_attention_forward_ref(float *y, const float *x, const float *w_in, const float *b_in,
+                                const float *w_out, const float *b_out,
+                                const sslc_attention_desc *d, double *work);
+void sslc_attention_backward_ref(float *dx, float *dw_in, float *db_in, float *dw_out,
+                                 float *db_out, const float *dy, const float *x,
+                                 const float *w_in, const float *b_in, const float *w_out,
+                                 const float *b_out, const sslc_attention_desc *d, double *work);
+size_t sslc_attention_ref_workspace_size(const sslc_attention_desc *d);
+
+// ---- patch embedding ---------------------------------------------------------------
+
+// torchvision's ViT conv_proj: a P x P convolution of stride P with bias, its
+// output (N, H/P, W/P, D) read as the token sequence (N, S, D), S = (H/P)(W/P)
+// in row-major patch order (as torchvision's reshape + permute). Runs on the
+// conv2d fast path; the reference is sslc_conv2d_forward_ref plus the bias.
+typedef struct sslc_patch_embed {
+    sslc_conv2d_desc d; // kernel = stride = P, no padding; K = D
+    sslc_conv2d_plan *plan;
+} sslc_patch_embed;
+
+// x: (N, H, W, C) with H and W multiples of patch; refused otherwise.
+sslc_status sslc_patch_embed_create(sslc_patch_embed *pe, int64_t N, int64_t H, int64_t W,
+                                    int64_t C, int64_t D, int64_t patch);
+void sslc_patch_embed_destroy(sslc_patch_embed *pe); // NULL-safe
+size_t sslc_patch_embed_workspace_size(const sslc_patch_embed *pe);
+// After the weights change, before forward/backward (sslc_conv2d_prepare).
+void sslc_patch_embed_prepare(sslc_patch_embed *pe, const float *w, float *workspace);
+// y: (N, S, D); w: (D, C, P, P); b: (D,).
+void sslc_patch_embed_forward(sslc_patch_embed *pe, float *y, const float *x, const float *b,
+                              float *workspace);
+// dx (N, H, W, C) written, or NULL (the images need none); dw, db accumulated.
+void sslc_patch_embed_backward(sslc_patch_embed *pe, float *dx, float *dw, float *db,
+                               const float *dy, const float *x, float *workspace);
 
 #endif

@@ -10,9 +10,7 @@ void sslc_linear_forward(float *y, const float *x, const float *w, const float *
 {
     sslc_sgemm(false, true, N, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
     if (b)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t o = 0; o < out; o++)
-                y[n * out + o] += b[o];
+        sslc_bias_forward(y, b, N, out);
 }
 
 void sslc_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
@@ -21,9 +19,7 @@ void sslc_linear_backward(float *dx, float *dw, float *db, const float *dy, cons
     if (dw) // dW (out, in) += dy^T x
         sslc_sgemm(true, false, out, in, N, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (db)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t o = 0; o < out; o++)
-                db[o] += dy[n * out + o];
+        sslc_bias_backward(db, dy, N, out);
     if (dx) // dx (N, in) = dy W
         sslc_sgemm(false, false, N, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
 }

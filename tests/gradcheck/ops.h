@@ -16,12 +16,18 @@ extern const sslc_gc_op sslc_gc_maxpool;
 extern const sslc_gc_op sslc_gc_avgpool;
 extern const sslc_gc_op sslc_gc_linear;
 extern const sslc_gc_op sslc_gc_l2norm;
+extern const sslc_gc_op sslc_gc_layernorm;
+extern const sslc_gc_op sslc_gc_gelu;
+extern const sslc_gc_op sslc_gc_attention;     // the fast path (GEMMs per head)
+extern const sslc_gc_op sslc_gc_attention_ref; // the double-precision reference
+extern const sslc_gc_op sslc_gc_patch_embed;
 
 // src/models (ops_models.c)
 extern const sslc_gc_op sslc_gc_simclr_head;      // Linear(no bias)-BN-ReLU-Linear
 extern const sslc_gc_op sslc_gc_simclr_head_twin; // the same, numeric side in double
 extern const sslc_gc_op sslc_gc_resnet_head;      // a whole ResNet + linear head
 extern const sslc_gc_op sslc_gc_resnet_head_twin; // the same, numeric side in double
+extern const sslc_gc_op sslc_gc_vit;              // a whole Vision Transformer
 
 // src/models/lora.c (ops_lora.c)
 extern const sslc_gc_op sslc_gc_lora_conv; // a convolution with W + (alpha / r) B A

@@ -12,6 +12,7 @@
 #include "src/models/mlp.h"
 #include "src/core/rng.h"
 #include "src/models/resnet.h"
+#include "src/models/vit.h"
 #include "src/nn/layers.h"
 #include "tests/gradcheck/ops.h"
 #include "tests/harness.h"
@@ -467,3 +468,69 @@ const sslc_gc_op sslc_gc_resnet_head = {"resnet+head", "models", "depth in width
 const sslc_gc_op sslc_gc_resnet_head_twin = {"resnet+head:twin", "models",
                                              "depth in width N HW out", net_setup, net_twin_loss,
                                              net_backward, net_teardown};
+
+// ---- a whole Vision Transformer: layers D heads N image patch C pos ------------------
+// L = sum(features * r); MLP dim 2D; pos 0: learned, 1: fixed sin-cos. The
+// model is smooth (GELU, softmax, layer norm): no kinks to place.
+
+typedef struct vit_state {
+    sslc_vit net;
+    sslc_vit_run *run;
+    float *x, *r;
+    size_t ny;
+} vit_state;
+
+static void vit_setup(sslc_gc_run *run)
+{
+    const sslc_gc_case *c = run->c;
+    const int64_t *s = c->size;
+    vit_state *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    sslc_vit_config vc = {.layers = s[0], .hidden = s[1], .heads = s[2], .mlp_dim = 2 * s[1],
+                          .image_size = s[4], .patch = s[5], .in_channels = s[6],
+                          .pos = s[7] ? SSLC_VIT_POS_SINCOS : SSLC_VIT_POS_LEARNED};
+    assert_int_equal(sslc_vit_create(&st->net, &vc), SSLC_OK);
+    sslc_vit_init(&st->net, c->seed);
+    // Non-trivial layer norms, biases and class token (torchvision starts them at 1 or 0).
+    sslc_rng rng = sslc_rng_make(c->seed, 6, 0, 0, 0);
+    sslc_params *p = &st->net.params;
+    for (int64_t i = 0; i < p->count; i++) {
+        const sslc_tensor *t = &p->tensors[i];
+        if (t->kind == SSLC_TENSOR_PARAM && (t->flags & SSLC_TENSOR_NO_DECAY))
+            for (int64_t k = 0; k < t->numel; k++)
+                sslc_params_data(p, t)[k] += (float)(0.2 * sslc_rng_normal(&rng));
+    }
+    assert_int_equal(sslc_vit_run_create(&st->run, &st->net, s[3]), SSLC_OK);
+    st->x = sslc_gc_inputs_new(c, (size_t)(s[3] * s[4] * s[4] * s[6]), 1);
+    st->ny = (size_t)(s[3] * s[1]);
+    st->r = sslc_gc_projection(c, st->ny);
+    run->state = st;
+    declare_params(run, p);
+}
+
+static double vit_loss(sslc_gc_run *run)
+{
+    vit_state *st = run->state;
+    sslc_vit_prepare(st->run, &st->net);
+    return sslc_gc_dot(sslc_vit_forward(st->run, &st->net, st->x, true), st->r, st->ny);
+}
+
+static void vit_backward(sslc_gc_run *run)
+{
+    vit_state *st = run->state;
+    sslc_vit_prepare(st->run, &st->net);
+    sslc_vit_forward(st->run, &st->net, st->x, true);
+    sslc_params_zero_grad(&st->net.params);
+    sslc_vit_backward(st->run, &st->net, st->r);
+}
+
+static void vit_teardown(sslc_gc_run *run)
+{
+    vit_state *st = run->state;
+    sslc_vit_run_destroy(st->run);
+    sslc_vit_destroy(&st->net);
+    free(st->x), free(st->r), free(st);
+}
+
+const sslc_gc_op sslc_gc_vit = {"vit", "models", "layers D heads N image patch C pos", vit_setup,
+                                vit_loss, vit_backward, vit_teardown};

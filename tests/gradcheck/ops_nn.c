@@ -416,3 +416,229 @@ const sslc_gc_op sslc_gc_linear = {"linear", "nn", "N in out", linear_setup, lin
                                    linear_backward, vec_teardown};
 const sslc_gc_op sslc_gc_l2norm = {"l2norm", "nn", "N D", l2norm_setup, l2norm_loss,
                                    l2norm_backward, vec_teardown};
+
+// ---- layer norm: rows C; GELU: n --------------------------------------------------
+
+typedef struct ln_state {
+    int64_t rows, C;
+    float *x, *gamma, *beta, *r, *y, *mean, *rstd, *dx, *dgamma, *dbeta;
+} ln_state;
+
+static void layernorm_setup(sslc_gc_run *run)
+{
+    const sslc_gc_case *c = run->c;
+    ln_state *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    st->rows = c->size[0], st->C = c->size[1];
+    size_t n = (size_t)(st->rows * st->C), C = (size_t)st->C, R = (size_t)st->rows;
+    st->x = sslc_gc_inputs_new(c, n, 1);
+    st->gamma = sslc_test_randn(C, c->seed + 1, 0.5);
+    st->beta = sslc_test_randn(C, c->seed + 2, 0.5);
+    for (size_t k = 0; k < C; k++)
+        st->gamma[k] += 1.0f;
+    st->r = sslc_gc_projection(c, n);
+    st->y = zeros(n), st->dx = zeros(n), st->mean = zeros(R), st->rstd = zeros(R);
+    st->dgamma = zeros(C), st->dbeta = zeros(C);
+    run->state = st;
+    sslc_gc_declare(run, "dx", st->x, NULL, n, st->dx, NULL);
+    sslc_gc_declare(run, "dgamma", st->gamma, NULL, C, st->dgamma, NULL);
+    sslc_gc_declare(run, "dbeta", st->beta, NULL, C, st->dbeta, NULL);
+}
+
+static double layernorm_loss(sslc_gc_run *run)
+{
+    ln_state *st = run->state;
+    sslc_layernorm_forward(st->y, st->mean, st->rstd, st->x, st->gamma, st->beta, st->rows, st->C,
+                           1e-6f);
+    return sslc_gc_dot(st->y, st->r, (size_t)(st->rows * st->C));
+}
+
+static void layernorm_backward(sslc_gc_run *run)
+{
+    ln_state *st = run->state;
+    memset(st->dgamma, 0, (size_t)st->C * sizeof(float));
+    memset(st->dbeta, 0, (size_t)st->C * sizeof(float));
+    sslc_layernorm_backward(st->dx, st->dgamma, st->dbeta, st->r, st->x, st->mean, st->rstd,
+                            st->gamma, st->rows, st->C);
+}
+
+static void layernorm_teardown(sslc_gc_run *run)
+{
+    ln_state *st = run->state;
+    free(st->x), free(st->gamma), free(st->beta), free(st->r), free(st->y), free(st->mean);
+    free(st->rstd), free(st->dx), free(st->dgamma), free(st->dbeta), free(st);
+}
+
+const sslc_gc_op sslc_gc_layernorm = {"layernorm", "nn", "rows C", layernorm_setup,
+                                      layernorm_loss, layernorm_backward, layernorm_teardown};
+
+static void gelu_setup(sslc_gc_run *run)
+{
+    elt_state *st = elt_new(run);
+    sslc_gc_declare(run, "dx", st->a, NULL, st->n, st->da, NULL);
+}
+
+static double gelu_loss(sslc_gc_run *run)
+{
+    elt_state *st = run->state;
+    sslc_gelu_forward(st->y, st->a, (int64_t)st->n);
+    return sslc_gc_dot(st->y, st->r, st->n);
+}
+
+static void gelu_backward(sslc_gc_run *run)
+{
+    elt_state *st = run->state;
+    sslc_gelu_backward(st->da, st->r, st->a, (int64_t)st->n);
+}
+
+const sslc_gc_op sslc_gc_gelu = {"gelu", "nn", "n", gelu_setup, gelu_loss, gelu_backward,
+                                 elt_teardown};
+
+// ---- multi-head self-attention: N S D heads ---------------------------------------
+
+typedef struct attn_state {
+    sslc_attention_desc d;
+    bool ref;
+    float *x, *w_in, *b_in, *w_out, *b_out, *r, *y, *qkv, *probs, *ctx, *work;
+    float *dx, *dw_in, *db_in, *dw_out, *db_out;
+    double *ref_work;
+    size_t nx;
+} attn_state;
+
+static void attn_setup(sslc_gc_run *run, bool ref)
+{
+    const sslc_gc_case *c = run->c;
+    attn_state *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    st->d = (sslc_attention_desc){c->size[0], c->size[1], c->size[2], c->size[3]};
+    st->ref = ref;
+    const size_t D = (size_t)st->d.D, NS = (size_t)(st->d.N * st->d.S);
+    st->nx = NS * D;
+    st->x = sslc_gc_inputs_new(c, st->nx, 1);
+    // nn.MultiheadAttention's scale: Xavier-uniform-sized weights, so the
+    // softmax is neither flat nor saturated.
+    st->w_in = sslc_test_randn(3 * D * D, c->seed + 2, 1.0 / sqrt((double)D));
+    st->b_in = sslc_test_randn(3 * D, c->seed + 3, 0.1);
+    st->w_out = sslc_test_randn(D * D, c->seed + 4, 1.0 / sqrt((double)D));
+    st->b_out = sslc_test_randn(D, c->seed + 5, 0.1);
+    st->r = sslc_gc_projection(c, st->nx);
+    st->y = zeros(st->nx), st->qkv = zeros(3 * st->nx), st->ctx = zeros(st->nx);
+    st->probs = zeros((size_t)(st->d.N * st->d.heads * st->d.S * st->d.S));
+    st->work = zeros(sslc_attention_workspace_size(&st->d));
+    st->ref_work = calloc(sslc_attention_ref_workspace_size(&st->d), sizeof(double));
+    assert_non_null(st->ref_work);
+    st->dx = zeros(st->nx), st->dw_in = zeros(3 * D * D), st->db_in = zeros(3 * D);
+    st->dw_out = zeros(D * D), st->db_out = zeros(D);
+    run->state = st;
+    sslc_gc_declare(run, "dx", st->x, NULL, st->nx, st->dx, NULL);
+    sslc_gc_declare(run, "dw_in", st->w_in, NULL, 3 * D * D, st->dw_in, NULL);
+    sslc_gc_declare(run, "db_in", st->b_in, NULL, 3 * D, st->db_in, NULL);
+    sslc_gc_declare(run, "dw_out", st->w_out, NULL, D * D, st->dw_out, NULL);
+    sslc_gc_declare(run, "db_out", st->b_out, NULL, D, st->db_out, NULL);
+}
+
+static void attn_fast_setup(sslc_gc_run *run) { attn_setup(run, false); }
+static void attn_ref_setup(sslc_gc_run *run) { attn_setup(run, true); }
+
+static double attn_loss(sslc_gc_run *run)
+{
+    attn_state *st = run->state;
+    if (st->ref)
+        sslc_attention_forward_ref(st->y, st->x, st->w_in, st->b_in, st->w_out, st->b_out, &st->d,
+                                   st->ref_work);
+    else
+        sslc_attention_forward(st->y, st->qkv, st->probs, st->ctx, st->x, st->w_in, st->b_in,
+                               st->w_out, st->b_out, &st->d);
+    return sslc_gc_dot(st->y, st->r, st->nx);
+}
+
+static void attn_backward(sslc_gc_run *run)
+{
+    attn_state *st = run->state;
+    const size_t D = (size_t)st->d.D;
+    memset(st->dw_in, 0, 3 * D * D * sizeof(float));
+    memset(st->db_in, 0, 3 * D * sizeof(float));
+    memset(st->dw_out, 0, D * D * sizeof(float));
+    memset(st->db_out, 0, D * sizeof(float));
+    if (st->ref)
+        sslc_attention_backward_ref(st->dx, st->dw_in, st->db_in, st->dw_out, st->db_out, st->r,
+                                    st->x, st->w_in, st->b_in, st->w_out, st->b_out, &st->d,
+                                    st->ref_work);
+    else
+        sslc_attention_backward(st->dx, st->dw_in, st->db_in, st->dw_out, st->db_out, st->r,
+                                st->x, st->qkv, st->probs, st->ctx, st->w_in, st->w_out, &st->d,
+                                st->work);
+}
+
+static void attn_teardown(sslc_gc_run *run)
+{
+    attn_state *st = run->state;
+    free(st->x), free(st->w_in), free(st->b_in), free(st->w_out), free(st->b_out), free(st->r);
+    free(st->y), free(st->qkv), free(st->probs), free(st->ctx), free(st->work), free(st->ref_work);
+    free(st->dx), free(st->dw_in), free(st->db_in), free(st->dw_out), free(st->db_out), free(st);
+}
+
+const sslc_gc_op sslc_gc_attention = {"attention", "nn", "N S D heads", attn_fast_setup,
+                                      attn_loss, attn_backward, attn_teardown};
+const sslc_gc_op sslc_gc_attention_ref = {"attention_ref", "nn", "N S D heads", attn_ref_setup,
+                                          attn_loss, attn_backward, attn_teardown};
+
+// ---- patch embedding: N H W C D patch --------------------------------------------
+
+typedef struct patch_state {
+    sslc_patch_embed pe;
+    float *x, *w, *b, *r, *y, *dx, *dw, *db, *ws;
+    size_t nx, nw, ny;
+} patch_state;
+
+static void patch_setup(sslc_gc_run *run)
+{
+    const sslc_gc_case *c = run->c;
+    const int64_t *s = c->size;
+    patch_state *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    assert_int_equal(sslc_patch_embed_create(&st->pe, s[0], s[1], s[2], s[3], s[4], s[5]),
+                     SSLC_OK);
+    st->nx = (size_t)(s[0] * s[1] * s[2] * s[3]);
+    st->nw = (size_t)(s[4] * s[3] * s[5] * s[5]);
+    st->ny = (size_t)(s[0] * (s[1] / s[5]) * (s[2] / s[5]) * s[4]);
+    st->x = sslc_gc_inputs_new(c, st->nx, 1);
+    st->w = sslc_gc_inputs_new(c, st->nw, 2);
+    st->b = sslc_gc_inputs_new(c, (size_t)s[4], 3);
+    st->r = sslc_gc_projection(c, st->ny);
+    st->y = zeros(st->ny), st->dx = zeros(st->nx), st->dw = zeros(st->nw);
+    st->db = zeros((size_t)s[4]);
+    st->ws = zeros(sslc_patch_embed_workspace_size(&st->pe));
+    run->state = st;
+    sslc_gc_declare(run, "dx", st->x, NULL, st->nx, st->dx, NULL);
+    sslc_gc_declare(run, "dw", st->w, NULL, st->nw, st->dw, NULL);
+    sslc_gc_declare(run, "db", st->b, NULL, (size_t)s[4], st->db, NULL);
+}
+
+static double patch_loss(sslc_gc_run *run)
+{
+    patch_state *st = run->state;
+    sslc_patch_embed_prepare(&st->pe, st->w, st->ws);
+    sslc_patch_embed_forward(&st->pe, st->y, st->x, st->b, st->ws);
+    return sslc_gc_dot(st->y, st->r, st->ny);
+}
+
+static void patch_backward(sslc_gc_run *run)
+{
+    patch_state *st = run->state;
+    memset(st->dw, 0, st->nw * sizeof(float));
+    memset(st->db, 0, (size_t)st->pe.d.K * sizeof(float));
+    sslc_patch_embed_prepare(&st->pe, st->w, st->ws);
+    sslc_patch_embed_backward(&st->pe, st->dx, st->dw, st->db, st->r, st->x, st->ws);
+}
+
+static void patch_teardown(sslc_gc_run *run)
+{
+    patch_state *st = run->state;
+    sslc_patch_embed_destroy(&st->pe);
+    free(st->x), free(st->w), free(st->b), free(st->r), free(st->y), free(st->dx), free(st->dw);
+    free(st->db), free(st->ws), free(st);
+}
+
+const sslc_gc_op sslc_gc_patch_embed = {"patch_embed", "nn", "N H W C D patch", patch_setup,
+                                        patch_loss, patch_backward, patch_teardown};
