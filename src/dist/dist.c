@@ -193,7 +193,7 @@ sslc_status sslc_dist_init(void)
         char *end = strpbrk(version, ",\n");
         if (end)
             *end = '\0';
-        snprintf(description, sizeof description, "%s, %d rank%s", version, world_size,
+        snprintf(description, sizeof description, "%.96s, %d rank%s", version, world_size,
                  world_size == 1 ? "" : "s");
         return SSLC_OK;
     }
