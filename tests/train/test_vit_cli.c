@@ -191,6 +191,16 @@ static void linear_eval_and_finetune_take_the_vit(void **state)
     run_ok("finetune", args);
     snprintf(cmd, sizeof cmd, "grep -q 'vit-tiny, patch 7' '%s/log.txt'", dir);
     assert_int_equal(system(cmd), 0);
+    // BitFit on a ViT: every bias, the attention's in_proj_bias included:
+    // conv_proj 192 + 12 layers x (ln_1 192, in_proj 576, out_proj 192,
+    // ln_2 192, mlp 768 + 192) + encoder.ln 192 = 25,728.
+    snprintf(args, sizeof args,
+             "finetune --ckpt '%s' --train imagefolder:'%s/images' --test imagefolder:'%s/images' "
+             "--batch 8 --max-steps 1 --mode bias",
+             ckpt, dir, dir);
+    run_ok("finetune --mode bias", args);
+    snprintf(cmd, sizeof cmd, "grep -q '(encoder 25728,' '%s/log.txt'", dir);
+    assert_int_equal(system(cmd), 0);
     const char *refused[] = {"bn-head", "lora"};
     for (int r = 0; r < 2; r++) {
         snprintf(cmd, sizeof cmd,
@@ -200,6 +210,50 @@ static void linear_eval_and_finetune_take_the_vit(void **state)
                  SSLC_EXE, ckpt, dir, dir, refused[r], dir, dir);
         assert_int_equal(system(cmd), 0);
     }
+}
+
+// knn, embed, export and info on the ViT checkpoint; supervised training
+// of a random ViT, and a ViT student distilled from that model.
+static void the_other_commands_take_the_vit(void **state)
+{
+    (void)state;
+    const char *ckpt = pretrained();
+    char args[8192], cmd[16384];
+    snprintf(args, sizeof args,
+             "knn --ckpt '%s' --train imagefolder:'%s/images' --test imagefolder:'%s/images'",
+             ckpt, dir, dir);
+    run_ok("knn", args);
+    snprintf(args, sizeof args, "embed --ckpt '%s' --out '%s/emb.npy' imagefolder:'%s/images'",
+             ckpt, dir, dir);
+    run_ok("embed", args);
+    snprintf(cmd, sizeof cmd, "grep -q 'vit-tiny patch 7' '%s/log.txt'", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "export '%s' --out '%s/enc.h5'", ckpt, dir);
+    run_ok("export", args);
+    char exported[1300];
+    snprintf(exported, sizeof exported, "%s/enc.h5", dir);
+    sslc_encoder a, b;
+    sslc_encoder_info ia, ib;
+    assert_int_equal(sslc_encoder_load(&a, &ia, ckpt, 0), SSLC_OK);
+    assert_int_equal(sslc_encoder_load(&b, &ib, exported, 0), SSLC_OK);
+    assert_int_equal(b.kind, SSLC_ENCODER_VIT);
+    assert_memory_equal(a.params->values, b.params->values, (size_t)a.params->n_values * 4);
+    sslc_encoder_destroy(&a), sslc_encoder_destroy(&b);
+    snprintf(cmd, sizeof cmd, "'%s' info '%s' | grep -q 'arch  *vit-tiny'", SSLC_EXE, exported);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args,
+             "supervised --arch vit-tiny --patch 7 --train imagefolder:'%s/images' --test "
+             "imagefolder:'%s/images' --batch 8 --max-steps 1 --out '%s/sup'",
+             dir, dir, dir);
+    run_ok("supervised --arch vit-tiny", args);
+    snprintf(args, sizeof args,
+             "distill --teacher '%s/sup' --unlabeled imagefolder:'%s/images' --train "
+             "imagefolder:'%s/images' --test imagefolder:'%s/images' --init random --batch 8 "
+             "--max-steps 1 --out '%s/dist'",
+             dir, dir, dir, dir, dir);
+    run_ok("distill a ViT teacher into a random ViT", args);
+    snprintf(cmd, sizeof cmd, "grep -q 'student (vit-tiny, patch 7)' '%s/log.txt'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void write_ref(hid_t f, const char *name, int ndim, const hsize_t *dims, const float *x)
@@ -266,6 +320,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(simclr_vit_trains_describes_and_resumes),
         cmocka_unit_test(mocov3_vit_trains),
         cmocka_unit_test(linear_eval_and_finetune_take_the_vit),
+        cmocka_unit_test(the_other_commands_take_the_vit),
     };
     const struct CMUnitTest torch[] = {
         cmocka_unit_test(torchvision_loads_the_pretrained_vit),
