@@ -99,7 +99,7 @@ static sslc_status check_options(const options *o)
 
 // The teacher: encoder and classifier of one checkpoint. A folder is
 // finetune's --out (its model.h5), else a run folder as for --ckpt.
-static sslc_status load_teacher(sslc_resnet *enc, sslc_mlp *head, int64_t *image_size,
+static sslc_status load_teacher(sslc_encoder *enc, sslc_mlp *head, int64_t *image_size,
                                 const char *spec)
 {
     char path[4096];
@@ -112,7 +112,7 @@ static sslc_status load_teacher(sslc_resnet *enc, sslc_mlp *head, int64_t *image
         st = sslc_ckpt_resolve(spec, path, sizeof path);
     if (!st && !(st = sslc_encoder_load(enc, &info, path, 0)) &&
         (st = sslc_classifier_load(head, path, enc->feature_dim)))
-        sslc_resnet_destroy(enc);
+        sslc_encoder_destroy(enc);
     if (st)
         return sslc_error_prefix(st, "--teacher");
     *image_size = info.image_size;
@@ -166,7 +166,7 @@ int sslc_cmd_distill(int argc, char **argv)
         return sslc_cli_fail(cmd, st);
     sslc_set_threads((int)o.threads);
     sslc_dataset *unlabeled = NULL, *labelled = NULL, *test = NULL;
-    sslc_resnet teacher = {0}, student = {0};
+    sslc_encoder teacher = {0}, student = {0};
     sslc_mlp teacher_head = {0}, head = {0};
     sslc_subset subset = {0};
     sslc_metrics met = {0}, teacher_met = {0};
@@ -181,7 +181,7 @@ int sslc_cmd_distill(int argc, char **argv)
     int64_t size = 0, student_size = 0;
     if ((st = load_teacher(&teacher, &teacher_head, &size, o.teacher)))
         goto done;
-    const int channels = (int)teacher.config.in_channels;
+    const int channels = (int)teacher.in_channels;
     const int64_t classes = teacher_head.out_dim;
     if ((st = sslc_cli_open_dataset(&unlabeled, o.unlabeled, channels, o.labels.strict))) {
         st = sslc_error_prefix(st, "--unlabeled");
@@ -208,14 +208,19 @@ int sslc_cmd_distill(int argc, char **argv)
     }
     if (size <= 0)
         size = sslc_cli_image_size(unlabeled);
-    if (!from_ckpt) { // the teacher's shape unless told otherwise
+    // A random student takes the teacher's shape unless told otherwise (a
+    // ViT teacher: its patch, position embedding and image size).
+    const sslc_encoder_config tc = sslc_encoder_config_of(&teacher);
+    const bool vit_teacher = teacher.kind == SSLC_ENCODER_VIT;
+    if (!from_ckpt) {
         if (!strcmp(o.arch, "auto"))
-            o.arch = sslc_resnet_arch(&teacher.config);
+            o.arch = sslc_encoder_arch(&teacher);
         if (o.width == SSLC_ARG_AUTO)
-            o.width = teacher.config.width;
+            o.width = vit_teacher ? 32 : tc.resnet.width;
     }
-    sslc_cli_encoder_args ea = {o.init, o.arch, o.width, teacher.config.cifar_stem,
-                                (uint64_t)o.seed, NULL};
+    sslc_cli_encoder_args ea = {o.init, o.arch, o.width, vit_teacher || tc.resnet.cifar_stem,
+                                (uint64_t)o.seed, NULL, tc.vit.patch,
+                                tc.vit.pos == SSLC_VIT_POS_SINCOS ? "sincos" : "learned", size};
     if ((st = sslc_cli_encoder(&student, &student_size, method, sizeof method, &ea, channels))) {
         st = sslc_error_prefix(st, "--init");
         goto done;
@@ -264,11 +269,13 @@ int sslc_cmd_distill(int argc, char **argv)
     sslc_args_print_verbose(cmd, config_text);
     if (o.out[0] && (st = sslc_write_text(o.out, "config.txt", config_text)))
         goto done;
-    sslc_info("distill: teacher %s (%s, width %lld, %lld classes) -> %s student (%s, width %lld), "
+    char tshape[64], sshape[64];
+    sslc_info("distill: teacher %s (%s, %s, %lld classes) -> %s student (%s, %s), "
               "%lld unlabeled images, tau %g, %lld epochs",
-              o.teacher, sslc_resnet_arch(&teacher.config), (long long)teacher.config.width,
-              (long long)classes, method, sslc_resnet_arch(&student.config),
-              (long long)student.config.width, (long long)n_unlabeled, o.tau, (long long)o.epochs);
+              o.teacher, sslc_encoder_arch(&teacher),
+              sslc_cli_encoder_shape(tshape, sizeof tshape, &teacher), (long long)classes, method,
+              sslc_encoder_arch(&student), sslc_cli_encoder_shape(sshape, sizeof sshape, &student),
+              (long long)n_unlabeled, o.tau, (long long)o.epochs);
     if (labelled)
         sslc_info("distill: plus %g x cross-entropy on %lld labelled images, %lld per step",
                   o.labelled_weight, (long long)subset.n, (long long)o.labelled_batch);
@@ -347,8 +354,8 @@ done:
         sslc_dataset_destroy(labelled);
     sslc_dataset_destroy(unlabeled);
     sslc_dataset_destroy(test);
-    sslc_resnet_destroy(&teacher);
-    sslc_resnet_destroy(&student);
+    sslc_encoder_destroy(&teacher);
+    sslc_encoder_destroy(&student);
     sslc_mlp_destroy(&teacher_head);
     sslc_mlp_destroy(&head);
     sslc_subset_free(&subset);

@@ -56,11 +56,11 @@ static sslc_status write_batch(void *ctx, const float *features, const int64_t *
 }
 
 // The encoder's identity: a hash of every value and buffer.
-static uint64_t weights_hash(const sslc_resnet *enc)
+static uint64_t weights_hash(const sslc_encoder *enc)
 {
-    uint64_t h = sslc_hash64(SSLC_HASH64_INIT, enc->params.values,
-                             (size_t)enc->params.n_values * sizeof(float));
-    return sslc_hash64(h, enc->params.buffers, (size_t)enc->params.n_buffers * sizeof(float));
+    uint64_t h = sslc_hash64(SSLC_HASH64_INIT, enc->params->values,
+                             (size_t)enc->params->n_values * sizeof(float));
+    return sslc_hash64(h, enc->params->buffers, (size_t)enc->params->n_buffers * sizeof(float));
 }
 
 int sslc_cmd_embed(int argc, char **argv)
@@ -105,7 +105,7 @@ int sslc_cmd_embed(int argc, char **argv)
     bool npy = !strcmp(format, "npy") ||
                (!strcmp(format, "auto") && out_len > 4 && !strcmp(out + out_len - 4, ".npy"));
 
-    sslc_resnet enc = {0};
+    sslc_encoder enc = {0};
     sslc_mlp head = {0};
     sslc_dataset *ds = NULL;
     embed_ctx e = {0};
@@ -114,14 +114,14 @@ int sslc_cmd_embed(int argc, char **argv)
     char path[4096], method[64];
     const double start = sslc_now();
     int64_t ckpt_size = 0, skipped = 0;
-    sslc_cli_encoder_args ea = {ckpt, "resnet18", 0, false, 0, adapter};
+    sslc_cli_encoder_args ea = {ckpt, "resnet18", 0, false, 0, adapter, 0, NULL, 0};
     if ((st = sslc_cli_encoder(&enc, &ckpt_size, method, sizeof method, &ea, 0)) ||
         (st = sslc_ckpt_resolve(ckpt, path, sizeof path)) ||
         (st = sslc_ckpt_read_info(path, &info)))
         goto done;
     if (projection && (st = sslc_projector_load(&head, path, enc.feature_dim)))
         goto done;
-    const int channels = (int)enc.config.in_channels;
+    const int channels = (int)enc.in_channels;
     if ((st = sslc_cli_open_dataset(&ds, spec, channels, strict)))
         goto done;
     if (size == 0)
@@ -170,10 +170,12 @@ int sslc_cmd_embed(int argc, char **argv)
         st = SSLC_ERR_NOMEM;
         goto done;
     }
-    sslc_info("embed: %lld images of %s through the %s encoder of %s (step %lld, %s width "
-              "%lld), %lld px views",
+    char shape[64];
+    sslc_info("embed: %lld images of %s through the %s encoder of %s (step %lld, %s %s), "
+              "%lld px views",
               (long long)sslc_dataset_count(ds), spec, method, path, (long long)info.step,
-              sslc_resnet_arch(&enc.config), (long long)enc.config.width, (long long)size);
+              sslc_encoder_arch(&enc), sslc_cli_encoder_shape(shape, sizeof shape, &enc),
+              (long long)size);
     // Under mpirun every rank encodes its share and receives every batch;
     // rank 0 writes the file.
     const bool writer = sslc_dist_rank() == 0;
@@ -204,7 +206,7 @@ done:
     free(e.name_of);
     free(class_names);
     sslc_dataset_destroy(ds);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
     sslc_mlp_destroy(&head);
     sslc_ckpt_info_free(&info);
     return st ? sslc_cli_fail("embed", st) : 0;

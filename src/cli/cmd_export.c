@@ -16,7 +16,7 @@
 // wherever the base does.
 static sslc_status export_merged(const char *out, const char *src, const char *adapter)
 {
-    sslc_resnet enc = {0};
+    sslc_encoder enc = {0};
     sslc_encoder_info info;
     sslc_ckpt_info ci = {0};
     sslc_status st;
@@ -26,7 +26,7 @@ static sslc_status export_merged(const char *out, const char *src, const char *a
     st = sslc_encoder_save(out, &enc, NULL, info.method, ci.config, info.image_size, ci.seed,
                            info.step, info.epoch);
 done:
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
     sslc_ckpt_info_free(&ci);
     return st;
 }

@@ -20,6 +20,8 @@
 #include "src/train/finetune.h"
 
 typedef struct options {
+    const char *pos_embed;
+    int64_t patch;
     const char *ckpt, *arch, *mode, *head_init, *out, *results, *name, *lr_scaling, *lora_targets;
     sslc_cli_labels labels;
     int64_t width, seed, batch, epochs, max_steps, threads, log_every, eval_batch, head_layer;
@@ -62,9 +64,11 @@ static size_t make_args(sslc_arg *a, options *o, bool supervised)
         {"from-head-layer", SSLC_ARG_INT, &o->head_layer, "keep the first K projection-head layers under the classifier (SimCLRv2; 0: the encoder's features)", NULL, 0, 8},
     };
     const sslc_arg scratch[] = {
-        {"arch", SSLC_ARG_CHOICE, &o->arch, "encoder", "resnet18|resnet34|resnet50", 0, 0},
-        {"width", SSLC_ARG_INT, &o->width, "encoder base width (64 = torchvision)", NULL, 1, 1024},
-        {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "3x3 stride-1 stem without max pool (small images)", NULL, 0, 0},
+        {"arch", SSLC_ARG_CHOICE, &o->arch, "encoder", "resnet18|resnet34|resnet50|vit-tiny|vit-small|vit-base", 0, 0},
+        {"width", SSLC_ARG_INT, &o->width, "ResNet: encoder base width (64 = torchvision)", NULL, 1, 1024},
+        {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "ResNet: 3x3 stride-1 stem without max pool (small images)", NULL, 0, 0},
+        {"patch", SSLC_ARG_INT, &o->patch, "ViT: patch size in pixels, dividing the image size (auto: 4 up to 64 px images, else 16)", NULL, 1, 1024},
+        {"pos-embed", SSLC_ARG_CHOICE, &o->pos_embed, "ViT: position embedding", "learned|sincos", 0, 0},
     };
     size_t n = 0;
     if (supervised) {
@@ -84,7 +88,7 @@ static size_t make_args(sslc_arg *a, options *o, bool supervised)
 // 0, SimCLRv2) the first K layers of the checkpoint's projection head with
 // their pretrained weights, then the Linear. zero: the Linear starts at zero
 // (SimCLR's fine-tuning), else PyTorch's default initialisation.
-static sslc_status classifier_create(sslc_mlp *head, const sslc_resnet *enc, const char *ckpt,
+static sslc_status classifier_create(sslc_mlp *head, const sslc_encoder *enc, const char *ckpt,
                                      int head_layer, int64_t classes, uint64_t seed, bool zero)
 {
     sslc_mlp proj = {0};
@@ -142,7 +146,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         "with labels only (softmax cross-entropy, crop + flip views, SGD Nesterov with\n"
         "warmup + cosine) on a class-balanced labelled subset."};
     const char *cmd = supervised ? "supervised" : "finetune";
-    options o = {.ckpt = "", .arch = "resnet18", .mode = "full", .head_init = "zero", .out = "",
+    options o = {.patch = SSLC_ARG_AUTO, .pos_embed = "learned", .ckpt = "", .arch = "resnet18", .mode = "full", .head_init = "zero", .out = "",
                  .results = "", .name = "", .lr_scaling = "linear",
                  .labels = SSLC_CLI_LABELS_DEFAULT, .width = 32, .seed = 0, .batch = 128,
                  .epochs = SSLC_ARG_AUTO, .max_steps = 0, .log_every = 20, .eval_batch = 512, .head_layer = 0,
@@ -165,7 +169,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
                                                                "--lora-targets need --mode lora"));
     sslc_set_threads((int)o.threads);
     sslc_dataset *train = NULL, *test = NULL;
-    sslc_resnet enc = {0};
+    sslc_encoder enc = {0};
     sslc_lora lora = {0};
     sslc_mlp head = {0};
     sslc_subset subset = {0};
@@ -177,15 +181,25 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     const double start = sslc_now();
 
     sslc_cli_encoder_args ea = {supervised ? "random" : o.ckpt, o.arch, o.width, o.cifar_stem,
-                                (uint64_t)o.seed, NULL};
+                                (uint64_t)o.seed, NULL, o.patch == SSLC_ARG_AUTO ? 0 : o.patch,
+                                o.pos_embed, 0};
     int64_t size;
     if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, &o.labels, &ea)))
         goto done;
     sslc_peft_mode mode = SSLC_PEFT_FULL;
     if (!supervised && (st = sslc_peft_mode_parse(&mode, o.mode)))
         goto done;
+    // bn-head trains the batch norms, LoRA adapts the convolutions: a ViT
+    // has neither (its LoRA on the attention and MLP is issue 17's next step).
+    if (enc.kind == SSLC_ENCODER_VIT && (mode == SSLC_PEFT_BN_HEAD || mode == SSLC_PEFT_LORA)) {
+        st = sslc_error(SSLC_ERR_INVALID, "--mode %s works on a ResNet's %s; this encoder is a "
+                                          "ViT (%s): use --mode full, linear or bias",
+                        o.mode, mode == SSLC_PEFT_LORA ? "convolutions" : "batch norms",
+                        sslc_encoder_arch(&enc));
+        goto done;
+    }
     // The base's identity, before training changes it (adapter.h5).
-    const uint64_t base_hash = sslc_adapter_base_hash(&enc.params);
+    const uint64_t base_hash = sslc_adapter_base_hash(enc.params);
     if (mode == SSLC_PEFT_LORA) {
         if (o.lora_rank == SSLC_ARG_AUTO)
             o.lora_rank = 4;
@@ -193,7 +207,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
             o.lora_alpha = (double)o.lora_rank;
         if (!strcmp(o.lora_targets, "auto"))
             o.lora_targets = "all";
-        if ((st = sslc_lora_create(&lora, &enc.params, o.lora_rank, o.lora_alpha, o.lora_targets)))
+        if ((st = sslc_lora_create(&lora, enc.params, o.lora_rank, o.lora_alpha, o.lora_targets)))
             goto done;
         sslc_lora_init(&lora, (uint64_t)o.seed + 2);
     }
@@ -234,8 +248,9 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     sslc_args_print_verbose(cmd, config_text);
     if (o.out[0] && (st = sslc_write_text(o.out, "config.txt", config_text)))
         goto done;
-    sslc_info("%s: %s encoder (%s, width %lld), %lld labelled images, %lld classes, %lld epochs",
-              cmd, method, sslc_resnet_arch(&enc.config), (long long)enc.config.width,
+    char shape[64];
+    sslc_info("%s: %s encoder (%s, %s), %lld labelled images, %lld classes, %lld epochs",
+              cmd, method, sslc_encoder_arch(&enc), sslc_cli_encoder_shape(shape, sizeof shape, &enc),
               (long long)subset.n, (long long)classes, (long long)o.epochs);
 
     sslc_finetune_config fc = {
@@ -255,7 +270,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     sslc_info("%s: mode %s, %lld trainable parameters (encoder %lld, adapters %lld, head %lld), "
               "peak RSS %.0f MiB",
               cmd, sslc_peft_mode_name(mode), (long long)res.trainable,
-              (long long)sslc_peft_trainable(mode, &enc.params),
+              (long long)sslc_peft_trainable(mode, enc.params),
               (long long)sslc_peft_trainable(SSLC_PEFT_FULL, &lora.params),
               (long long)sslc_peft_trainable(SSLC_PEFT_FULL, &head.params), rss);
     int64_t count, test_skipped;
@@ -313,7 +328,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
 done:
     sslc_dataset_destroy(train);
     sslc_dataset_destroy(test);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
     sslc_lora_destroy(&lora);
     sslc_mlp_destroy(&head);
     sslc_subset_free(&subset);

@@ -54,13 +54,13 @@ int sslc_cmd_knn(int argc, char **argv)
         return sslc_cli_fail("knn", st);
     sslc_set_threads((int)threads);
     sslc_dataset *train = NULL, *test = NULL;
-    sslc_resnet enc = {0};
+    sslc_encoder enc = {0};
     sslc_subset bank = {0};
     sslc_features fb = {0}, fq = {0};
     void *ws = NULL;
     char method[64];
     const double start = sslc_now();
-    sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed, adapter};
+    sslc_cli_encoder_args ea = {ckpt, arch, width, cifar_stem, (uint64_t)seed, adapter, 0, NULL, 0};
     int64_t size;
     if ((st = sslc_cli_setup(&train, &test, &enc, &size, method, sizeof method, &labels, &ea)))
         goto done;
@@ -112,7 +112,7 @@ int sslc_cmd_knn(int argc, char **argv)
 done:
     sslc_dataset_destroy(train);
     sslc_dataset_destroy(test);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
     sslc_subset_free(&bank);
     sslc_features_free(&fb);
     sslc_features_free(&fq);

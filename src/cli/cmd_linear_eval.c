@@ -90,7 +90,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     if (o.augment)
         o.solver = "sgd";
     sslc_dataset *train = NULL, *test = NULL;
-    sslc_resnet enc = {0};
+    sslc_encoder enc = {0};
     sslc_params snapshot = {0};
     sslc_subset subset = {0};
     sslc_logreg lr = {0};
@@ -101,14 +101,14 @@ int sslc_cmd_linear_eval(int argc, char **argv)
     char method[64] = "pixels";
     const double start = sslc_now();
 
-    sslc_cli_encoder_args ea = {o.ckpt, o.arch, o.width, o.cifar_stem, (uint64_t)o.seed, o.adapter};
+    sslc_cli_encoder_args ea = {o.ckpt, o.arch, o.width, o.cifar_stem, (uint64_t)o.seed, o.adapter, 0, NULL, 0};
     int64_t size;
     if ((st = sslc_cli_setup(&train, &test, pixels ? NULL : &enc, &size, method, sizeof method,
                              &o.labels, &ea)))
         goto done;
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
-    if (!pixels && (st = sslc_params_clone(&snapshot, &enc.params)))
+    if (!pixels && (st = sslc_params_clone(&snapshot, enc.params)))
         goto done;
     sslc_recipe eval_recipe, aug_recipe;
     if ((st = sslc_cli_eval_recipe(&eval_recipe, size, channels)) ||
@@ -196,9 +196,9 @@ int sslc_cmd_linear_eval(int argc, char **argv)
 
     // ---- the encoder must be exactly as loaded ----
     if (!pixels &&
-        (memcmp(snapshot.values, enc.params.values, (size_t)enc.params.n_values * sizeof(float)) ||
-         memcmp(snapshot.buffers, enc.params.buffers,
-                (size_t)enc.params.n_buffers * sizeof(float)))) {
+        (memcmp(snapshot.values, enc.params->values, (size_t)enc.params->n_values * sizeof(float)) ||
+         memcmp(snapshot.buffers, enc.params->buffers,
+                (size_t)enc.params->n_buffers * sizeof(float)))) {
         st = sslc_error(SSLC_ERR_INTERNAL, "linear-eval: the frozen encoder changed (a bug)");
         goto done;
     }
@@ -232,7 +232,7 @@ int sslc_cmd_linear_eval(int argc, char **argv)
 done:
     sslc_dataset_destroy(train);
     sslc_dataset_destroy(test);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
     sslc_params_free(&snapshot);
     sslc_subset_free(&subset);
     sslc_logreg_destroy(&lr);

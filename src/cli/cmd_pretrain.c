@@ -20,9 +20,9 @@ enum { MAX_ARGS = 96, MAX_STORED = 128 };
 
 typedef struct options {
     const char *method, *data, *knn_bank, *knn_val, *arch, *recipe, *optimizer, *lr_scaling;
-    const char *out, *resume, *head, *local_scale;
+    const char *out, *resume, *head, *local_scale, *pos_embed;
     int64_t moco_version, width, proj_hidden, proj_dim, proj_layers, pred_hidden, size, batch;
-    int64_t epochs, max_steps;
+    int64_t epochs, max_steps, patch;
     int64_t queue, shuffle_groups, bn_groups, chunk, seed, threads, log_every, ckpt_every, keep;
     int64_t knn_every, knn_k, knn_bank_limit, global_crops, local_crops, local_size;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
@@ -45,9 +45,11 @@ static size_t make_args(sslc_arg *a, options *o)
         {"knn-k", SSLC_ARG_INT, &o->knn_k, "kNN neighbours", NULL, 1, 100000},
         {"knn-tau", SSLC_ARG_FLOAT, &o->knn_tau, "kNN vote temperature", NULL, 1e-4, 100},
         {"knn-bank-limit", SSLC_ARG_INT, &o->knn_bank_limit, "kNN bank: a random subset of N images (0: all)", NULL, 0, 1LL << 40},
-        {"arch", SSLC_ARG_CHOICE, &o->arch, "encoder", "resnet18|resnet34|resnet50", 0, 0},
-        {"width", SSLC_ARG_INT, &o->width, "encoder base width (64 = torchvision)", NULL, 1, 1024},
-        {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "3x3 stride-1 stem without max pool (small images)", NULL, 0, 0},
+        {"arch", SSLC_ARG_CHOICE, &o->arch, "encoder", "resnet18|resnet34|resnet50|vit-tiny|vit-small|vit-base", 0, 0},
+        {"width", SSLC_ARG_INT, &o->width, "ResNet: encoder base width (64 = torchvision)", NULL, 1, 1024},
+        {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "ResNet: 3x3 stride-1 stem without max pool (small images)", NULL, 0, 0},
+        {"patch", SSLC_ARG_INT, &o->patch, "ViT: patch size in pixels, dividing --size (auto: 4 up to 64 px views, else 16)", NULL, 1, 1024},
+        {"pos-embed", SSLC_ARG_CHOICE, &o->pos_embed, "ViT: position embedding (sincos: MoCo v3's fixed 2-d table)", "learned|sincos", 0, 0},
         {"head", SSLC_ARG_STRING, &o->head, "projector layers, e.g. linear-nobias:512,bn,relu,linear:128 (auto: the method's)", NULL, 0, 0},
         {"proj-hidden", SSLC_ARG_INT, &o->proj_hidden, "projector hidden width (auto: the feature width; MoCo v3 twice it, as 4096 for ResNet-50's 2048)", NULL, 1, 1 << 20},
         {"proj-dim", SSLC_ARG_INT, &o->proj_dim, "projection dimension (auto: 128; MoCo v3 256, at most --proj-hidden)", NULL, 1, 1 << 20},
@@ -101,6 +103,7 @@ static void defaults(options *o)
         .method = "simclr", .data = "fashion-mnist:train", .knn_bank = "auto", .knn_val = "auto",
         .arch = "resnet18", .recipe = "auto", .optimizer = "auto", .lr_scaling = "linear",
         .out = "runs/pretrain", .resume = "", .head = "auto", .moco_version = 2, .width = 32,
+        .patch = SSLC_ARG_AUTO, .pos_embed = "learned",
         .global_crops = 2, .local_crops = 0, .local_size = SSLC_ARG_AUTO, .local_scale = "auto",
         .proj_hidden = SSLC_ARG_AUTO, .proj_dim = SSLC_ARG_AUTO, .proj_layers = SSLC_ARG_AUTO,
         .pred_hidden = SSLC_ARG_AUTO, .size = SSLC_ARG_AUTO, .batch = 256,
@@ -276,10 +279,27 @@ int sslc_cmd_pretrain(int argc, char **argv)
         o.shuffle_groups = v3 ? 2 : 8;
     if (o.proj_layers == SSLC_ARG_AUTO)
         o.proj_layers = v3 ? 3 : 2;
-    sslc_resnet_config enc = {.in_channels = channels, .width = o.width, .cifar_stem = o.cifar_stem};
-    if ((st = sslc_resnet_parse_arch(&enc, o.arch)))
+    if (o.patch == SSLC_ARG_AUTO) // ViT: 16 px patches at 224 px, 4 for 28-32 px images
+        o.patch = o.size <= 64 ? 4 : 16;
+    sslc_encoder_config enc = {
+        .resnet = {.in_channels = channels, .width = o.width, .cifar_stem = o.cifar_stem},
+        .vit = {.in_channels = channels, .patch = o.patch, .image_size = o.size,
+                .pos = strcmp(o.pos_embed, "sincos") ? SSLC_VIT_POS_LEARNED : SSLC_VIT_POS_SINCOS}};
+    if ((st = sslc_encoder_parse_arch(&enc, o.arch)))
         goto done;
-    int64_t feature_dim = (enc.depth == 50 ? 32 : 8) * o.width;
+    const bool vit = enc.kind == SSLC_ENCODER_VIT;
+    if (vit && o.size % o.patch) {
+        st = sslc_error(SSLC_ERR_INVALID, "--patch %lld does not divide the %lld px views: choose "
+                                          "a --patch that does (or --size)",
+                        (long long)o.patch, (long long)o.size);
+        goto done;
+    }
+    if (vit && o.local_crops > 0) {
+        st = sslc_error(SSLC_ERR_INVALID, "--local-crops needs an encoder that takes two view "
+                                          "sizes; a ViT takes only --size: drop --local-crops");
+        goto done;
+    }
+    int64_t feature_dim = vit ? enc.vit.hidden : (enc.resnet.depth == 50 ? 32 : 8) * o.width;
     if (o.proj_hidden == SSLC_ARG_AUTO) // MoCo v3: 4096 after ResNet-50's 2048 features
         o.proj_hidden = v3 ? 2 * feature_dim : feature_dim;
     if (o.pred_hidden == SSLC_ARG_AUTO) // MoCo v3: 4096, as the projector's
@@ -347,10 +367,16 @@ int sslc_cmd_pretrain(int argc, char **argv)
         snprintf(budget, sizeof budget, "%g min or ", o.minutes);
     if (o.max_steps > 0)
         snprintf(budget, sizeof budget, "%lld steps or ", (long long)o.max_steps);
-    sslc_info("pretrain: %s%s on %s (%lld images, %lld px views), %s width %lld, batch %lld, "
+    char shape[64];
+    if (vit)
+        snprintf(shape, sizeof shape, "patch %lld, %s position embedding", (long long)o.patch,
+                 o.pos_embed);
+    else
+        snprintf(shape, sizeof shape, "width %lld", (long long)o.width);
+    sslc_info("pretrain: %s%s on %s (%lld images, %lld px views), %s %s, batch %lld, "
               "%s%lld epochs; run folder %s (config.txt: every option)",
               moco ? "MoCo v" : "SimCLR", moco ? (o.moco_version == 1 ? "1" : v3 ? "3" : "2") : "", o.data,
-              (long long)sslc_dataset_count(ds), (long long)o.size, o.arch, (long long)o.width,
+              (long long)sslc_dataset_count(ds), (long long)o.size, o.arch, shape,
               (long long)o.batch, budget, (long long)o.epochs, o.out);
 
     sslc_optim_config oc = sslc_optim_defaults(kind);

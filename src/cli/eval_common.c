@@ -72,19 +72,26 @@ sslc_status sslc_cli_subset(sslc_subset *s, const sslc_dataset *ds, const sslc_c
     return sslc_subset_save(s, ds, save);
 }
 
-sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method, size_t cap,
+sslc_status sslc_cli_encoder(sslc_encoder *enc, int64_t *image_size, char *method, size_t cap,
                              const sslc_cli_encoder_args *a, int channels)
 {
     *image_size = 0;
     if (!strcmp(a->ckpt, "random")) {
-        sslc_resnet_config cfg = {.in_channels = channels, .width = a->width,
-                                  .cifar_stem = a->cifar_stem};
-        sslc_status st = sslc_resnet_parse_arch(&cfg, a->arch);
+        const int64_t size = a->image_size, patch = a->patch > 0 ? a->patch : size <= 64 ? 4 : 16;
+        const bool sincos = a->pos_embed && !strcmp(a->pos_embed, "sincos");
+        sslc_encoder_config cfg = {
+            .resnet = {.in_channels = channels, .width = a->width, .cifar_stem = a->cifar_stem},
+            .vit = {.in_channels = channels, .patch = patch, .image_size = size,
+                    .pos = sincos ? SSLC_VIT_POS_SINCOS : SSLC_VIT_POS_LEARNED}};
+        sslc_status st = sslc_encoder_parse_arch(&cfg, a->arch);
+        if (!st && cfg.kind == SSLC_ENCODER_VIT && (size <= 0 || size % patch))
+            st = sslc_error(SSLC_ERR_INVALID, "--patch %lld does not divide the %lld px images",
+                            (long long)patch, (long long)size);
         if (!st)
-            st = sslc_resnet_create(enc, &cfg);
+            st = sslc_encoder_create(enc, &cfg);
         if (st)
             return st;
-        sslc_resnet_init(enc, a->seed);
+        sslc_encoder_init(enc, a->seed);
         snprintf(method, cap, "random-init");
         return SSLC_OK;
     }
@@ -99,7 +106,7 @@ sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method
     if ((st = sslc_encoder_load(enc, &info, path, channels)))
         return st;
     if (a->adapter && a->adapter[0] && (st = sslc_adapter_apply(enc, a->adapter))) {
-        sslc_resnet_destroy(enc);
+        sslc_encoder_destroy(enc);
         return st;
     }
     *image_size = info.image_size;
@@ -107,7 +114,16 @@ sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method
     return SSLC_OK;
 }
 
-sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resnet *enc,
+const char *sslc_cli_encoder_shape(char *buf, size_t cap, const sslc_encoder *enc)
+{
+    if (enc->kind == SSLC_ENCODER_VIT)
+        snprintf(buf, cap, "patch %lld", (long long)enc->net.vit.config.patch);
+    else
+        snprintf(buf, cap, "width %lld", (long long)enc->net.resnet.config.width);
+    return buf;
+}
+
+sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_encoder *enc,
                            int64_t *image_size, char *method, size_t cap,
                            const sslc_cli_labels *labels, const sslc_cli_encoder_args *a)
 {
@@ -121,7 +137,7 @@ sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resne
     if (from_ckpt) {
         if ((st = sslc_cli_encoder(enc, &ckpt_size, method, cap, a, 0)))
             return st;
-        channels = (int)enc->config.in_channels;
+        channels = (int)enc->in_channels;
     }
     if ((st = sslc_cli_open_labelled(train, labels->train, channels, labels->strict, "--train")) ||
         (st = sslc_cli_open_labelled(test, labels->test, sslc_dataset_channels(*train),
@@ -133,14 +149,19 @@ sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resne
                         (long long)sslc_dataset_num_classes(*test));
         goto fail;
     }
-    if (enc && !from_ckpt &&
-        (st = sslc_cli_encoder(enc, &ckpt_size, method, cap, a, sslc_dataset_channels(*train))))
-        goto fail;
+    if (enc && !from_ckpt) {
+        sslc_cli_encoder_args random = *a;
+        if (random.image_size <= 0)
+            random.image_size = sslc_cli_image_size(*train);
+        if ((st = sslc_cli_encoder(enc, &ckpt_size, method, cap, &random,
+                                   sslc_dataset_channels(*train))))
+            goto fail;
+    }
     *image_size = ckpt_size > 0 ? ckpt_size : sslc_cli_image_size(*train);
     return SSLC_OK;
 fail:
     if (from_ckpt)
-        sslc_resnet_destroy(enc);
+        sslc_encoder_destroy(enc);
     sslc_dataset_destroy(*train);
     sslc_dataset_destroy(*test);
     *train = *test = NULL;

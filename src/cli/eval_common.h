@@ -12,7 +12,7 @@
 #include "data/subset.h"
 #include "src/cli/args.h"
 #include "src/eval/metrics.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 
 
 // The options that choose the labelled data: --train, --test,
@@ -53,12 +53,18 @@ typedef struct sslc_cli_encoder_args {
     bool cifar_stem;
     uint64_t seed;
     const char *adapter; // NULL or "": none; else folded into the checkpoint's encoder
+    // A random ViT: patch (0: 4 up to 64 px images, else 16), position
+    // embedding ("learned" or "sincos"; NULL: learned) and image size (0:
+    // the data's, through sslc_cli_setup).
+    int64_t patch;
+    const char *pos_embed;
+    int64_t image_size;
 } sslc_cli_encoder_args;
 
 // Builds the encoder, with a->adapter folded in (sslc_adapter_apply);
 // *image_size receives the checkpoint's view size (0 when random or
 // unknown). method (cap bytes) names where it came from.
-sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method, size_t cap,
+sslc_status sslc_cli_encoder(sslc_encoder *enc, int64_t *image_size, char *method, size_t cap,
                              const sslc_cli_encoder_args *a, int channels);
 
 // Opens the labelled --train and --test sets and builds the encoder (enc
@@ -66,9 +72,13 @@ sslc_status sslc_cli_encoder(sslc_resnet *enc, int64_t *image_size, char *method
 // channels the images are decoded with (grayscale PNGs for a 1-channel
 // encoder); a random one takes the data's. The two sets must have the
 // same classes. *image_size: the checkpoint's view size, else the data's.
-sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_resnet *enc,
+sslc_status sslc_cli_setup(sslc_dataset **train, sslc_dataset **test, sslc_encoder *enc,
                            int64_t *image_size, char *method, size_t cap,
                            const sslc_cli_labels *labels, const sslc_cli_encoder_args *a);
+
+// "width W" for a ResNet, "patch P" for a ViT: the shape beside its arch in
+// progress lines. Returns buf.
+const char *sslc_cli_encoder_shape(char *buf, size_t cap, const sslc_encoder *enc);
 
 // The deterministic eval recipe for small images (resize = size, center
 // crop) and the light training recipe "supervised": random resized crop of

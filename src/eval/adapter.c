@@ -47,7 +47,7 @@ static sslc_status changed_table(sslc_params *dst, sslc_peft_mode mode, const ss
     return st;
 }
 
-sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const sslc_resnet *enc,
+sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const sslc_encoder *enc,
                               const sslc_mlp *head, const char *config, int64_t image_size,
                               int64_t step, int64_t epoch)
 {
@@ -78,7 +78,7 @@ sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const ssl
         model[n++] = (sslc_ckpt_attr){"classifier", SSLC_CKPT_ATTR_STRING, 0, 0, spec};
     }
     sslc_params changed;
-    if ((st = changed_table(&changed, a->mode, &enc->params, true)))
+    if ((st = changed_table(&changed, a->mode, enc->params, true)))
         return st;
     sslc_ckpt_part parts[3];
     size_t n_parts = 0;
@@ -98,7 +98,7 @@ sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const ssl
 
 // The adapter's description, checked against enc: its mode, and the
 // refusal of another base (architecture or weights).
-static sslc_status read_header(const char *path, const sslc_resnet *enc, sslc_ckpt_info *ci,
+static sslc_status read_header(const char *path, const sslc_encoder *enc, sslc_ckpt_info *ci,
                                sslc_peft_mode *mode)
 {
     sslc_status st = sslc_ckpt_read_info(path, ci);
@@ -114,7 +114,7 @@ static sslc_status read_header(const char *path, const sslc_resnet *enc, sslc_ck
     if ((st = sslc_peft_mode_parse(mode, m->s)))
         return sslc_error_prefix(st, "adapter %s", path);
     char have[32];
-    snprintf(have, sizeof have, "%016" PRIx64, sslc_adapter_base_hash(&enc->params));
+    snprintf(have, sizeof have, "%016" PRIx64, sslc_adapter_base_hash(enc->params));
     if (strcmp(have, hash->s))
         return sslc_error(SSLC_ERR_INVALID,
                           "adapter %s was trained on the encoder of %s (weights hash %s); this "
@@ -123,7 +123,7 @@ static sslc_status read_header(const char *path, const sslc_resnet *enc, sslc_ck
     return SSLC_OK;
 }
 
-sslc_status sslc_adapter_apply(sslc_resnet *enc, const char *path)
+sslc_status sslc_adapter_apply(sslc_encoder *enc, const char *path)
 {
     sslc_ckpt_info ci = {0};
     sslc_params changed = {0};
@@ -143,12 +143,12 @@ sslc_status sslc_adapter_apply(sslc_resnet *enc, const char *path)
                             path);
             goto done;
         }
-        if ((st = sslc_lora_create(&lora, &enc->params, r->i, al->f, tg->s))) {
+        if ((st = sslc_lora_create(&lora, enc->params, r->i, al->f, tg->s))) {
             st = sslc_error_prefix(st, "adapter %s", path);
             goto done;
         }
     }
-    if ((st = changed_table(&changed, mode, &enc->params, false)))
+    if ((st = changed_table(&changed, mode, enc->params, false)))
         goto done;
     // The architecture (the first four of the encoder attributes: arch,
     // in_channels, width, cifar_stem) is checked with the tensors; the hash
@@ -165,15 +165,15 @@ sslc_status sslc_adapter_apply(sslc_resnet *enc, const char *path)
                    .n_parts = n_parts};
     if ((st = sslc_ckpt_load(path, &c)))
         goto done;
-    for (int64_t i = 0, k = 0; i < enc->params.count; i++) {
-        const sslc_tensor *t = &enc->params.tensors[i];
+    for (int64_t i = 0, k = 0; i < enc->params->count; i++) {
+        const sslc_tensor *t = &enc->params->tensors[i];
         if (sslc_peft_changes(mode, t))
-            memcpy(sslc_params_data(&enc->params, t),
+            memcpy(sslc_params_data(enc->params, t),
                    sslc_params_data(&changed, &changed.tensors[k++]),
                    (size_t)t->numel * sizeof(float));
     }
     if (mode == SSLC_PEFT_LORA)
-        sslc_lora_merge(&lora, &enc->params);
+        sslc_lora_merge(&lora, enc->params);
 done:
     sslc_params_free(&changed);
     sslc_lora_destroy(&lora);

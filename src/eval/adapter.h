@@ -24,7 +24,7 @@
 #include "src/models/lora.h"
 #include "src/models/mlp.h"
 #include "src/models/peft.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 
 // The identity of an encoder's weights: a hash (FNV-1a 64) over every
 // tensor's name, shape and values, running statistics included.
@@ -39,7 +39,7 @@ typedef struct sslc_adapter {
 
 // Writes path (atomically): the tensors of enc (after training) that a->mode
 // changed, the adapters, and head (may be NULL). image_size: the view size.
-sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const sslc_resnet *enc,
+sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const sslc_encoder *enc,
                               const sslc_mlp *head, const char *config, int64_t image_size,
                               int64_t step, int64_t epoch);
 
@@ -48,6 +48,6 @@ sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const ssl
 // be the adapter's base (same architecture and sslc_adapter_base_hash);
 // otherwise, or for a file that is not an adapter, enc is left untouched and
 // the reason returned.
-sslc_status sslc_adapter_apply(sslc_resnet *enc, const char *path);
+sslc_status sslc_adapter_apply(sslc_encoder *enc, const char *path);
 
 #endif

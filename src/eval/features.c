@@ -17,7 +17,7 @@ void sslc_features_free(sslc_features *f)
     memset(f, 0, sizeof *f);
 }
 
-sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
+sslc_status sslc_features_each(sslc_encoder *net, const sslc_dataset *ds,
                                const sslc_recipe *recipe, int64_t batch, int64_t limit,
                                uint64_t seed, sslc_progress *progress, int64_t *skipped,
                                sslc_features_fn fn, void *ctx)
@@ -41,7 +41,7 @@ sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
         pc.slice_count = per;
     }
     sslc_pipeline *pipe = NULL;
-    sslc_resnet_run *run = NULL, *partial = NULL; // partial: a batch smaller than the run
+    sslc_encoder_run *run = NULL, *partial = NULL; // partial: a batch smaller than the run
     int64_t *labels = sslc_malloc((size_t)per * sizeof(int64_t));
     float *all = ranks > 1 ? sslc_aligned_alloc((size_t)(pc.batch_size * dim) * sizeof(float)) : NULL;
     int64_t *all_labels = ranks > 1 ? sslc_malloc((size_t)pc.batch_size * sizeof(int64_t)) : NULL;
@@ -50,28 +50,28 @@ sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
                          ? sslc_pipeline_create(&pipe, ds, recipe, &pc)
                          : SSLC_ERR_NOMEM;
     if (!st)
-        st = sslc_resnet_inference_run_create(&run, net, per, recipe->size, recipe->size);
+        st = sslc_encoder_inference_run_create(&run, net, per, recipe->size, recipe->size);
     if (!st)
         st = sslc_pipeline_begin_epoch(pipe, 0, 0);
     if (!st)
-        sslc_resnet_prepare(run, net);
+        sslc_encoder_prepare(run, net);
     for (int64_t got = 0; !st && got < n;) {
         const sslc_batch *b = NULL;
         if ((st = sslc_pipeline_next(pipe, &b)) || !b)
             break;
         const float *f = NULL;
         if (b->count > 0) {
-            sslc_resnet_run *r = run;
+            sslc_encoder_run *r = run;
             if (b->count != per) {
-                sslc_resnet_run_destroy(partial);
+                sslc_encoder_run_destroy(partial);
                 partial = NULL;
-                if ((st = sslc_resnet_inference_run_create(&partial, net, b->count, recipe->size,
+                if ((st = sslc_encoder_inference_run_create(&partial, net, b->count, recipe->size,
                                                            recipe->size)))
                     break;
-                sslc_resnet_prepare(partial, net);
+                sslc_encoder_prepare(partial, net);
                 r = partial;
             }
-            f = sslc_resnet_forward(r, net, b->views, false);
+            f = sslc_encoder_forward(r, net, b->views, false);
         }
         for (int64_t i = 0; i < b->count; i++)
             labels[i] = b->labels[i];
@@ -102,8 +102,8 @@ sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
         st = sslc_dist_sum_f64(&bad, 1);
     if (skipped)
         *skipped = (int64_t)bad;
-    sslc_resnet_run_destroy(partial);
-    sslc_resnet_run_destroy(run);
+    sslc_encoder_run_destroy(partial);
+    sslc_encoder_run_destroy(run);
     sslc_pipeline_destroy(pipe);
     free(labels);
     free(all);
@@ -124,7 +124,7 @@ static sslc_status collect(void *ctx, const float *x, const int64_t *labels,
     return SSLC_OK;
 }
 
-sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const sslc_dataset *ds,
+sslc_status sslc_features_extract(sslc_features *out, sslc_encoder *net, const sslc_dataset *ds,
                                   const sslc_recipe *recipe, int64_t batch, int64_t limit,
                                   uint64_t seed)
 {
@@ -145,7 +145,7 @@ sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const ss
 }
 
 sslc_status sslc_classifier_scores(float **scores, int64_t **labels, int64_t *count,
-                                   int64_t *skipped, sslc_resnet *enc, sslc_mlp *head,
+                                   int64_t *skipped, sslc_encoder *enc, sslc_mlp *head,
                                    const sslc_dataset *ds, const sslc_recipe *eval_recipe,
                                    int64_t batch)
 {

@@ -7,7 +7,7 @@
 #include "data/dataset.h"
 #include "src/core/progress.h"
 #include "src/models/mlp.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 
 typedef struct sslc_features {
     float *x;        // (n, dim)
@@ -22,7 +22,7 @@ typedef struct sslc_features {
 // subset; 0 takes all. BN statistics of net are not changed. Images that
 // cannot be decoded are left out (named in a warning, counted in skipped),
 // so rows are fewer than the images asked for.
-sslc_status sslc_features_extract(sslc_features *out, sslc_resnet *net, const sslc_dataset *ds,
+sslc_status sslc_features_extract(sslc_features *out, sslc_encoder *net, const sslc_dataset *ds,
                                   const sslc_recipe *recipe, int64_t batch, int64_t limit,
                                   uint64_t seed);
 void sslc_features_free(sslc_features *f); // NULL-safe
@@ -35,7 +35,7 @@ typedef sslc_status (*sslc_features_fn)(void *ctx, const float *features, const 
 // not fit in memory: fn gets each batch in order. progress (NULL: none) is
 // updated with the images done; skipped (NULL: not wanted) receives the
 // images left out.
-sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
+sslc_status sslc_features_each(sslc_encoder *net, const sslc_dataset *ds,
                                const sslc_recipe *recipe, int64_t batch, int64_t limit,
                                uint64_t seed, sslc_progress *progress, int64_t *skipped,
                                sslc_features_fn fn, void *ctx);
@@ -45,7 +45,7 @@ sslc_status sslc_features_each(sslc_resnet *net, const sslc_dataset *ds,
 // allocated here (free with free()); images that cannot be decoded are left
 // out and counted in *skipped.
 sslc_status sslc_classifier_scores(float **scores, int64_t **labels, int64_t *count,
-                                   int64_t *skipped, sslc_resnet *enc, sslc_mlp *head,
+                                   int64_t *skipped, sslc_encoder *enc, sslc_mlp *head,
                                    const sslc_dataset *ds, const sslc_recipe *eval_recipe,
                                    int64_t batch);
 

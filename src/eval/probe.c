@@ -80,13 +80,13 @@ done:
     return st;
 }
 
-sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc_dataset *ds,
+sslc_status sslc_probe_features(sslc_features *out, sslc_encoder *enc, const sslc_dataset *ds,
                                 const int64_t *indices, int64_t n, const sslc_recipe *recipe,
                                 int64_t batch, int64_t epoch, uint64_t seed, double *images_per_s)
 {
     memset(out, 0, sizeof *out);
     sslc_loader *loader = NULL;
-    sslc_resnet_run *run = NULL, *partial = NULL;
+    sslc_encoder_run *run = NULL, *partial = NULL;
     sslc_status st = sslc_loader_create(&loader, ds, indices, n, recipe, batch, seed, false,
                                         false, true);
     if (st)
@@ -95,7 +95,7 @@ sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc
     const int64_t pixels = recipe->size * recipe->size * recipe->channels;
     const int64_t dim = enc ? enc->feature_dim : pixels;
     out->dim = dim;
-    if (enc && (st = sslc_resnet_inference_run_create(&run, enc, B, recipe->size, recipe->size)))
+    if (enc && (st = sslc_encoder_inference_run_create(&run, enc, B, recipe->size, recipe->size)))
         goto fail;
     out->x = sslc_malloc((size_t)(n * dim) * sizeof(float));
     out->labels = sslc_malloc((size_t)n * sizeof(int64_t));
@@ -104,7 +104,7 @@ sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc
         goto fail;
     }
     if (run)
-        sslc_resnet_prepare(run, enc);
+        sslc_encoder_prepare(run, enc);
     double forward = 0.0;
     // Several processes: each takes a run of consecutive batches, then every
     // one of them gathers all rows, in order.
@@ -120,18 +120,18 @@ sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc
             continue;
         const float *f = xb;
         if (enc) {
-            sslc_resnet_run *r = run;
+            sslc_encoder_run *r = run;
             if (count != B) { // a partial batch: the last one, or one with bad images left out
-                sslc_resnet_run_destroy(partial);
+                sslc_encoder_run_destroy(partial);
                 partial = NULL;
-                if ((st = sslc_resnet_inference_run_create(&partial, enc, count, recipe->size,
+                if ((st = sslc_encoder_inference_run_create(&partial, enc, count, recipe->size,
                                                            recipe->size)))
                     goto fail;
-                sslc_resnet_prepare(partial, enc);
+                sslc_encoder_prepare(partial, enc);
                 r = partial;
             }
             double t0 = sslc_now();
-            f = sslc_resnet_forward(r, enc, xb, false);
+            f = sslc_encoder_forward(r, enc, xb, false);
             forward += sslc_now() - t0;
         }
         memcpy(out->x + out->n * dim, f, (size_t)(count * dim) * sizeof(float));
@@ -161,18 +161,18 @@ sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc
     if (images_per_s)
         *images_per_s = forward > 0 ? (double)rows / forward : 0.0;
     sslc_loader_destroy(loader);
-    sslc_resnet_run_destroy(run);
-    sslc_resnet_run_destroy(partial);
+    sslc_encoder_run_destroy(run);
+    sslc_encoder_run_destroy(partial);
     return SSLC_OK;
 fail:
     sslc_loader_destroy(loader);
-    sslc_resnet_run_destroy(run);
-    sslc_resnet_run_destroy(partial);
+    sslc_encoder_run_destroy(run);
+    sslc_encoder_run_destroy(partial);
     sslc_features_free(out);
     return st;
 }
 
-sslc_status sslc_probe_fit_augmented(sslc_logreg *m, sslc_resnet *enc, const sslc_dataset *ds,
+sslc_status sslc_probe_fit_augmented(sslc_logreg *m, sslc_encoder *enc, const sslc_dataset *ds,
                                      const int64_t *indices, int64_t n,
                                      const sslc_recipe *recipe, int64_t batch, double l2,
                                      const sslc_logreg_options *o)

@@ -13,7 +13,7 @@
 #include "data/dataset.h"
 #include "src/eval/features.h"
 #include "src/eval/logreg.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 
 typedef struct sslc_probe_config {
     double l2;        // >= 0: use it; < 0: choose from grid on the held-out part
@@ -44,7 +44,7 @@ sslc_status sslc_probe_fit(sslc_logreg *m, sslc_probe_result *r, float *x, const
 // and out->labels (rows,) in subset order; images that cannot be decoded are
 // left out (rows = n - out->skipped). images_per_s: encoder throughput (NULL:
 // not wanted).
-sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc_dataset *ds,
+sslc_status sslc_probe_features(sslc_features *out, sslc_encoder *enc, const sslc_dataset *ds,
                                 const int64_t *indices, int64_t n, const sslc_recipe *recipe,
                                 int64_t batch, int64_t epoch, uint64_t seed, double *images_per_s);
 
@@ -52,7 +52,7 @@ sslc_status sslc_probe_features(sslc_features *out, sslc_resnet *enc, const sslc
 // momentum) over fresh augmented views of the subset's images every epoch
 // (recipe: crop + flip), through enc in eval mode, standardised with m's
 // statistics; m's weights start from zero.
-sslc_status sslc_probe_fit_augmented(sslc_logreg *m, sslc_resnet *enc, const sslc_dataset *ds,
+sslc_status sslc_probe_fit_augmented(sslc_logreg *m, sslc_encoder *enc, const sslc_dataset *ds,
                                      const int64_t *indices, int64_t n,
                                      const sslc_recipe *recipe, int64_t batch, double l2,
                                      const sslc_logreg_options *o);

@@ -33,7 +33,8 @@ bool sslc_peft_trains(sslc_peft_mode mode, const sslc_tensor *t)
     switch (mode) {
     case SSLC_PEFT_FULL: return true;
     case SSLC_PEFT_BN_HEAD: return (t->flags & SSLC_TENSOR_NO_DECAY) != 0;
-    case SSLC_PEFT_BIAS: return ends_with(t->name, ".bias");
+    // ".bias", and the ViT attention's in_proj_bias (torchvision's name)
+    case SSLC_PEFT_BIAS: return ends_with(t->name, ".bias") || ends_with(t->name, "_bias");
     case SSLC_PEFT_LINEAR:
     case SSLC_PEFT_LORA: return false;
     }

@@ -79,17 +79,17 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
     t->bucket = bucket ? atoll(bucket) : (1 << 18);
 
     sslc_status st;
-    if ((st = sslc_resnet_create(&t->enc, &c->encoder)))
+    if ((st = sslc_encoder_create(&t->enc, &c->encoder)))
         return st;
-    sslc_resnet_init(&t->enc, c->seed);
+    sslc_encoder_init(&t->enc, c->seed);
     if ((st = sslc_mlp_create(&t->head, t->enc.feature_dim, c->head)))
         return st;
     sslc_mlp_init(&t->head, c->seed + 1);
     t->D = t->head.out_dim;
     const int64_t nq = t->per * t->g; // query images through the encoder at a time
-    if ((st = sslc_resnet_run_create(&t->run, &t->enc, nq, H, W)) ||
+    if ((st = sslc_encoder_run_create(&t->run, &t->enc, nq, H, W)) ||
         (st = sslc_mlp_run_create(&t->head_run, &t->head, nq)) ||
-        (st = sslc_optim_create(&t->opt_enc, &c->optim, &t->enc.params)) ||
+        (st = sslc_optim_create(&t->opt_enc, &c->optim, t->enc.params)) ||
         (st = sslc_optim_create(&t->opt_head, &c->optim, &t->head.params)))
         return st;
     if (t->v3) { // the predictor: seed + 2 (the encoder seed, the projector seed + 1)
@@ -106,7 +106,7 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
             return st;
     }
     const int64_t nl = t->L * t->b; // local views through the encoder at once
-    if (t->L > 0 && ((st = sslc_resnet_run_create(&t->local_run, &t->enc, nl, t->h, t->h)) ||
+    if (t->L > 0 && ((st = sslc_encoder_run_create(&t->local_run, &t->enc, nl, t->h, t->h)) ||
                      (st = sslc_mlp_run_create(&t->local_head_run, &t->head, nl))))
         return st;
     // Statistics: sync-BN over every process; else one group's, averaged
@@ -114,7 +114,7 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
     const sslc_bn_sync *sync = c->sync_bn && t->ranks > 1 ? &t->rank_sum : NULL;
     sslc_bn_running running =
         t->G * (sync ? 1 : t->ranks) > 1 ? SSLC_BN_RUNNING_ACCUMULATE : SSLC_BN_RUNNING_UPDATE;
-    sslc_resnet_run_set_bn(t->run, running, sync);
+    sslc_encoder_run_set_bn(t->run, running, sync);
     sslc_mlp_run_set_bn(t->head_run, running, sync);
     if (t->pred_run)
         sslc_mlp_run_set_bn(t->pred_run, running, sync);
@@ -147,15 +147,15 @@ sslc_status sslc_contrastive_create(sslc_contrastive *t, const sslc_pretrain_con
 
 void sslc_contrastive_destroy(sslc_contrastive *t)
 {
-    sslc_resnet_run_destroy(t->run);
-    sslc_resnet_run_destroy(t->key_run);
-    sslc_resnet_run_destroy(t->local_run);
+    sslc_encoder_run_destroy(t->run);
+    sslc_encoder_run_destroy(t->key_run);
+    sslc_encoder_run_destroy(t->local_run);
     sslc_mlp_run_destroy(t->local_head_run);
     sslc_mlp_run_destroy(t->head_run);
     sslc_mlp_run_destroy(t->key_head_run);
     sslc_mlp_run_destroy(t->pred_run);
-    sslc_resnet_destroy(&t->enc);
-    sslc_resnet_destroy(&t->key_enc);
+    sslc_encoder_destroy(&t->enc);
+    sslc_encoder_destroy(&t->key_enc);
     sslc_mlp_destroy(&t->head);
     sslc_mlp_destroy(&t->key_head);
     sslc_mlp_destroy(&t->pred);
@@ -202,20 +202,20 @@ static void group_rows(sslc_contrastive *t, float *dst, const float *src, int64_
 sslc_status sslc_contrastive_embed(sslc_contrastive *t, const sslc_train_batch *batch)
 {
     const float *x = batch->x;
-    sslc_resnet_prepare(t->run, &t->enc);
+    sslc_encoder_prepare(t->run, &t->enc);
     for (int64_t k = 0; k < t->G; k++) {
-        const float *f = sslc_resnet_forward(t->run, &t->enc, group_views(t, x, k), true);
+        const float *f = sslc_encoder_forward(t->run, &t->enc, group_views(t, x, k), true);
         const float *z = sslc_mlp_forward(t->head_run, &t->head, f, true);
         group_rows(t, t->z, z, k, true);
     }
     if (t->G * (t->cfg->sync_bn ? 1 : t->ranks) > 1) {
         const sslc_bn_sync *across = t->cfg->sync_bn || t->ranks == 1 ? NULL : &t->rank_sum;
-        sslc_resnet_bn_apply(t->run, &t->enc, t->G, across);
+        sslc_encoder_bn_apply(t->run, &t->enc, t->G, across);
         sslc_mlp_bn_apply(t->head_run, &t->head, t->G, across);
     }
     if (t->L > 0) { // one process, one group (create): local running statistics update directly
-        sslc_resnet_prepare(t->local_run, &t->enc);
-        const float *f = sslc_resnet_forward(t->local_run, &t->enc, batch->x_local, true);
+        sslc_encoder_prepare(t->local_run, &t->enc);
+        const float *f = sslc_encoder_forward(t->local_run, &t->enc, batch->x_local, true);
         const float *z = sslc_mlp_forward(t->local_head_run, &t->head, f, true);
         memcpy(t->z + t->per * t->b * t->D, z, (size_t)(t->L * t->b * t->D) * sizeof(float));
     }
@@ -227,15 +227,15 @@ sslc_status sslc_contrastive_backward(sslc_contrastive *t, const sslc_train_batc
     const float *x = batch->x;
     if (t->L > 0) { // the local views' share first: the global one may end in gradient sums
         sslc_mlp_backward(t->local_head_run, &t->head, t->dfeat, t->dz + t->per * t->b * t->D);
-        sslc_resnet_backward(t->local_run, &t->enc, t->dfeat);
+        sslc_encoder_backward(t->local_run, &t->enc, t->dfeat);
     }
     if (t->G > 1) { // the recomputed forwards leave the running statistics alone
-        sslc_resnet_run_set_bn(t->run, SSLC_BN_RUNNING_FROZEN, NULL);
+        sslc_encoder_run_set_bn(t->run, SSLC_BN_RUNNING_FROZEN, NULL);
         sslc_mlp_run_set_bn(t->head_run, SSLC_BN_RUNNING_FROZEN, NULL);
     }
     for (int64_t k = 0; k < t->G; k++) {
         if (t->G > 1) {
-            const float *f = sslc_resnet_forward(t->run, &t->enc, group_views(t, x, k), true);
+            const float *f = sslc_encoder_forward(t->run, &t->enc, group_views(t, x, k), true);
             sslc_mlp_forward(t->head_run, &t->head, f, true);
         }
         group_rows(t, t->dz_group, t->dz, k, false);
@@ -244,15 +244,15 @@ sslc_status sslc_contrastive_backward(sslc_contrastive *t, const sslc_train_batc
         if (last) { // the head's gradients are final: sum them while the encoder's backward runs
             sslc_grad_sync_begin(&t->head_sync, &t->head.params, t->bucket);
             sslc_grad_sync_ready(&t->head_sync, 0);
-            sslc_grad_sync_begin(&t->enc_sync, &t->enc.params, t->bucket);
-            sslc_resnet_run_set_grads_ready(t->run, sslc_grad_sync_ready, &t->enc_sync);
+            sslc_grad_sync_begin(&t->enc_sync, t->enc.params, t->bucket);
+            sslc_encoder_run_set_grads_ready(t->run, sslc_grad_sync_ready, &t->enc_sync);
         }
-        sslc_resnet_backward(t->run, &t->enc, t->dfeat);
+        sslc_encoder_backward(t->run, &t->enc, t->dfeat);
         if (last)
-            sslc_resnet_run_set_grads_ready(t->run, NULL, NULL);
+            sslc_encoder_run_set_grads_ready(t->run, NULL, NULL);
     }
     if (t->G > 1) {
-        sslc_resnet_run_set_bn(t->run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
+        sslc_encoder_run_set_bn(t->run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
         sslc_mlp_run_set_bn(t->head_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
     }
     if (t->ranks == 1)

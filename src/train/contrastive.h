@@ -30,7 +30,7 @@
 
 #include "losses/queue.h"
 #include "src/models/mlp.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 #include "src/optim/optimizer.h"
 #include "src/train/grad_sync.h"
 #include "src/train/loop.h"
@@ -48,13 +48,13 @@ typedef struct sslc_contrastive {
     int64_t n_key;        // MoCo: keys per step over every process (B or 2B)
     int64_t key_groups;   // MoCo: shuffle-BN groups on this process
 
-    sslc_resnet enc, key_enc;
+    sslc_encoder enc, key_enc;
     sslc_mlp head, key_head;
     sslc_mlp pred;                        // MoCo v3: the predictor (query side only)
     sslc_mlp_run *pred_run;               // MoCo v3: over the (2b, D) projections
-    sslc_resnet_run *run, *key_run;       // run: one group's queries; key_run: one key group
+    sslc_encoder_run *run, *key_run;       // run: one group's queries; key_run: one key group
     sslc_mlp_run *head_run, *key_head_run;
-    sslc_resnet_run *local_run; // multi-crop: the L * b local views
+    sslc_encoder_run *local_run; // multi-crop: the L * b local views
     sslc_mlp_run *local_head_run;
     sslc_optim *opt_enc, *opt_head, *opt_pred;
     sslc_queue *queue;

@@ -13,9 +13,9 @@
 
 typedef struct distiller {
     const sslc_distill_config *cfg;
-    sslc_resnet *teacher, *student;
+    sslc_encoder *teacher, *student;
     sslc_mlp *teacher_head, *student_head;
-    sslc_resnet_run *teacher_run, *student_run;
+    sslc_encoder_run *teacher_run, *student_run;
     sslc_mlp_run *teacher_head_run, *student_head_run;
     sslc_loader *labelled; // NULL: distillation only
     int64_t B, L;          // unlabeled and labelled rows of the student's batch
@@ -38,7 +38,7 @@ static sslc_status distill_step(void *self, const sslc_train_batch *b, const ssl
                           (long long)b->count, (long long)B);
     // The teacher sees the very views the student sees, in eval mode:
     // running statistics, nothing of it changes.
-    const float *tf = sslc_resnet_forward(d->teacher_run, d->teacher, b->x, false);
+    const float *tf = sslc_encoder_forward(d->teacher_run, d->teacher, b->x, false);
     const float *tl = sslc_mlp_forward(d->teacher_head_run, d->teacher_head, tf, false);
     sslc_status st = sslc_distill_targets(d->targets, tl, B, K, tau);
     if (st)
@@ -57,8 +57,8 @@ static sslc_status distill_step(void *self, const sslc_train_batch *b, const ssl
                               (long long)count, (long long)L);
         memcpy(d->x + (size_t)B * d->image, xl, (size_t)L * d->image * sizeof(float));
     }
-    sslc_resnet_prepare(d->student_run, d->student);
-    const float *f = sslc_resnet_forward(d->student_run, d->student, d->x, true);
+    sslc_encoder_prepare(d->student_run, d->student);
+    const float *f = sslc_encoder_forward(d->student_run, d->student, d->x, true);
     const float *logits = sslc_mlp_forward(d->student_head_run, d->student_head, f, true);
     double loss, xent = 0.0;
     int64_t agree;
@@ -77,12 +77,12 @@ static sslc_status distill_step(void *self, const sslc_train_batch *b, const ssl
         sslc_xent_backward(d->dlogits + B * K, d->probs + B * K, labels,
                            (float)cfg->labelled_weight, L, K);
     sslc_mlp_backward(d->student_head_run, d->student_head, d->dfeat, d->dlogits);
-    sslc_resnet_backward(d->student_run, d->student, d->dfeat);
+    sslc_encoder_backward(d->student_run, d->student, d->dfeat);
     return SSLC_OK;
 }
 
-static sslc_status check_models(const sslc_resnet *teacher, const sslc_mlp *teacher_head,
-                                const sslc_resnet *student, const sslc_mlp *student_head,
+static sslc_status check_models(const sslc_encoder *teacher, const sslc_mlp *teacher_head,
+                                const sslc_encoder *student, const sslc_mlp *student_head,
                                 const sslc_dataset *unlabeled)
 {
     if (teacher_head->in_dim != teacher->feature_dim || student_head->in_dim != student->feature_dim)
@@ -94,18 +94,18 @@ static sslc_status check_models(const sslc_resnet *teacher, const sslc_mlp *teac
     if (teacher_head->out_dim != student_head->out_dim)
         return sslc_error(SSLC_ERR_INVALID, "distill: the teacher has %lld classes, the student %lld",
                           (long long)teacher_head->out_dim, (long long)student_head->out_dim);
-    if (teacher->config.in_channels != student->config.in_channels ||
-        teacher->config.in_channels != sslc_dataset_channels(unlabeled))
+    if (teacher->in_channels != student->in_channels ||
+        teacher->in_channels != sslc_dataset_channels(unlabeled))
         return sslc_error(SSLC_ERR_INVALID, "distill: teacher, student and images have %lld, "
                                             "%lld and %d channels",
-                          (long long)teacher->config.in_channels,
-                          (long long)student->config.in_channels,
+                          (long long)teacher->in_channels,
+                          (long long)student->in_channels,
                           sslc_dataset_channels(unlabeled));
     return SSLC_OK;
 }
 
-sslc_status sslc_distill(const sslc_distill_config *cfg, sslc_resnet *teacher,
-                         sslc_mlp *teacher_head, sslc_resnet *student, sslc_mlp *student_head,
+sslc_status sslc_distill(const sslc_distill_config *cfg, sslc_encoder *teacher,
+                         sslc_mlp *teacher_head, sslc_encoder *student, sslc_mlp *student_head,
                          const sslc_dataset *unlabeled, const sslc_dataset *labelled,
                          const int64_t *indices, int64_t n, const sslc_recipe *recipe,
                          sslc_distill_result *res)
@@ -150,15 +150,15 @@ sslc_status sslc_distill(const sslc_distill_config *cfg, sslc_resnet *teacher,
     oc.nesterov = cfg->nesterov && cfg->momentum > 0;
     oc.weight_decay = (float)cfg->weight_decay;
     oc.exclude_no_decay = true; // weights only, as fine-tuning
-    if ((st = sslc_resnet_inference_run_create(&d.teacher_run, teacher, d.B, recipe->size,
+    if ((st = sslc_encoder_inference_run_create(&d.teacher_run, teacher, d.B, recipe->size,
                                                recipe->size)) ||
         (st = sslc_mlp_run_create(&d.teacher_head_run, teacher_head, d.B)) ||
-        (st = sslc_resnet_run_create(&d.student_run, student, rows, recipe->size, recipe->size)) ||
+        (st = sslc_encoder_run_create(&d.student_run, student, rows, recipe->size, recipe->size)) ||
         (st = sslc_mlp_run_create(&d.student_head_run, student_head, rows)) ||
-        (st = sslc_optim_create(&opt_enc, &oc, &student->params)) ||
+        (st = sslc_optim_create(&opt_enc, &oc, student->params)) ||
         (st = sslc_optim_create(&opt_head, &oc, &student_head->params)))
         goto done;
-    sslc_resnet_prepare(d.teacher_run, teacher); // its weights never change
+    sslc_encoder_prepare(d.teacher_run, teacher); // its weights never change
     d.x = sslc_aligned_alloc((size_t)rows * d.image * sizeof(float));
     d.targets = sslc_aligned_alloc((size_t)(d.B * K) * sizeof(float));
     d.probs = sslc_aligned_alloc((size_t)(rows * K) * sizeof(float));
@@ -171,7 +171,7 @@ sslc_status sslc_distill(const sslc_distill_config *cfg, sslc_resnet *teacher,
     sslc_loader_source ls;
     sslc_batch_source src = sslc_loader_source_init(&ls, loader);
     sslc_trainer tr = {.self = &d,
-                       .groups = {{&student->params, opt_enc}, {&student_head->params, opt_head}},
+                       .groups = {{student->params, opt_enc}, {&student_head->params, opt_head}},
                        .n_groups = 2,
                        .step = distill_step};
     sslc_loop_config lc = {
@@ -193,8 +193,8 @@ sslc_status sslc_distill(const sslc_distill_config *cfg, sslc_resnet *teacher,
 done:
     sslc_loader_destroy(loader);
     sslc_loader_destroy(d.labelled);
-    sslc_resnet_run_destroy(d.teacher_run);
-    sslc_resnet_run_destroy(d.student_run);
+    sslc_encoder_run_destroy(d.teacher_run);
+    sslc_encoder_run_destroy(d.student_run);
     sslc_mlp_run_destroy(d.teacher_head_run);
     sslc_mlp_run_destroy(d.student_head_run);
     sslc_optim_destroy(opt_enc);

@@ -28,7 +28,7 @@
 #include "augment/recipe.h"
 #include "data/dataset.h"
 #include "src/models/mlp.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 
 typedef struct sslc_distill_config {
     int64_t batch;          // unlabeled images per step
@@ -62,8 +62,8 @@ typedef struct sslc_distill_result {
 // labelled's images `indices` (n,) with their labels (labelled may be the
 // same dataset as unlabeled). The heads are linear classifiers of the same
 // number of classes.
-sslc_status sslc_distill(const sslc_distill_config *cfg, sslc_resnet *teacher,
-                         sslc_mlp *teacher_head, sslc_resnet *student, sslc_mlp *student_head,
+sslc_status sslc_distill(const sslc_distill_config *cfg, sslc_encoder *teacher,
+                         sslc_mlp *teacher_head, sslc_encoder *student, sslc_mlp *student_head,
                          const sslc_dataset *unlabeled, const sslc_dataset *labelled,
                          const int64_t *indices, int64_t n, const sslc_recipe *recipe,
                          sslc_distill_result *result);

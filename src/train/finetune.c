@@ -33,21 +33,21 @@ static void shape_grads(sslc_params *p, double wd, sslc_peft_mode mode)
     }
 }
 
-int64_t sslc_finetune_trainable(sslc_peft_mode mode, const sslc_resnet *enc,
+int64_t sslc_finetune_trainable(sslc_peft_mode mode, const sslc_encoder *enc,
                                 const sslc_mlp *head, const sslc_lora *lora)
 {
-    return sslc_peft_trainable(mode, &enc->params) +
+    return sslc_peft_trainable(mode, enc->params) +
            sslc_peft_trainable(SSLC_PEFT_FULL, &head->params) +
            (lora ? sslc_peft_trainable(SSLC_PEFT_FULL, &lora->params) : 0);
 }
 
 typedef struct classifier {
     const sslc_finetune_config *cfg;
-    sslc_resnet *enc;
+    sslc_encoder *enc;
     sslc_mlp *head;
     sslc_lora *lora;    // LoRA mode only
     bool enc_trains;    // the encoder has tensors that train in the mode
-    sslc_resnet_run *run;
+    sslc_encoder_run *run;
     sslc_mlp_run *head_run;
     float *probs, *dlogits, *dfeat; // (B, K), (B, K), (B, feature_dim)
 } classifier;
@@ -61,9 +61,9 @@ static sslc_status classifier_step(void *self, const sslc_train_batch *b,
     const sslc_peft_mode mode = c->cfg->mode;
     const bool training = sslc_peft_encoder_trains(mode);
     if (c->lora) // W' = W + (alpha / r) B A, from this step's A and B
-        sslc_lora_merge(c->lora, &c->enc->params);
-    sslc_resnet_prepare(c->run, c->enc);
-    const float *f = sslc_resnet_forward(c->run, c->enc, b->x, training);
+        sslc_lora_merge(c->lora, c->enc->params);
+    sslc_encoder_prepare(c->run, c->enc);
+    const float *f = sslc_encoder_forward(c->run, c->enc, b->x, training);
     const float *logits = sslc_mlp_forward(c->head_run, c->head, f, true);
     double loss;
     int64_t right;
@@ -79,27 +79,27 @@ static sslc_status classifier_step(void *self, const sslc_train_batch *b,
     sslc_mlp_backward(c->head_run, c->head, c->dfeat, c->dlogits);
     if (training) {
         if (!c->enc_trains) // the encoder is in no group: the loop does not zero it
-            sslc_params_zero_grad(&c->enc->params);
-        sslc_resnet_backward(c->run, c->enc, c->dfeat);
+            sslc_params_zero_grad(c->enc->params);
+        sslc_encoder_backward(c->run, c->enc, c->dfeat);
         if (c->lora)
-            sslc_lora_backward(c->lora, &c->enc->params);
+            sslc_lora_backward(c->lora, c->enc->params);
     }
     if (c->enc_trains)
-        shape_grads(&c->enc->params, c->cfg->weight_decay, mode);
+        shape_grads(c->enc->params, c->cfg->weight_decay, mode);
     shape_grads(&c->head->params, c->cfg->weight_decay, SSLC_PEFT_FULL);
     if (c->lora)
         shape_grads(&c->lora->params, c->cfg->weight_decay, SSLC_PEFT_FULL);
     return SSLC_OK;
 }
 
-sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, sslc_mlp *head,
+sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_encoder *enc, sslc_mlp *head,
                           const sslc_dataset *ds, const int64_t *indices, int64_t n,
                           const sslc_recipe *recipe, sslc_finetune_result *res)
 {
     memset(res, 0, sizeof *res);
     const int64_t K = head->out_dim;
     classifier c = {.cfg = cfg, .enc = enc, .head = head, .lora = cfg->lora,
-                    .enc_trains = sslc_peft_trainable(cfg->mode, &enc->params) > 0};
+                    .enc_trains = sslc_peft_trainable(cfg->mode, enc->params) > 0};
     sslc_loader *loader = NULL;
     sslc_optim *opt_enc = NULL, *opt_head = NULL, *opt_lora = NULL;
     if (head->in_dim != enc->feature_dim)
@@ -120,10 +120,10 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
     // The linear probe's encoder only runs forward in eval mode: a run that
     // keeps no activations, and no optimizer state for it.
     st = sslc_peft_encoder_trains(cfg->mode)
-             ? sslc_resnet_run_create(&c.run, enc, B, recipe->size, recipe->size)
-             : sslc_resnet_inference_run_create(&c.run, enc, B, recipe->size, recipe->size);
+             ? sslc_encoder_run_create(&c.run, enc, B, recipe->size, recipe->size)
+             : sslc_encoder_inference_run_create(&c.run, enc, B, recipe->size, recipe->size);
     if (st || (st = sslc_mlp_run_create(&c.head_run, head, B)) ||
-        (c.enc_trains && (st = sslc_optim_create(&opt_enc, &oc, &enc->params))) ||
+        (c.enc_trains && (st = sslc_optim_create(&opt_enc, &oc, enc->params))) ||
         (st = sslc_optim_create(&opt_head, &oc, &head->params)) ||
         (c.lora && (st = sslc_optim_create(&opt_lora, &oc, &c.lora->params))))
         goto done;
@@ -138,7 +138,7 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
     sslc_batch_source src = sslc_loader_source_init(&ls, loader);
     sslc_trainer tr = {.self = &c, .step = classifier_step};
     if (c.enc_trains)
-        tr.groups[tr.n_groups++] = (sslc_train_group){&enc->params, opt_enc};
+        tr.groups[tr.n_groups++] = (sslc_train_group){enc->params, opt_enc};
     tr.groups[tr.n_groups++] = (sslc_train_group){&head->params, opt_head};
     if (c.lora)
         tr.groups[tr.n_groups++] = (sslc_train_group){&c.lora->params, opt_lora};
@@ -151,7 +151,7 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
     sslc_loop_result lr;
     st = sslc_train_loop(&lc, &tr, &src, &lr);
     if (c.lora) // the last update's adapters, for whatever runs the encoder next
-        sslc_lora_merge(c.lora, &enc->params);
+        sslc_lora_merge(c.lora, enc->params);
     if (st)
         goto done;
     *res = (sslc_finetune_result){
@@ -161,7 +161,7 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, ssl
         .trainable = sslc_finetune_trainable(cfg->mode, enc, head, c.lora)};
 done:
     sslc_loader_destroy(loader);
-    sslc_resnet_run_destroy(c.run);
+    sslc_encoder_run_destroy(c.run);
     sslc_mlp_run_destroy(c.head_run);
     sslc_optim_destroy(opt_enc);
     sslc_optim_destroy(opt_head);

@@ -17,7 +17,7 @@
 #include "src/models/lora.h"
 #include "src/models/mlp.h"
 #include "src/models/peft.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 
 typedef struct sslc_finetune_config {
     sslc_peft_mode mode; // what trains besides the head (the head always does)
@@ -45,14 +45,14 @@ typedef struct sslc_finetune_result {
 
 // Elements trained in mode: the encoder's tensors the mode trains, the
 // adapters (lora, may be NULL) and the whole head.
-int64_t sslc_finetune_trainable(sslc_peft_mode mode, const sslc_resnet *enc,
+int64_t sslc_finetune_trainable(sslc_peft_mode mode, const sslc_encoder *enc,
                                 const sslc_mlp *head, const sslc_lora *lora);
 
 // Trains enc and head (a classifier built with sslc_mlp_create, e.g.
 // "linear:10") on ds's images `indices` (n,) with views from recipe.
 // In LoRA mode enc holds the merged weights W + (alpha / r) B A on return
 // (what evaluation runs), and cfg->lora the frozen ones.
-sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_resnet *enc, sslc_mlp *head,
+sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_encoder *enc, sslc_mlp *head,
                           const sslc_dataset *ds, const int64_t *indices, int64_t n,
                           const sslc_recipe *recipe, sslc_finetune_result *result);
 

@@ -55,15 +55,15 @@ sslc_status sslc_moco_build(sslc_contrastive *t)
     const int64_t group = t->n_key / S;
     sslc_status st;
     // The key encoder and head start as copies of the query ones.
-    if ((st = sslc_resnet_create(&t->key_enc, &c->encoder)) ||
-        (st = sslc_params_copy(&t->key_enc.params, &t->enc.params)) ||
+    if ((st = sslc_encoder_create(&t->key_enc, &c->encoder)) ||
+        (st = sslc_params_copy(t->key_enc.params, t->enc.params)) ||
         (st = sslc_mlp_create(&t->key_head, t->enc.feature_dim, c->head)) ||
         (st = sslc_params_copy(&t->key_head.params, &t->head.params)) ||
-        (st = sslc_resnet_run_create(&t->key_run, &t->key_enc, group, t->H, t->W)) ||
+        (st = sslc_encoder_run_create(&t->key_run, &t->key_enc, group, t->H, t->W)) ||
         (st = sslc_mlp_run_create(&t->key_head_run, &t->key_head, group)))
         return st;
     if (S > 1) { // the groups' statistics averaged into one running update
-        sslc_resnet_run_set_bn(t->key_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
+        sslc_encoder_run_set_bn(t->key_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
         sslc_mlp_run_set_bn(t->key_head_run, SSLC_BN_RUNNING_ACCUMULATE, NULL);
     }
     sslc_rng rng = sslc_rng_make(c->seed, 0x9e11e, 0, 0, 0);
@@ -127,18 +127,18 @@ static sslc_status compute_keys(sslc_contrastive *t, const float *mine, int64_t 
         sslc_rng rng = sslc_rng_make(c->seed, 0x5b0ff1e, (uint64_t)step, 0, 0);
         sslc_rng_permutation(&rng, t->perm, t->n_key);
     }
-    sslc_resnet_prepare(t->key_run, &t->key_enc);
+    sslc_encoder_prepare(t->key_run, &t->key_enc);
     for (int64_t k = 0; k < t->key_groups; k++) {
         const int64_t *p = t->perm + (t->rank * t->key_groups + k) * group;
         for (int64_t j = 0; j < group; j++)
             memcpy(t->key_in + j * image, all + p[j] * image, (size_t)image * sizeof(float));
-        const float *f = sslc_resnet_forward(t->key_run, &t->key_enc, t->key_in, true);
+        const float *f = sslc_encoder_forward(t->key_run, &t->key_enc, t->key_in, true);
         const float *key = sslc_mlp_forward(t->key_head_run, &t->key_head, f, true);
         memcpy(t->key_part + k * group * t->D, key, (size_t)(group * t->D) * sizeof(float));
     }
     if (c->shuffle_groups > 1) {
         const sslc_bn_sync *across = t->ranks > 1 ? &t->rank_sum : NULL;
-        sslc_resnet_bn_apply(t->key_run, &t->key_enc, t->key_groups, across);
+        sslc_encoder_bn_apply(t->key_run, &t->key_enc, t->key_groups, across);
         sslc_mlp_bn_apply(t->key_head_run, &t->key_head, t->key_groups, across);
         if (t->sync_status)
             return t->sync_status;
@@ -165,7 +165,7 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     const float *views = b->x;
     const size_t image = (size_t)(t->H * t->W * t->C);
     float m = sslc_moco_momentum(t, s);
-    momentum_update(&t->key_enc.params, &t->enc.params, m);
+    momentum_update(t->key_enc.params, t->enc.params, m);
     momentum_update(&t->key_head.params, &t->head.params, m);
     // Queries: view 0 (and view 1 when symmetric); keys: the other view(s).
     sslc_status st = compute_keys(t, c->symmetric ? views : views + (size_t)nb * image, s->step);
@@ -220,7 +220,7 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
     const sslc_pretrain_config *c = t->cfg;
     const int64_t nb = t->b, D = t->D;
     float m = sslc_moco_momentum(t, s);
-    momentum_update(&t->key_enc.params, &t->enc.params, m);
+    momentum_update(t->key_enc.params, t->enc.params, m);
     momentum_update(&t->key_head.params, &t->head.params, m);
     // t->keys: (2B, D) both views of every pair of the global batch, view-major.
     sslc_status st = compute_keys(t, b->x, s->step);

@@ -47,10 +47,10 @@ static void describe(sslc_contrastive *t, const sslc_train_state *s, ckpt_view *
     if (t->v3)
         v->model[na++] = (sslc_ckpt_attr){"predictor", SSLC_CKPT_ATTR_STRING, 0, 0, c->predictor};
     size_t np = 0;
-    v->parts[np++] = (sslc_ckpt_part){"encoder", &t->enc.params};
+    v->parts[np++] = (sslc_ckpt_part){"encoder", t->enc.params};
     v->parts[np++] = (sslc_ckpt_part){"projector", &t->head.params};
     if (t->moco) {
-        v->parts[np++] = (sslc_ckpt_part){"key_encoder", &t->key_enc.params};
+        v->parts[np++] = (sslc_ckpt_part){"key_encoder", t->key_enc.params};
         v->parts[np++] = (sslc_ckpt_part){"key_projector", &t->key_head.params};
     }
     if (t->v3)
@@ -87,11 +87,11 @@ static void describe(sslc_contrastive *t, const sslc_train_state *s, ckpt_view *
 // A hash of each, compared at every checkpoint, proves it.
 static sslc_status check_ranks_agree(sslc_contrastive *t)
 {
-    const sslc_params *tables[] = {&t->enc.params, &t->head.params, &t->key_enc.params,
+    const sslc_params *tables[] = {t->enc.params, &t->head.params, t->key_enc.params,
                                    &t->key_head.params, &t->pred.params};
     uint64_t h = SSLC_HASH64_INIT;
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
-        if (tables[i]->values) {
+        if (tables[i] && tables[i]->values) { // key_enc.params: NULL without MoCo
             h = sslc_hash64(h, tables[i]->values, (size_t)tables[i]->n_values * sizeof(float));
             h = sslc_hash64(h, tables[i]->buffers, (size_t)tables[i]->n_buffers * sizeof(float));
         }
@@ -246,7 +246,7 @@ sslc_status sslc_pretrain(const sslc_pretrain_config *cfg, const sslc_dataset *d
     const bool monitored = cfg->knn_bank && cfg->knn_val;
     sslc_trainer tr = {
         .self = &t,
-        .groups = {{&t.enc.params, t.opt_enc}, {&t.head.params, t.opt_head},
+        .groups = {{t.enc.params, t.opt_enc}, {&t.head.params, t.opt_head},
                    {&t.pred.params, t.opt_pred}},
         .n_groups = t.v3 ? 3 : 2,
         .step = t.v3 ? sslc_mocov3_step : t.moco ? sslc_moco_step : sslc_simclr_step,

@@ -12,7 +12,7 @@
 
 #include "augment/recipe.h"
 #include "data/dataset.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 #include "src/optim/optimizer.h"
 
 typedef struct sslc_pretrain_config {
@@ -20,7 +20,7 @@ typedef struct sslc_pretrain_config {
     int64_t moco_version; // 1, 2 or 3
     bool symmetric;       // MoCo: both views as queries, loss averaged (CIFAR demo); v3: required
     const char *predictor; // MoCo v3: the query side's predictor spec (sslc_mlp_create), else NULL
-    sslc_resnet_config encoder;
+    sslc_encoder_config encoder;
     const char *head; // projector spec for sslc_mlp_create ("linear-nobias:2048,bn,relu,linear:128")
 
     int64_t batch;     // pairs per step, over every process (the global batch)

@@ -301,20 +301,20 @@ static void metrics_by_hand(void **state)
 
 // ---------------------------------------------------------------- e2e on a tiny encoder
 
-static void make_encoder(sslc_resnet *enc, uint64_t seed)
+static void make_encoder(sslc_encoder *enc, uint64_t seed)
 {
-    sslc_resnet_config cfg = {.depth = 18, .in_channels = 1, .width = 4, .cifar_stem = true};
-    assert_int_equal(sslc_resnet_create(enc, &cfg), SSLC_OK);
-    sslc_resnet_init(enc, seed);
+    sslc_encoder_config cfg = {.resnet = {.depth = 18, .in_channels = 1, .width = 4, .cifar_stem = true}};
+    assert_int_equal(sslc_encoder_create(enc, &cfg), SSLC_OK);
+    sslc_encoder_init(enc, seed);
     // Non-trivial running statistics, so "unchanged" means something.
     sslc_rng r = sslc_rng_make(seed, 1, 0, 0, 0);
-    for (int64_t i = 0; i < enc->params.n_buffers; i++)
-        enc->params.buffers[i] += (float)(0.1 * sslc_rng_uniform(&r));
+    for (int64_t i = 0; i < enc->params->n_buffers; i++)
+        enc->params->buffers[i] += (float)(0.1 * sslc_rng_uniform(&r));
 }
 
 // The encoder of make_encoder(8), saved as dir/enc.h5 (path into ckpt), as
 // the CLI tests give it to the commands.
-static void save_encoder(sslc_resnet *enc, const char *dir, char *ckpt, size_t cap)
+static void save_encoder(sslc_encoder *enc, const char *dir, char *ckpt, size_t cap)
 {
     snprintf(ckpt, cap, "%s/enc.h5", dir);
     make_encoder(enc, 8);
@@ -337,10 +337,10 @@ static void linear_eval_leaves_encoder_bit_identical(void **state)
     (void)state;
     const char *dir = tc_make_folder("probe-frozen", 30, 10);
     sslc_dataset *train = tc_open_ds(dir, "train");
-    sslc_resnet enc;
+    sslc_encoder enc;
     make_encoder(&enc, 4);
     sslc_params before;
-    assert_int_equal(sslc_params_clone(&before, &enc.params), SSLC_OK);
+    assert_int_equal(sslc_params_clone(&before, enc.params), SSLC_OK);
     sslc_recipe eval, aug;
     recipes(&eval, &aug);
     sslc_subset s;
@@ -362,9 +362,9 @@ static void linear_eval_leaves_encoder_bit_identical(void **state)
     sslc_logreg_options_default(&c.solver);
     sslc_probe_result res;
     assert_int_equal(sslc_probe_fit(&m, &res, f.x, f.labels, s.n, &c), SSLC_OK);
-    assert_memory_equal(before.values, enc.params.values, (size_t)enc.params.n_values * sizeof(float));
-    assert_memory_equal(before.buffers, enc.params.buffers,
-                        (size_t)enc.params.n_buffers * sizeof(float));
+    assert_memory_equal(before.values, enc.params->values, (size_t)enc.params->n_values * sizeof(float));
+    assert_memory_equal(before.buffers, enc.params->buffers,
+                        (size_t)enc.params->n_buffers * sizeof(float));
     // Labels come through in subset order.
     for (int64_t i = 0; i < s.n; i++)
         assert_int_equal(f.labels[i], sslc_dataset_label(train, s.indices[i]));
@@ -373,11 +373,11 @@ static void linear_eval_leaves_encoder_bit_identical(void **state)
     sslc_logreg_destroy(&m);
     sslc_subset_free(&s);
     sslc_params_free(&before);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
     sslc_dataset_destroy(train);
 }
 
-static double test_accuracy(sslc_resnet *enc, sslc_mlp *head, const sslc_dataset *test,
+static double test_accuracy(sslc_encoder *enc, sslc_mlp *head, const sslc_dataset *test,
                             const sslc_recipe *eval)
 {
     float *scores;
@@ -403,13 +403,13 @@ static void finetune_changes_encoder(void **state)
     sslc_subset s;
     assert_int_equal(sslc_subset_from_dataset(&s, train, 1.0, 0, 0), SSLC_OK);
     for (int mode = 0; mode < 2; mode++) {
-        sslc_resnet enc;
+        sslc_encoder enc;
         make_encoder(&enc, 5);
         sslc_mlp head;
         assert_int_equal(sslc_mlp_create(&head, enc.feature_dim, "linear:3"), SSLC_OK);
         memset(head.params.values, 0, (size_t)head.params.n_values * sizeof(float));
         sslc_params before;
-        assert_int_equal(sslc_params_clone(&before, &enc.params), SSLC_OK);
+        assert_int_equal(sslc_params_clone(&before, enc.params), SSLC_OK);
         sslc_finetune_config fc = {.mode = mode ? SSLC_PEFT_BN_HEAD : SSLC_PEFT_FULL,
                                    .batch = 10, .epochs = 2, .lr = 0.05, .momentum = 0.9,
                                    .nesterov = true, .weight_decay = 1e-4, .seed = 1};
@@ -417,15 +417,15 @@ static void finetune_changes_encoder(void **state)
         assert_int_equal(sslc_finetune(&fc, &enc, &head, train, s.indices, s.n, &aug, &res), SSLC_OK);
         assert_int_equal(res.steps, 6);
         // BN running statistics move in both modes (training-mode forward).
-        assert_memory_not_equal(before.buffers, enc.params.buffers,
-                                (size_t)enc.params.n_buffers * sizeof(float));
-        for (int64_t t = 0; t < enc.params.count; t++) {
-            const sslc_tensor *x = &enc.params.tensors[t];
+        assert_memory_not_equal(before.buffers, enc.params->buffers,
+                                (size_t)enc.params->n_buffers * sizeof(float));
+        for (int64_t t = 0; t < enc.params->count; t++) {
+            const sslc_tensor *x = &enc.params->tensors[t];
             if (x->kind != SSLC_TENSOR_PARAM)
                 continue;
             bool bn = x->flags & SSLC_TENSOR_NO_DECAY;
             bool changed = memcmp(sslc_params_data(&before, &before.tensors[t]),
-                                  sslc_params_data(&enc.params, x),
+                                  sslc_params_data(enc.params, x),
                                   (size_t)x->numel * sizeof(float)) != 0;
             if (mode == 0 || bn)
                 assert_true(changed);
@@ -433,7 +433,7 @@ static void finetune_changes_encoder(void **state)
                 fail_msg("bn-head mode changed %s", x->name);
         }
         sslc_params_free(&before);
-        sslc_resnet_destroy(&enc);
+        sslc_encoder_destroy(&enc);
         sslc_mlp_destroy(&head);
     }
     sslc_subset_free(&s);
@@ -449,7 +449,7 @@ static void supervised_baseline_learns(void **state)
     recipes(&eval, &aug);
     sslc_subset s;
     assert_int_equal(sslc_subset_from_dataset(&s, train, 1.0, 0, 0), SSLC_OK);
-    sslc_resnet enc;
+    sslc_encoder enc;
     make_encoder(&enc, 6);
     sslc_mlp head;
     assert_int_equal(sslc_mlp_create(&head, enc.feature_dim, "linear:3"), SSLC_OK);
@@ -471,19 +471,19 @@ static void supervised_baseline_learns(void **state)
     snprintf(path, sizeof path, "%s/model.h5", dir);
     assert_int_equal(sslc_encoder_save(path, &enc, &head, "supervised", "", 16, 0, res.steps, 1),
                      SSLC_OK);
-    sslc_resnet back;
+    sslc_encoder back;
     sslc_encoder_info info;
     assert_int_equal(sslc_encoder_load(&back, &info, path, 1), SSLC_OK);
-    assert_memory_equal(back.params.values, enc.params.values,
-                        (size_t)enc.params.n_values * sizeof(float));
+    assert_memory_equal(back.params->values, enc.params->values,
+                        (size_t)enc.params->n_values * sizeof(float));
     assert_int_equal(info.image_size, 16);
     assert_string_equal(info.method, "supervised");
-    sslc_resnet_destroy(&back);
+    sslc_encoder_destroy(&back);
     assert_int_equal(sslc_encoder_load(&back, &info, path, 3), SSLC_ERR_INVALID); // wrong channels
     assert_non_null(strstr(sslc_error_message(), "1-channel"));
-    sslc_resnet_destroy(&back);
+    sslc_encoder_destroy(&back);
     sslc_subset_free(&s);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
     sslc_mlp_destroy(&head);
     sslc_dataset_destroy(train);
     sslc_dataset_destroy(test);
@@ -499,7 +499,7 @@ static void cli_commands(void **state)
     char cmd[6000], log[1400], ckpt[1400], res[1400];
     snprintf(log, sizeof log, "%s/log.txt", dir);
     snprintf(res, sizeof res, "%s/results.jsonl", dir);
-    sslc_resnet enc;
+    sslc_encoder enc;
     save_encoder(&enc, dir, ckpt, sizeof ckpt);
     const char *data = "--train imagefolder:%s/train --test imagefolder:%s/test";
     char d[3000];
@@ -566,9 +566,9 @@ static void cli_commands(void **state)
     snprintf(cmd, sizeof cmd, "'%s' finetune %s", SSLC_EXE, d);
     assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
     assert_non_null(strstr(out, "give --ckpt"));
-    sslc_resnet rgb;
-    sslc_resnet_config cfg = {.depth = 18, .in_channels = 3, .width = 4, .cifar_stem = true};
-    assert_int_equal(sslc_resnet_create(&rgb, &cfg), SSLC_OK);
+    sslc_encoder rgb;
+    sslc_encoder_config cfg = {.resnet = {.depth = 18, .in_channels = 3, .width = 4, .cifar_stem = true}};
+    assert_int_equal(sslc_encoder_create(&rgb, &cfg), SSLC_OK);
     snprintf(path, sizeof path, "%s/rgb.h5", dir);
     assert_int_equal(sslc_encoder_save(path, &rgb, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
     // A 3-channel encoder decodes the same grayscale PNGs as RGB.
@@ -584,8 +584,8 @@ static void cli_commands(void **state)
     snprintf(cmd, sizeof cmd, "'%s' linear-eval --help", SSLC_EXE);
     assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
     assert_non_null(strstr(out, "--label-fraction"));
-    sslc_resnet_destroy(&rgb);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&rgb);
+    sslc_encoder_destroy(&enc);
 }
 
 // SimCLRv2's fine-tuning: pretraining with a 3-layer projection head, then
@@ -608,7 +608,7 @@ static void finetune_from_head_layer_keeps_pretrained_layers(void **state)
     if (rc != 0)
         fail_msg("pretrain failed (%d):\n%s", rc, out);
     snprintf(ckpt, sizeof ckpt, "%s/run/last.h5", dir);
-    sslc_resnet enc;
+    sslc_encoder enc;
     sslc_encoder_info info;
     sslc_mlp proj, head;
     assert_int_equal(sslc_encoder_load(&enc, &info, ckpt, 0), SSLC_OK);
@@ -654,7 +654,7 @@ static void finetune_from_head_layer_keeps_pretrained_layers(void **state)
     assert_int_not_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 0);
     assert_non_null(strstr(out, "has no projector"));
     sslc_mlp_destroy(&proj);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
 }
 
 // Cuts a file to half its length: the header survives (the scan accepts
@@ -677,7 +677,7 @@ static void bad_images_are_excluded_and_counted(void **state)
     char cmd[6000], log[1400], ckpt[1400], res[1400], path[1600];
     snprintf(log, sizeof log, "%s/log.txt", dir);
     snprintf(res, sizeof res, "%s/results.jsonl", dir);
-    sslc_resnet enc;
+    sslc_encoder enc;
     save_encoder(&enc, dir, ckpt, sizeof ckpt);
     snprintf(path, sizeof path, "%s/train/vertical/003.png", dir);
     truncate_half(path);
@@ -720,7 +720,7 @@ static void bad_images_are_excluded_and_counted(void **state)
     }
     fclose(f);
     assert_int_equal(lines, 3);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
 }
 
 // sslc embed: every image once, in dataset order, with names, labels and
@@ -735,7 +735,7 @@ static void embed_writes_dataset_order_and_matches_torchvision(void **state)
     snprintf(log, sizeof log, "%s/log.txt", dir);
     snprintf(feats, sizeof feats, "%s/features.h5", dir);
     snprintf(npy, sizeof npy, "%s/features.npy", dir);
-    sslc_resnet enc;
+    sslc_encoder enc;
     save_encoder(&enc, dir, ckpt, sizeof ckpt);
     snprintf(cmd, sizeof cmd, "'%s' embed --ckpt '%s' imagefolder:%s/train --out '%s' --batch 5",
              SSLC_EXE, ckpt, dir, feats);
@@ -799,7 +799,7 @@ static void embed_writes_dataset_order_and_matches_torchvision(void **state)
     }
     sslc_features_free(&f);
     sslc_dataset_destroy(ds);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
 }
 
 int main(int argc, char **argv)

@@ -26,14 +26,14 @@
 
 // ResNet-18, width 4, one input channel, CIFAR stem; non-trivial running
 // statistics so "unchanged" means something.
-static void make_encoder(sslc_resnet *enc, uint64_t seed)
+static void make_encoder(sslc_encoder *enc, uint64_t seed)
 {
-    sslc_resnet_config cfg = {.depth = 18, .in_channels = 1, .width = 4, .cifar_stem = true};
-    assert_int_equal(sslc_resnet_create(enc, &cfg), SSLC_OK);
-    sslc_resnet_init(enc, seed);
+    sslc_encoder_config cfg = {.resnet = {.depth = 18, .in_channels = 1, .width = 4, .cifar_stem = true}};
+    assert_int_equal(sslc_encoder_create(enc, &cfg), SSLC_OK);
+    sslc_encoder_init(enc, seed);
     sslc_rng r = sslc_rng_make(seed, 1, 0, 0, 0);
-    for (int64_t i = 0; i < enc->params.n_buffers; i++)
-        enc->params.buffers[i] += (float)(0.1 * sslc_rng_uniform(&r));
+    for (int64_t i = 0; i < enc->params->n_buffers; i++)
+        enc->params->buffers[i] += (float)(0.1 * sslc_rng_uniform(&r));
 }
 
 // By hand for that encoder (in 1, widths 4, 8, 16, 32) and a linear:3 head.
@@ -58,10 +58,10 @@ static void recipes(sslc_recipe *eval, sslc_recipe *train)
     assert_int_equal(sslc_recipe_finalize(train), SSLC_OK);
 }
 
-static int64_t lora_count(const sslc_resnet *enc, const char *targets)
+static int64_t lora_count(const sslc_encoder *enc, const char *targets)
 {
     sslc_lora l;
-    assert_int_equal(sslc_lora_create(&l, &enc->params, 2, 2.0, targets), SSLC_OK);
+    assert_int_equal(sslc_lora_create(&l, enc->params, 2, 2.0, targets), SSLC_OK);
     // Elements, not l.params.n_values: the table pads tensors to 16 floats.
     int64_t n = sslc_peft_trainable(SSLC_PEFT_FULL, &l.params);
     sslc_lora_destroy(&l);
@@ -71,7 +71,7 @@ static int64_t lora_count(const sslc_resnet *enc, const char *targets)
 static void trainable_counts_by_hand(void **state)
 {
     (void)state;
-    sslc_resnet enc;
+    sslc_encoder enc;
     make_encoder(&enc, 1);
     sslc_mlp head;
     assert_int_equal(sslc_mlp_create(&head, enc.feature_dim, "linear:3"), SSLC_OK);
@@ -82,7 +82,7 @@ static void trainable_counts_by_hand(void **state)
                      BN_AFFINE + HEAD);
     assert_int_equal(sslc_finetune_trainable(SSLC_PEFT_BIAS, &enc, &head, NULL), BN_BIAS + HEAD);
     sslc_lora l;
-    assert_int_equal(sslc_lora_create(&l, &enc.params, 2, 2.0, "all"), SSLC_OK);
+    assert_int_equal(sslc_lora_create(&l, enc.params, 2, 2.0, "all"), SSLC_OK);
     assert_int_equal(sslc_finetune_trainable(SSLC_PEFT_LORA, &enc, &head, &l), LORA_ALL + HEAD);
     assert_int_equal(l.n_sites, 20); // conv1, layer1 4, layers 2-4 5 each (a downsample)
     sslc_lora_destroy(&l);
@@ -92,27 +92,27 @@ static void trainable_counts_by_hand(void **state)
     assert_int_equal(lora_count(&enc, "layer4,1x1"), 2368 + 24 + 48); // union
     assert_int_equal(lora_count(&enc, "conv1"), 26);
     // Targets that match nothing are refused by name.
-    assert_int_equal(sslc_lora_create(&l, &enc.params, 2, 2.0, "layer5"), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_lora_create(&l, enc.params, 2, 2.0, "layer5"), SSLC_ERR_INVALID);
     assert_non_null(strstr(sslc_error_message(), "'layer5' matches no"));
-    assert_int_equal(sslc_lora_create(&l, &enc.params, 2, 2.0, "layer"), SSLC_ERR_INVALID);
-    assert_int_equal(sslc_lora_create(&l, &enc.params, 2, 2.0, "5x5"), SSLC_ERR_INVALID);
-    assert_int_equal(sslc_lora_create(&l, &enc.params, 2, 2.0, "all,"), SSLC_ERR_INVALID);
-    assert_int_equal(sslc_lora_create(&l, &enc.params, 0, 2.0, "all"), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_lora_create(&l, enc.params, 2, 2.0, "layer"), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_lora_create(&l, enc.params, 2, 2.0, "5x5"), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_lora_create(&l, enc.params, 2, 2.0, "all,"), SSLC_ERR_INVALID);
+    assert_int_equal(sslc_lora_create(&l, enc.params, 0, 2.0, "all"), SSLC_ERR_INVALID);
     sslc_mlp_destroy(&head);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
 }
 
 // Features of x (N, 16, 16, 1) in eval mode.
-static float *features(sslc_resnet *enc, const float *x, int64_t N)
+static float *features(sslc_encoder *enc, const float *x, int64_t N)
 {
-    sslc_resnet_run *run;
-    assert_int_equal(sslc_resnet_inference_run_create(&run, enc, N, 16, 16), SSLC_OK);
-    sslc_resnet_prepare(run, enc);
-    const float *f = sslc_resnet_forward(run, enc, x, false);
+    sslc_encoder_run *run;
+    assert_int_equal(sslc_encoder_inference_run_create(&run, enc, N, 16, 16), SSLC_OK);
+    sslc_encoder_prepare(run, enc);
+    const float *f = sslc_encoder_forward(run, enc, x, false);
     float *out = malloc((size_t)(N * enc->feature_dim) * sizeof(float));
     assert_non_null(out);
     memcpy(out, f, (size_t)(N * enc->feature_dim) * sizeof(float));
-    sslc_resnet_run_destroy(run);
+    sslc_encoder_run_destroy(run);
     return out;
 }
 
@@ -122,15 +122,15 @@ static float *features(sslc_resnet *enc, const float *x, int64_t N)
 static void lora_starts_as_the_frozen_model(void **state)
 {
     (void)state;
-    sslc_resnet enc;
+    sslc_encoder enc;
     make_encoder(&enc, 2);
     sslc_params base;
-    assert_int_equal(sslc_params_clone(&base, &enc.params), SSLC_OK);
+    assert_int_equal(sslc_params_clone(&base, enc.params), SSLC_OK);
     const int64_t N = 3;
     float *x = sslc_test_randn((size_t)(N * 16 * 16), 5, 1.0);
     float *frozen = features(&enc, x, N);
     sslc_lora l;
-    assert_int_equal(sslc_lora_create(&l, &enc.params, 4, 4.0, "all"), SSLC_OK);
+    assert_int_equal(sslc_lora_create(&l, enc.params, 4, 4.0, "all"), SSLC_OK);
     sslc_lora_init(&l, 7);
     for (int i = 0; i < l.n_sites; i++) { // A as loralib: U(-1/sqrt(D), 1/sqrt(D)), not zero
         const sslc_lora_site *s = &l.sites[i];
@@ -139,22 +139,22 @@ static void lora_starts_as_the_frozen_model(void **state)
             largest = fmax(largest, fabs(l.params.values[s->a + k]));
         assert_true(largest <= bound && largest > 0.5 * bound);
     }
-    sslc_lora_merge(&l, &enc.params);
+    sslc_lora_merge(&l, enc.params);
     float *adapted = features(&enc, x, N);
     assert_memory_equal(frozen, adapted, (size_t)(N * enc.feature_dim) * sizeof(float));
-    for (int64_t i = 0; i < enc.params.n_values; i++)
-        assert_true(enc.params.values[i] == base.values[i]);
+    for (int64_t i = 0; i < enc.params->n_values; i++)
+        assert_true(enc.params->values[i] == base.values[i]);
     // A B that is not zero changes the features; restore gives the base back.
     sslc_test_fill_randn(l.params.values + l.sites[0].b, (size_t)(l.sites[0].K * l.rank), 9, 0.5);
-    sslc_lora_merge(&l, &enc.params);
+    sslc_lora_merge(&l, enc.params);
     float *moved = features(&enc, x, N);
     assert_memory_not_equal(frozen, moved, (size_t)(N * enc.feature_dim) * sizeof(float));
-    sslc_lora_restore(&l, &enc.params);
-    assert_memory_equal(enc.params.values, base.values, (size_t)base.n_values * sizeof(float));
+    sslc_lora_restore(&l, enc.params);
+    assert_memory_equal(enc.params->values, base.values, (size_t)base.n_values * sizeof(float));
     free(x), free(frozen), free(adapted), free(moved);
     sslc_lora_destroy(&l);
     sslc_params_free(&base);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
 }
 
 // Every tensor of a and b (tables of one model) holds the same bits; the
@@ -188,26 +188,26 @@ static void adapter_round_trip_and_wrong_base(void **state)
                                     SSLC_PEFT_LINEAR};
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         const sslc_peft_mode mode = modes[m];
-        sslc_resnet trained, back, other;
+        sslc_encoder trained, back, other;
         make_encoder(&trained, 3);
         make_encoder(&back, 3);
         make_encoder(&other, 4);
-        const uint64_t hash = sslc_adapter_base_hash(&trained.params);
-        assert_true(hash == sslc_adapter_base_hash(&back.params));
-        assert_true(hash != sslc_adapter_base_hash(&other.params));
+        const uint64_t hash = sslc_adapter_base_hash(trained.params);
+        assert_true(hash == sslc_adapter_base_hash(back.params));
+        assert_true(hash != sslc_adapter_base_hash(other.params));
         sslc_lora l = {0};
         if (mode == SSLC_PEFT_LORA) {
-            assert_int_equal(sslc_lora_create(&l, &trained.params, 2, 3.0, "layer2,1x1"), SSLC_OK);
+            assert_int_equal(sslc_lora_create(&l, trained.params, 2, 3.0, "layer2,1x1"), SSLC_OK);
             sslc_test_fill_randn(l.params.values, (size_t)l.params.n_values, 11, 0.3);
-            sslc_lora_merge(&l, &trained.params);
+            sslc_lora_merge(&l, trained.params);
         }
         // What the mode trains and the statistics its forwards update move.
         sslc_rng r = sslc_rng_make(12, 0, 0, 0, 0);
-        for (int64_t t = 0; t < trained.params.count; t++) {
-            const sslc_tensor *x = &trained.params.tensors[t];
+        for (int64_t t = 0; t < trained.params->count; t++) {
+            const sslc_tensor *x = &trained.params->tensors[t];
             if (!sslc_peft_changes(mode, x) || (x->flags & SSLC_TENSOR_INT64))
                 continue;
-            float *v = sslc_params_data(&trained.params, x);
+            float *v = sslc_params_data(trained.params, x);
             for (int64_t i = 0; i < x->numel; i++)
                 v[i] += (float)(0.05 * sslc_rng_uniform(&r));
         }
@@ -219,7 +219,7 @@ static void adapter_round_trip_and_wrong_base(void **state)
         assert_int_equal(sslc_adapter_save(path, &a, &trained, &head, "", 16, 5, 1), SSLC_OK);
 
         assert_int_equal(sslc_adapter_apply(&back, path), SSLC_OK);
-        assert_tables_equal(&back.params, &trained.params);
+        assert_tables_equal(back.params, trained.params);
         sslc_mlp head_back; // the head loads from the adapter as from a model.h5
         assert_int_equal(sslc_classifier_load(&head_back, path, trained.feature_dim), SSLC_OK);
         assert_memory_equal(head_back.params.values, head.params.values,
@@ -227,13 +227,13 @@ static void adapter_round_trip_and_wrong_base(void **state)
         sslc_mlp_destroy(&head_back);
 
         sslc_params before;
-        assert_int_equal(sslc_params_clone(&before, &other.params), SSLC_OK);
+        assert_int_equal(sslc_params_clone(&before, other.params), SSLC_OK);
         assert_int_equal(sslc_adapter_apply(&other, path), SSLC_ERR_INVALID);
         assert_non_null(strstr(sslc_error_message(), "was trained on the encoder of"));
         assert_non_null(strstr(sslc_error_message(), base_path));
-        assert_memory_equal(before.values, other.params.values,
+        assert_memory_equal(before.values, other.params->values,
                             (size_t)before.n_values * sizeof(float));
-        assert_memory_equal(before.buffers, other.params.buffers,
+        assert_memory_equal(before.buffers, other.params->buffers,
                             (size_t)before.n_buffers * sizeof(float));
         sslc_params_free(&before);
         if (m == 0) { // a plain checkpoint is no adapter
@@ -248,9 +248,9 @@ static void adapter_round_trip_and_wrong_base(void **state)
         }
         sslc_mlp_destroy(&head);
         sslc_lora_destroy(&l);
-        sslc_resnet_destroy(&trained);
-        sslc_resnet_destroy(&back);
-        sslc_resnet_destroy(&other);
+        sslc_encoder_destroy(&trained);
+        sslc_encoder_destroy(&back);
+        sslc_encoder_destroy(&other);
     }
 }
 
@@ -271,16 +271,16 @@ static void frozen_tensors_stay_bit_identical(void **state)
     const int64_t counts[] = {HEAD, BN_BIAS + HEAD, LORA_ALL + HEAD};
     for (int m = 0; m < 3; m++) {
         const sslc_peft_mode mode = modes[m];
-        sslc_resnet enc;
+        sslc_encoder enc;
         make_encoder(&enc, 5);
         sslc_mlp head;
         assert_int_equal(sslc_mlp_create(&head, enc.feature_dim, "linear:3"), SSLC_OK);
         sslc_mlp_init(&head, 6);
         sslc_params before;
-        assert_int_equal(sslc_params_clone(&before, &enc.params), SSLC_OK);
+        assert_int_equal(sslc_params_clone(&before, enc.params), SSLC_OK);
         sslc_lora l = {0};
         if (mode == SSLC_PEFT_LORA) {
-            assert_int_equal(sslc_lora_create(&l, &enc.params, 2, 2.0, "all"), SSLC_OK);
+            assert_int_equal(sslc_lora_create(&l, enc.params, 2, 2.0, "all"), SSLC_OK);
             sslc_lora_init(&l, 4);
         }
         sslc_finetune_config fc = {.mode = mode, .lora = l.n_sites ? &l : NULL, .batch = 10,
@@ -292,7 +292,7 @@ static void frozen_tensors_stay_bit_identical(void **state)
         assert_int_equal(res.trainable, counts[m]);
         printf("  %s: %lld trainable, loss %.3f -> %.3f\n", sslc_peft_mode_name(mode),
                (long long)res.trainable, res.first_loss, res.last_loss);
-        bool buffers_same = !memcmp(before.buffers, enc.params.buffers,
+        bool buffers_same = !memcmp(before.buffers, enc.params->buffers,
                                     (size_t)before.n_buffers * sizeof(float));
         assert_true(mode == SSLC_PEFT_LINEAR ? buffers_same : !buffers_same);
         if (mode == SSLC_PEFT_LORA) {
@@ -302,16 +302,16 @@ static void frozen_tensors_stay_bit_identical(void **state)
                 for (int64_t k = 0; k < l.sites[i].K * l.rank; k++)
                     b_moved |= l.params.values[l.sites[i].b + k] != 0.0f;
             assert_true(b_moved);
-            assert_memory_not_equal(before.values, enc.params.values,
+            assert_memory_not_equal(before.values, enc.params->values,
                                     (size_t)before.n_values * sizeof(float));
-            sslc_lora_restore(&l, &enc.params);
+            sslc_lora_restore(&l, enc.params);
         }
-        for (int64_t t = 0; t < enc.params.count; t++) {
-            const sslc_tensor *x = &enc.params.tensors[t];
+        for (int64_t t = 0; t < enc.params->count; t++) {
+            const sslc_tensor *x = &enc.params->tensors[t];
             if (x->kind != SSLC_TENSOR_PARAM)
                 continue;
             bool changed = memcmp(sslc_params_data(&before, &before.tensors[t]),
-                                  sslc_params_data(&enc.params, x),
+                                  sslc_params_data(enc.params, x),
                                   (size_t)x->numel * sizeof(float)) != 0;
             if (sslc_peft_trains(mode, x))
                 assert_true(changed);
@@ -320,7 +320,7 @@ static void frozen_tensors_stay_bit_identical(void **state)
         }
         sslc_params_free(&before);
         sslc_lora_destroy(&l);
-        sslc_resnet_destroy(&enc);
+        sslc_encoder_destroy(&enc);
         sslc_mlp_destroy(&head);
     }
     sslc_subset_free(&s);
@@ -364,7 +364,7 @@ static void cli_modes_adapters_and_merge(void **state)
     snprintf(base, sizeof base, "%s/enc.h5", dir);
     snprintf(other, sizeof other, "%s/other.h5", dir);
     snprintf(d, sizeof d, "--train imagefolder:%s/train --test imagefolder:%s/test", dir, dir);
-    sslc_resnet enc, enc2;
+    sslc_encoder enc, enc2;
     make_encoder(&enc, 8);
     make_encoder(&enc2, 9);
     assert_int_equal(sslc_encoder_save(base, &enc, NULL, "simclr", "", 16, 0, 0, 0), SSLC_OK);
@@ -468,8 +468,8 @@ static void cli_modes_adapters_and_merge(void **state)
     snprintf(cmd, sizeof cmd, "'%s' finetune --ckpt '%s' %s --lora-rank 8", SSLC_EXE, base, d);
     assert_int_equal(sslc_test_run_cmd(cmd, log, out, sizeof out), 2);
     assert_non_null(strstr(out, "need --mode lora"));
-    sslc_resnet_destroy(&enc);
-    sslc_resnet_destroy(&enc2);
+    sslc_encoder_destroy(&enc);
+    sslc_encoder_destroy(&enc2);
 }
 
 int main(int argc, char **argv)

@@ -15,6 +15,7 @@
 
 #include "src/core/rng.h"
 #include "src/io/checkpoint.h"
+#include "src/models/encoder.h"
 #include "src/models/vit.h"
 #include "src/nn/layers.h"
 #include "tests/harness.h"
@@ -460,6 +461,72 @@ static void vit_config_errors_are_reported(void **state)
     assert_non_null(strstr(sslc_error_message(), "28x30"));
 }
 
+// sslc_encoder (src/models/encoder.h) over a ViT: the arch names of both
+// families, the ViT's fields, the same features as sslc_vit's own calls,
+// a clear refusal of a view size it was not built for, and no-op batch-norm
+// calls.
+static void encoder_interface_holds_a_vit(void **state)
+{
+    (void)state;
+    sslc_encoder_config c = {.vit = {.in_channels = 1, .patch = 4, .image_size = 8}};
+    assert_int_equal(sslc_encoder_parse_arch(&c, "resnet50"), SSLC_OK);
+    assert_int_equal(c.kind, SSLC_ENCODER_RESNET);
+    assert_int_equal(c.resnet.depth, 50);
+    assert_int_equal(sslc_encoder_parse_arch(&c, "resnet19"), SSLC_ERR_INVALID);
+    assert_non_null(strstr(sslc_error_message(), "vit-tiny"));
+    assert_int_equal(sslc_encoder_parse_arch(&c, "vit-small"), SSLC_OK);
+    assert_int_equal(c.kind, SSLC_ENCODER_VIT);
+    assert_int_equal(c.vit.hidden, 384);
+    assert_string_equal(sslc_encoder_config_arch(&c), "vit-small");
+    // Test-sized: D 8, 2 layers, 2 heads, 8 x 8 one-channel images, patch 4.
+    c.vit = (sslc_vit_config){.hidden = 8, .layers = 2, .heads = 2, .mlp_dim = 16, .patch = 4,
+                              .image_size = 8, .in_channels = 1, .pos = SSLC_VIT_POS_LEARNED};
+    sslc_encoder enc;
+    sslc_vit net;
+    assert_int_equal(sslc_encoder_create(&enc, &c), SSLC_OK);
+    assert_int_equal(sslc_vit_create(&net, &c.vit), SSLC_OK);
+    sslc_encoder_init(&enc, 7);
+    sslc_vit_init(&net, 7);
+    assert_string_equal(sslc_encoder_arch(&enc), "vit");
+    assert_int_equal(enc.feature_dim, 8);
+    assert_int_equal(enc.in_channels, 1);
+    assert_ptr_equal(enc.params, &enc.net.vit.params);
+    assert_memory_equal(enc.params->values, net.params.values, (size_t)net.params.n_values * 4);
+    sslc_encoder_run *run;
+    assert_int_equal(sslc_encoder_run_create(&run, &enc, 2, 16, 16), SSLC_ERR_INVALID);
+    assert_null(run);
+    assert_non_null(strstr(sslc_error_message(), "8 x 8"));
+    assert_int_equal(sslc_encoder_run_create(&run, &enc, 2, 8, 8), SSLC_OK);
+    sslc_vit_run *vrun;
+    assert_int_equal(sslc_vit_run_create(&vrun, &net, 2), SSLC_OK);
+    assert_true(sslc_encoder_run_bytes(run) > 0);
+    assert_true(sslc_encoder_run_flops(run, &enc) > 0);
+    sslc_encoder_run_set_bn(run, SSLC_BN_RUNNING_ACCUMULATE, NULL); // no batch norm: nothing
+    float x[2 * 8 * 8];
+    sslc_rng r = sslc_rng_make(3, 0, 0, 0, 0);
+    for (int i = 0; i < 2 * 8 * 8; i++)
+        x[i] = (float)sslc_rng_normal(&r);
+    sslc_encoder_prepare(run, &enc);
+    sslc_vit_prepare(vrun, &net);
+    const float *fa = sslc_encoder_forward(run, &enc, x, true);
+    const float *fb = sslc_vit_forward(vrun, &net, x, true);
+    assert_memory_equal(fa, fb, 2 * 8 * sizeof(float));
+    float df[2 * 8];
+    for (int i = 0; i < 2 * 8; i++)
+        df[i] = (float)sslc_rng_normal(&r);
+    sslc_params_zero_grad(enc.params);
+    sslc_params_zero_grad(&net.params);
+    sslc_encoder_backward(run, &enc, df);
+    sslc_vit_backward(vrun, &net, df);
+    assert_memory_equal(enc.params->grads, net.params.grads, (size_t)net.params.n_values * 4);
+    sslc_encoder_bn_apply(run, &enc, 2, NULL); // nothing either
+    assert_memory_equal(enc.params->values, net.params.values, (size_t)net.params.n_values * 4);
+    sslc_encoder_run_destroy(run);
+    sslc_vit_run_destroy(vrun);
+    sslc_encoder_destroy(&enc);
+    sslc_vit_destroy(&net);
+}
+
 // ---- torch: the encoder loads into torchvision ---------------------------------------
 
 static void write_ref(hid_t f, const char *name, int ndim, const hsize_t *dims, const float *x)
@@ -576,6 +643,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(vit_names_shapes_and_init),
         cmocka_unit_test(vit_tiny_runs_at_full_size),
         cmocka_unit_test(vit_config_errors_are_reported),
+        cmocka_unit_test(encoder_interface_holds_a_vit),
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(layernorm_gelu_match_pytorch),

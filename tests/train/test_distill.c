@@ -23,11 +23,11 @@
 #include "tests/eval/classes.h"
 #include "tests/harness.h"
 
-static void make_net(sslc_resnet *enc, sslc_mlp *head, uint64_t seed, bool zero_head)
+static void make_net(sslc_encoder *enc, sslc_mlp *head, uint64_t seed, bool zero_head)
 {
-    sslc_resnet_config cfg = {.depth = 18, .in_channels = 1, .width = 4, .cifar_stem = true};
-    assert_int_equal(sslc_resnet_create(enc, &cfg), SSLC_OK);
-    sslc_resnet_init(enc, seed);
+    sslc_encoder_config cfg = {.resnet = {.depth = 18, .in_channels = 1, .width = 4, .cifar_stem = true}};
+    assert_int_equal(sslc_encoder_create(enc, &cfg), SSLC_OK);
+    sslc_encoder_init(enc, seed);
     assert_int_equal(sslc_mlp_create(head, enc->feature_dim, "linear:3"), SSLC_OK);
     sslc_mlp_init(head, seed + 1);
     if (zero_head)
@@ -47,8 +47,8 @@ static void recipes(sslc_recipe *eval, sslc_recipe *train)
 
 // Top-1 of enc + head on ds, and (agree_with given) how often its top class
 // is agree_with's.
-static double top1(sslc_resnet *enc, sslc_mlp *head, const sslc_dataset *ds,
-                   const sslc_recipe *eval, sslc_resnet *other, sslc_mlp *other_head, double *agree)
+static double top1(sslc_encoder *enc, sslc_mlp *head, const sslc_dataset *ds,
+                   const sslc_recipe *eval, sslc_encoder *other, sslc_mlp *other_head, double *agree)
 {
     float *scores, *theirs;
     int64_t *labels, count, skipped;
@@ -90,7 +90,7 @@ static void distill_learns_from_a_fixed_teacher(void **state)
     sslc_subset all;
     assert_int_equal(sslc_subset_from_dataset(&all, train, 1.0, 0, 0), SSLC_OK);
     // The teacher: supervised on every label (as supervised_baseline_learns).
-    sslc_resnet teacher;
+    sslc_encoder teacher;
     sslc_mlp teacher_head;
     make_net(&teacher, &teacher_head, 6, false);
     sslc_finetune_config fc = {.mode = SSLC_PEFT_FULL, .batch = 24, .epochs = 25, .lr = 0.1,
@@ -102,12 +102,12 @@ static void distill_learns_from_a_fixed_teacher(void **state)
                      SSLC_OK);
     double teacher_top1 = top1(&teacher, &teacher_head, test, &eval, NULL, NULL, NULL);
     sslc_params before, before_head;
-    assert_int_equal(sslc_params_clone(&before, &teacher.params), SSLC_OK);
+    assert_int_equal(sslc_params_clone(&before, teacher.params), SSLC_OK);
     assert_int_equal(sslc_params_clone(&before_head, &teacher_head.params), SSLC_OK);
 
     // Distillation only, the student from scratch with a zero head: its
     // first predictions are uniform, so the first step scores log 3 exactly.
-    sslc_resnet student;
+    sslc_encoder student;
     sslc_mlp head;
     make_net(&student, &head, 11, true);
     sslc_distill_config dc = {.batch = 24, .labelled_batch = 6, .epochs = 25, .tau = 1.0,
@@ -129,13 +129,13 @@ static void distill_learns_from_a_fixed_teacher(void **state)
     assert_true(student_top1 > 0.7); // chance is 1/3
     // The teacher ran in eval mode without gradients: nothing of it moved,
     // batch-norm running statistics included.
-    assert_memory_equal(before.values, teacher.params.values,
-                        (size_t)teacher.params.n_values * sizeof(float));
-    assert_memory_equal(before.buffers, teacher.params.buffers,
-                        (size_t)teacher.params.n_buffers * sizeof(float));
+    assert_memory_equal(before.values, teacher.params->values,
+                        (size_t)teacher.params->n_values * sizeof(float));
+    assert_memory_equal(before.buffers, teacher.params->buffers,
+                        (size_t)teacher.params->n_buffers * sizeof(float));
     assert_memory_equal(before_head.values, teacher_head.params.values,
                         (size_t)teacher_head.params.n_values * sizeof(float));
-    sslc_resnet_destroy(&student);
+    sslc_encoder_destroy(&student);
     sslc_mlp_destroy(&head);
 
     // Plus the labelled term at weight 0.5 on 3 images per class: the zero
@@ -159,11 +159,11 @@ static void distill_learns_from_a_fixed_teacher(void **state)
     assert_non_null(strstr(sslc_error_message(), "4 classes"));
     sslc_mlp_destroy(&four);
     sslc_subset_free(&few);
-    sslc_resnet_destroy(&student);
+    sslc_encoder_destroy(&student);
     sslc_mlp_destroy(&head);
     sslc_params_free(&before);
     sslc_params_free(&before_head);
-    sslc_resnet_destroy(&teacher);
+    sslc_encoder_destroy(&teacher);
     sslc_mlp_destroy(&teacher_head);
     sslc_subset_free(&all);
     sslc_dataset_destroy(train);
@@ -218,17 +218,17 @@ static void cli_distill(void **state)
     assert_non_null(strstr(out, "confusion matrix"));
     // The student is a classifier like finetune's: encoder + classifier.
     snprintf(path, sizeof path, "%s/student/model.h5", dir);
-    sslc_resnet enc;
+    sslc_encoder enc;
     sslc_mlp head;
     sslc_encoder_info info;
     assert_int_equal(sslc_encoder_load(&enc, &info, path, 0), SSLC_OK);
     assert_string_equal(info.method, "distill");
     assert_int_equal(info.step, 4);
-    assert_int_equal(enc.config.width, 4); // the teacher's, by default
+    assert_int_equal(enc.net.resnet.config.width, 4); // the teacher's, by default
     assert_int_equal(sslc_classifier_load(&head, path, enc.feature_dim), SSLC_OK);
     assert_int_equal(head.out_dim, 3);
     sslc_mlp_destroy(&head);
-    sslc_resnet_destroy(&enc);
+    sslc_encoder_destroy(&enc);
     snprintf(path, sizeof path, "%s/student/config.txt", dir);
     assert_non_null(strstr(read_text(path), "--tau=1"));
     snprintf(path, sizeof path, "%s/student/metrics.json", dir);

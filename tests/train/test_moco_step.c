@@ -155,7 +155,7 @@ static void configure(moco_case *m, const char *name)
     m->cfg = (sslc_pretrain_config){
         .method = "moco", .moco_version = 2,
         .symmetric = attr_int(name, "symmetric") != 0,
-        .encoder = {.depth = (int)attr_int("/", "depth"), .in_channels = m->C, .width = width,
+        .encoder.resnet = {.depth = (int)attr_int("/", "depth"), .in_channels = m->C, .width = width,
                     .cifar_stem = true},
         .head = m->head, .batch = attr_int("/", "batch"), .epochs = 1, .optim = optim,
         .lr = sslc_fixture_attr_double(FILE_NAME, "/", "lr"), .final_lr = 0.0, .warmup = 0.0,
@@ -172,16 +172,16 @@ static void build(moco_case *m)
 {
     sslc_contrastive *t = &m->t;
     assert_int_equal(sslc_contrastive_create(t, &m->cfg, m->H, m->H, m->C), SSLC_OK);
-    float *v = fixture_table("init/encoder", "values", &t->enc.params);
-    memcpy(t->enc.params.values, v, (size_t)t->enc.params.n_values * sizeof(float));
+    float *v = fixture_table("init/encoder", "values", t->enc.params);
+    memcpy(t->enc.params->values, v, (size_t)t->enc.params->n_values * sizeof(float));
     free(v);
-    v = fixture_table("init/encoder", "buffers", &t->enc.params);
-    memcpy(t->enc.params.buffers, v, (size_t)t->enc.params.n_buffers * sizeof(float));
+    v = fixture_table("init/encoder", "buffers", t->enc.params);
+    memcpy(t->enc.params->buffers, v, (size_t)t->enc.params->n_buffers * sizeof(float));
     free(v);
     v = fixture_table("init/projector", "values", &t->head.params);
     memcpy(t->head.params.values, v, (size_t)t->head.params.n_values * sizeof(float));
     free(v);
-    assert_int_equal(sslc_params_copy(&t->key_enc.params, &t->enc.params), SSLC_OK);
+    assert_int_equal(sslc_params_copy(t->key_enc.params, t->enc.params), SSLC_OK);
     assert_int_equal(sslc_params_copy(&t->key_head.params, &t->head.params), SSLC_OK);
     size_t nq = 0;
     float *queue = sslc_fixture_floats(FILE_NAME, "init/queue", &nq);
@@ -227,10 +227,10 @@ static sslc_status record_step(void *self, const sslc_train_batch *b, const sslc
     m->loss[k] = r->loss;
     memcpy(m->perm[k], t->perm, (size_t)t->n_key * sizeof(int64_t));
     m->keys[k] = copy_of(t->keys, t->n_key * t->D);
-    m->grads_enc[k] = copy_of(t->enc.params.grads, t->enc.params.n_values);
+    m->grads_enc[k] = copy_of(t->enc.params->grads, t->enc.params->n_values);
     m->grads_head[k] = copy_of(t->head.params.grads, t->head.params.n_values);
-    m->key_enc[k] = copy_of(t->key_enc.params.values, t->key_enc.params.n_values);
-    m->key_buf[k] = copy_of(t->key_enc.params.buffers, t->key_enc.params.n_buffers);
+    m->key_enc[k] = copy_of(t->key_enc.params->values, t->key_enc.params->n_values);
+    m->key_buf[k] = copy_of(t->key_enc.params->buffers, t->key_enc.params->n_buffers);
     m->key_head[k] = copy_of(t->key_head.params.values, t->key_head.params.n_values);
     m->queue_after[k] = copy_of(sslc_queue_data(t->queue), K * t->D);
     m->queue_ptr[k] = sslc_queue_pointer(t->queue);
@@ -339,8 +339,8 @@ static void compare_step(moco_case *m, int k)
     sslc_assert_close("loss", &loss, &loss_ref, 1, 2e-6, 2e-6);
     // Gradients: against each tensor's own scale (measured: within 3e-6).
     float *g = fixture_table(at("%s/step%d/grads/encoder", c, k), "grads",
-                             &t->enc.params);
-    compare_table("encoder gradients", &t->enc.params, m->grads_enc[k], g, false, 5e-5, 1e-4);
+                             t->enc.params);
+    compare_table("encoder gradients", t->enc.params, m->grads_enc[k], g, false, 5e-5, 1e-4);
     free(g);
     g = fixture_table(at("%s/step%d/grads/projector", c, k), "grads", &t->head.params);
     compare_table("projector gradients", &t->head.params, m->grads_head[k], g, false, 5e-5, 1e-4);
@@ -349,11 +349,11 @@ static void compare_step(moco_case *m, int k)
     // 6e-7), and its running statistics after the shuffled groups went
     // through it (within 2e-6).
     float *w = fixture_table(at("%s/step%d/key/encoder", c, k), "values",
-                             &t->key_enc.params);
-    compare_table("key encoder", &t->key_enc.params, m->key_enc[k], w, false, 5e-6, 1e-5);
+                             t->key_enc.params);
+    compare_table("key encoder", t->key_enc.params, m->key_enc[k], w, false, 5e-6, 1e-5);
     free(w);
-    w = fixture_table(at("%s/step%d/key/encoder", c, k), "buffers", &t->key_enc.params);
-    compare_table("key encoder batch-norm statistics", &t->key_enc.params, m->key_buf[k], w, true,
+    w = fixture_table(at("%s/step%d/key/encoder", c, k), "buffers", t->key_enc.params);
+    compare_table("key encoder batch-norm statistics", t->key_enc.params, m->key_buf[k], w, true,
                   1e-5, 1e-5);
     free(w);
     w = fixture_table(at("%s/step%d/key/projector", c, k), "values",
@@ -385,7 +385,7 @@ static void run_case(const char *name)
     sslc_batch_source src = {.ctx = &fs, .steps_per_epoch = total, .begin_epoch = source_begin,
                              .next = source_next};
     sslc_trainer tr = {.self = m,
-                       .groups = {{&t->enc.params, t->opt_enc}, {&t->head.params, t->opt_head}},
+                       .groups = {{t->enc.params, t->opt_enc}, {&t->head.params, t->opt_head}},
                        .n_groups = 2,
                        .step = record_step};
     sslc_loop_config lc = {.what = "moco fixture", .unit = "pairs", .epochs = 1,
@@ -399,8 +399,8 @@ static void run_case(const char *name)
     for (int k = 0; k < STEPS; k++)
         compare_step(m, k);
     if (strcmp(name, "plain") == 0) { // the query side after the loop's second update
-        float *w = fixture_table("plain/final/encoder", "values", &t->enc.params);
-        compare_table("encoder after two updates", &t->enc.params, t->enc.params.values, w, false,
+        float *w = fixture_table("plain/final/encoder", "values", t->enc.params);
+        compare_table("encoder after two updates", t->enc.params, t->enc.params->values, w, false,
                       5e-6, 1e-5);
         free(w);
         w = fixture_table("plain/final/projector", "values", &t->head.params);

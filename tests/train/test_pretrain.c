@@ -19,7 +19,7 @@
 #include "src/eval/features.h"
 #include "src/io/checkpoint.h"
 #include "src/models/mlp.h"
-#include "src/models/resnet.h"
+#include "src/models/encoder.h"
 #include "src/train/pretrain.h"
 #include "tests/harness.h"
 
@@ -96,7 +96,7 @@ static sslc_pretrain_config small_config(const char *method, const char *out)
     bool moco = !strcmp(method, "moco");
     return (sslc_pretrain_config){
         .method = method, .moco_version = 2,
-        .encoder = {.depth = 18, .in_channels = 1, .width = 8, .cifar_stem = true},
+        .encoder.resnet = {.depth = 18, .in_channels = 1, .width = 8, .cifar_stem = true},
         .head = moco ? "linear:64,relu,linear:32" : "linear-nobias:64,bn,relu,linear:32",
         .batch = 16, .epochs = 20, .optim = optim, .lr = moco ? 0.01 : 0.1,
         .warmup = 0.05, .tau = moco ? 0.2 : 0.5, .queue = 32, .momentum = 0.9,
@@ -105,13 +105,13 @@ static sslc_pretrain_config small_config(const char *method, const char *out)
 }
 
 // Loads a run's encoder (or builds the random one with seed when path is NULL).
-static void load_encoder(sslc_resnet *net, const sslc_pretrain_config *c, const char *path)
+static void load_encoder(sslc_encoder *net, const sslc_pretrain_config *c, const char *path)
 {
-    assert_int_equal(sslc_resnet_create(net, &c->encoder), SSLC_OK);
-    sslc_resnet_init(net, c->seed);
+    assert_int_equal(sslc_encoder_create(net, &c->encoder), SSLC_OK);
+    sslc_encoder_init(net, c->seed);
     if (!path)
         return;
-    sslc_ckpt_part part = {"encoder", &net->params};
+    sslc_ckpt_part part = {"encoder", net->params};
     sslc_ckpt ck = {.parts = &part, .n_parts = 1};
     assert_int_equal(sslc_ckpt_load(path, &ck), SSLC_OK);
 }
@@ -120,7 +120,7 @@ static void load_encoder(sslc_resnet *net, const sslc_pretrain_config *c, const 
 // to the other family's: how far apart the features put the two families.
 // (A random encoder already sorts stripes from disks by nearest neighbours;
 // it maps every image to nearly the same direction, which this measures.)
-static double separation(sslc_resnet *net, setup *s)
+static double separation(sslc_encoder *net, setup *s)
 {
     sslc_features f;
     assert_int_equal(sslc_features_extract(&f, net, s->ds, &s->eval, 32, 0, 0), SSLC_OK);
@@ -177,15 +177,15 @@ static void learns_on_a_tiny_folder(const char *method)
 
     char last[4300];
     snprintf(last, sizeof last, "%s/last.h5", out);
-    sslc_resnet random, trained;
+    sslc_encoder random, trained;
     load_encoder(&random, &c, NULL);
     load_encoder(&trained, &c, last);
     double before = separation(&random, &s), after = separation(&trained, &s);
     printf("  %s: family separation (same - other cosine): random %.4f, trained %.4f\n",
            method, before, after);
     assert_true(after > 2 * before);
-    sslc_resnet_destroy(&random);
-    sslc_resnet_destroy(&trained);
+    sslc_encoder_destroy(&random);
+    sslc_encoder_destroy(&trained);
     sslc_dataset_destroy(s.ds);
 }
 
@@ -233,11 +233,11 @@ static void resume_is_exact(const char *method)
     char pa[4300], pb[4300];
     snprintf(pa, sizeof pa, "%s/last.h5", straight);
     snprintf(pb, sizeof pb, "%s/last.h5", split);
-    sslc_resnet ea, eb;
+    sslc_encoder ea, eb;
     load_encoder(&ea, &a, pa);
     load_encoder(&eb, &a, pb);
-    assert_memory_equal(ea.params.values, eb.params.values, (size_t)ea.params.n_values * 4);
-    assert_memory_equal(ea.params.buffers, eb.params.buffers, (size_t)ea.params.n_buffers * 4);
+    assert_memory_equal(ea.params->values, eb.params->values, (size_t)ea.params->n_values * 4);
+    assert_memory_equal(ea.params->buffers, eb.params->buffers, (size_t)ea.params->n_buffers * 4);
     sslc_ckpt_info ia, ib;
     assert_int_equal(sslc_ckpt_read_info(pa, &ia), SSLC_OK);
     assert_int_equal(sslc_ckpt_read_info(pb, &ib), SSLC_OK);
@@ -257,8 +257,8 @@ static void resume_is_exact(const char *method)
     assert_memory_equal(fa, fb, na);
     free(fa);
     free(fb);
-    sslc_resnet_destroy(&ea);
-    sslc_resnet_destroy(&eb);
+    sslc_encoder_destroy(&ea);
+    sslc_encoder_destroy(&eb);
     sslc_dataset_destroy(s.ds);
 }
 
@@ -380,13 +380,13 @@ static void multicrop_trains_records_and_resumes(const char *method)
     }
     sslc_ckpt_info_free(&info);
     sslc_pretrain_config c = small_config(method, straight);
-    c.encoder.width = 4;
-    c.encoder.in_channels = 3; // the CLI reads the PNGs as RGB
-    sslc_resnet ea, eb;
+    c.encoder.resnet.width = 4;
+    c.encoder.resnet.in_channels = 3; // the CLI reads the PNGs as RGB
+    sslc_encoder ea, eb;
     load_encoder(&ea, &c, pa);
     load_encoder(&eb, &c, pb);
-    assert_memory_equal(ea.params.values, eb.params.values, (size_t)ea.params.n_values * 4);
-    assert_memory_equal(ea.params.buffers, eb.params.buffers, (size_t)ea.params.n_buffers * 4);
+    assert_memory_equal(ea.params->values, eb.params->values, (size_t)ea.params->n_values * 4);
+    assert_memory_equal(ea.params->buffers, eb.params->buffers, (size_t)ea.params->n_buffers * 4);
     // A different run (no local crops) ends elsewhere: the comparison can fail.
     snprintf(cmd, sizeof cmd,
              "'%s' pretrain --method %s --data imagefolder:'%s/images' --out '%s/plain' "
@@ -395,12 +395,12 @@ static void multicrop_trains_records_and_resumes(const char *method)
              SSLC_EXE, method, s.dir, s.dir, log);
     assert_int_equal(system(cmd), 0);
     snprintf(pb, sizeof pb, "%s/plain/last.h5", s.dir);
-    sslc_resnet ep;
+    sslc_encoder ep;
     load_encoder(&ep, &c, pb);
-    assert_true(memcmp(ea.params.values, ep.params.values, (size_t)ea.params.n_values * 4) != 0);
-    sslc_resnet_destroy(&ea);
-    sslc_resnet_destroy(&eb);
-    sslc_resnet_destroy(&ep);
+    assert_true(memcmp(ea.params->values, ep.params->values, (size_t)ea.params->n_values * 4) != 0);
+    sslc_encoder_destroy(&ea);
+    sslc_encoder_destroy(&eb);
+    sslc_encoder_destroy(&ep);
     sslc_dataset_destroy(s.ds);
 }
 
@@ -485,13 +485,13 @@ static void mocov3_cli_trains_resumes_and_refuses(void **state)
     // The encoder and the predictor of both runs (every part's bytes: the
     // library-level resume test; the CLI's files differ in --out).
     sslc_pretrain_config c = small_config("mocov3", straight);
-    c.encoder.width = 4;
-    c.encoder.in_channels = 3; // the CLI reads the PNGs as RGB
-    sslc_resnet ea, eb;
+    c.encoder.resnet.width = 4;
+    c.encoder.resnet.in_channels = 3; // the CLI reads the PNGs as RGB
+    sslc_encoder ea, eb;
     load_encoder(&ea, &c, pa);
     load_encoder(&eb, &c, pb);
-    assert_memory_equal(ea.params.values, eb.params.values, (size_t)ea.params.n_values * 4);
-    assert_memory_equal(ea.params.buffers, eb.params.buffers, (size_t)ea.params.n_buffers * 4);
+    assert_memory_equal(ea.params->values, eb.params->values, (size_t)ea.params->n_values * 4);
+    assert_memory_equal(ea.params->buffers, eb.params->buffers, (size_t)ea.params->n_buffers * 4);
     sslc_mlp pred[2];
     const char *paths[2] = {pa, pb};
     for (int r = 0; r < 2; r++) {
@@ -507,7 +507,7 @@ static void mocov3_cli_trains_resumes_and_refuses(void **state)
     assert_memory_equal(pred[0].params.buffers, pred[1].params.buffers,
                         (size_t)pred[0].params.n_buffers * 4);
     sslc_mlp_destroy(&pred[0]), sslc_mlp_destroy(&pred[1]);
-    sslc_resnet_destroy(&ea), sslc_resnet_destroy(&eb);
+    sslc_encoder_destroy(&ea), sslc_encoder_destroy(&eb);
     snprintf(cmd, sizeof cmd,
              "'%s' info '%s' | grep -q 'predictor  *10 tensors' && "
              "'%s' info '%s' | grep -q 'predictor=linear-nobias:64,bn,relu,linear-nobias:64,bn-noaffine'",
