@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """What scripts/bench_*.py share: this CPU, PyTorch's best configuration on
-it, the header every report starts with, and the PyTorch ResNet they time.
+it, the header every report starts with, and the PyTorch ResNet and ViT
+they time.
 
 PyTorch's best configuration (../shared/BENCHMARKING.md), set up by
 `rival_env()` for the PyTorch process alone:
@@ -279,7 +280,7 @@ def print_header(sslc, threads, env, note=None):
     return probe
 
 
-# ---- the PyTorch ResNet the benchmarks time ----------------------------------------
+# ---- the PyTorch encoders the benchmarks time ---------------------------------------
 
 def torch_resnet(arch="resnet18", width=64, in_channels=3, cifar_stem=True):
     """torchvision's ResNet without its classifier (fc = Identity): base
@@ -303,6 +304,27 @@ def torch_resnet(arch="resnet18", width=64, in_channels=3, cifar_stem=True):
         net.layer3 = net._make_layer(block, 4 * width, stages[2], stride=2)
         net.layer4 = net._make_layer(block, 8 * width, stages[3], stride=2)
     net.fc = nn.Identity()
+    return net
+
+
+VIT_ARCHS = {  # hidden D, layers, heads, MLP dim M: sslc's --arch table (docs/vit.md)
+    "vit-tiny": (192, 12, 3, 768),
+    "vit-small": (384, 12, 6, 1536),
+    "vit-base": (768, 12, 12, 3072),
+}
+
+
+def torch_vit(arch="vit-tiny", image_size=32, patch=4):
+    """torchvision's VisionTransformer without its classifier (heads =
+    Identity): the model sslc's ViT encoder is (docs/vit.md); features are
+    the class token after the final layer norm, D wide."""
+    import torch.nn as nn
+    import torchvision
+    hidden, layers, heads, mlp_dim = VIT_ARCHS[arch]
+    net = torchvision.models.VisionTransformer(image_size=image_size, patch_size=patch,
+                                               num_layers=layers, num_heads=heads,
+                                               hidden_dim=hidden, mlp_dim=mlp_dim)
+    net.heads = nn.Identity()
     return net
 
 

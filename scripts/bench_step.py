@@ -55,6 +55,7 @@ import time
 import bench_common as bc
 
 MPI_BAR = 0.85
+VIT_BAR = 1.0  # issue 17: a ViT-Tiny step at least as fast as PyTorch's best
 
 
 def make_images(folder, n):
@@ -69,7 +70,70 @@ def make_images(folder, n):
         Image.fromarray(img.astype(np.uint8)).save(os.path.join(folder, f"{i:05d}.png"))
 
 
+# ---- the step both sides run --------------------------------------------------------
+
+def head_spec(kind, hidden, out, layers):
+    """sslc's head spec for a method (src/models/mlp.c sslc_mlp_head_spec):
+    (layers - 1) hidden blocks, then the output layer."""
+    block = "linear-nobias:{},bn,relu," if kind in ("simclr", "moco-v3") else "linear:{},relu,"
+    last = "linear-nobias:{},bn-noaffine" if kind == "moco-v3" else "linear:{}"
+    return block.format(hidden) * (layers - 1) + last.format(out)
+
+
+def step_setup(args, method):
+    """What one (arch, method) step is, for both sides: the feature width,
+    the projection head and MoCo v3 predictor as sslc specs, the optimizer,
+    and the sslc options that say the same."""
+    vit = args.arch != "resnet18"
+    feat = bc.VIT_ARCHS[args.arch][0] if vit else 8 * args.width
+    s = {"feat": feat, "predictor": None, "proj_dim": 128, "optimizer": "sgd", "lr": 0.06,
+         "wd": 5e-4, "tau": {"simclr": 0.5, "moco": 0.2, "mocov3": 0.2}[method]}
+    encoder = (["--arch", args.arch, "--patch", "4", "--pos-embed", "learned"] if vit else
+               ["--width", str(args.width)])
+    if method == "mocov3":
+        # sslc's v3 defaults for this feature width, spelled out: projector
+        # of 3 layers, hidden 2 x feat, output min(hidden, 256); predictor
+        # of the same hidden width (cmd_pretrain.c). AdamW, the paper's ViT
+        # optimizer (PyTorch has no LARS, sslc's v3 default).
+        hidden = 2 * feat
+        out = min(hidden, 256)
+        s.update(head=head_spec("moco-v3", hidden, out, 3), predictor=head_spec("moco-v3", hidden, out, 2),
+                 proj_dim=out, optimizer="adamw", lr=1e-3, wd=0.05)
+        s["sslc"] = encoder + ["--moco-version", "3", "--proj-hidden", str(hidden),
+                               "--proj-dim", str(out), "--proj-layers", "3", "--pred-hidden",
+                               str(hidden), "--tau", "0.2", "--moco-m", "0.99",
+                               "--shuffle-groups", "2"]
+        return s
+    if vit:  # sslc's own SimCLR / MoCo v2 head for a ViT: hidden = feature width; AdamW
+        s.update(head=head_spec("simclr" if method == "simclr" else "moco-v2", feat, 128, 2),
+                 optimizer="adamw", lr=1e-3, wd=0.05)
+    else:  # the ResNet bench's heads, as before
+        s["head"] = ("linear:512,relu,linear:128" if method == "moco" else
+                     "linear-nobias:2048,bn,relu,linear:128")
+    s["sslc"] = encoder + ["--head", s["head"], "--queue", str(args.queue), "--moco-m", "0.99",
+                           "--shuffle-groups", "8"]
+    return s
+
+
 # ---- PyTorch: runs in a child with the rival's environment -------------------------
+
+def torch_mlp(spec, width):
+    """nn.Sequential for an sslc head spec (linear[-nobias]:N, bn, bn-noaffine, relu)."""
+    import torch.nn as nn
+    layers = []
+    for item in spec.split(","):
+        name, _, n = item.partition(":")
+        if name in ("linear", "linear-nobias"):
+            layers.append(nn.Linear(width, int(n), bias=name == "linear"))
+            width = int(n)
+        elif name in ("bn", "bn-noaffine"):
+            layers.append(nn.BatchNorm1d(width, affine=name == "bn"))
+        elif name == "relu":
+            layers.append(nn.ReLU())
+        else:
+            sys.exit(f"torch_mlp: unknown layer '{item}' in '{spec}'")
+    return nn.Sequential(*layers)
+
 
 def torch_worker(args):
     """Times the step on one fixed batch; prints JSON (median step seconds, peak RSS)."""
@@ -79,44 +143,66 @@ def torch_worker(args):
     import torch.nn as nn
     import torch.nn.functional as F
     torch.set_num_threads(args.threads)
-    B, feat = args.batch, 8 * args.width
-    moco = args.method == "moco"
-    head = (nn.Sequential(nn.Linear(feat, 512), nn.ReLU(), nn.Linear(512, 128)) if moco else
-            nn.Sequential(nn.Linear(feat, 2048, bias=False), nn.BatchNorm1d(2048), nn.ReLU(),
-                          nn.Linear(2048, 128)))
-    model = nn.Sequential(bc.torch_resnet(width=args.width), head).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.06, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(2 * B, 3, 32, 32).contiguous(memory_format=torch.channels_last)
-    if moco:
+    B, s, method = args.batch, step_setup(args, args.method), args.method
+    vit = args.arch != "resnet18"
+    encoder = bc.torch_vit(args.arch, 32, 4) if vit else bc.torch_resnet(width=args.width)
+    model = nn.Sequential(encoder, torch_mlp(s["head"], s["feat"]))
+    x = torch.randn(2 * B, 3, 32, 32)
+    if not vit:  # channels_last helps convolutions; a ViT's one patch convolution not
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    params = list(model.parameters())
+    if s["predictor"]:
+        predictor = torch_mlp(s["predictor"], s["proj_dim"])
+        params += list(predictor.parameters())
+    if s["optimizer"] == "sgd":
+        opt = torch.optim.SGD(params, lr=s["lr"], momentum=0.9, weight_decay=s["wd"])
+    else:  # sslc's AdamW decays every tensor (no exclusions), as one group here
+        opt = torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["wd"])
+    if method != "simclr":
         k_model = copy.deepcopy(model)
         for p in k_model.parameters():
             p.requires_grad = False
+    if method == "moco":
         queue = F.normalize(torch.randn(args.queue, 128), dim=1)
         ptr = 0
+    tau = s["tau"]
     times = []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        if moco:
-            with torch.no_grad():  # momentum update, then keys with shuffle-BN in 8 groups
+        if method != "simclr":
+            with torch.no_grad():
                 for pk, pq in zip(k_model.parameters(), model.parameters()):
                     pk.mul_(0.99).add_(pq.detach(), alpha=0.01)
+        if method == "moco":
+            with torch.no_grad():  # keys with shuffle-BN in 8 groups
                 idx = torch.randperm(B)
                 xk = x[B:][idx]
                 k = torch.cat([k_model(g) for g in xk.chunk(8)])
                 k = F.normalize(k[torch.argsort(idx)], dim=1)
             q = F.normalize(model(x[:B]), dim=1)
-            logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.t()], dim=1) / 0.2
+            logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.t()], dim=1) / tau
             loss = F.cross_entropy(logits, torch.zeros(B, dtype=torch.long))
+        elif method == "mocov3":
+            # As sslc: both views through the query side as one batch of 2B;
+            # the keys one view at a time (BN statistics per view), no grad.
+            p = F.normalize(predictor(model(x)), dim=1)
+            with torch.no_grad():
+                k1 = F.normalize(k_model(x[:B]), dim=1)
+                k2 = F.normalize(k_model(x[B:]), dim=1)
+            labels = torch.arange(B)
+            loss = 2 * tau * (F.cross_entropy(p[:B] @ k2.t() / tau, labels) +
+                              F.cross_entropy(p[B:] @ k1.t() / tau, labels))
         else:
             z = F.normalize(model(x), dim=1)
-            sim = z @ z.t() / 0.5
+            sim = z @ z.t() / tau
             sim.fill_diagonal_(float("-inf"))
             target = torch.cat([torch.arange(B, 2 * B), torch.arange(0, B)])
             loss = F.cross_entropy(sim, target)
         loss.backward()
         opt.step()
-        if moco:
+        if method == "moco":
             with torch.no_grad():
                 queue[ptr:ptr + B] = k
                 ptr = (ptr + B) % args.queue
@@ -128,8 +214,9 @@ def torch_worker(args):
 
 def torch_run(args, method, env):
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--method", method,
-           "--batch", str(args.batch), "--width", str(args.width), "--queue", str(args.queue),
-           "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+           "--arch", args.arch, "--batch", str(args.batch), "--width", str(args.width),
+           "--queue", str(args.queue), "--steps", str(args.steps), "--warmup", str(args.warmup),
+           "--threads", str(args.threads)]
     return bc.run_json(cmd, env=env)
 
 
@@ -160,14 +247,13 @@ def sslc_run(args, method, folder, fixed, ranks=1, threads=None):
     global pairs/s and peak RSS (rank 0's under mpirun)."""
     threads = threads or args.threads
     out = tempfile.mkdtemp(prefix="sslc-bench-")
-    moco = method == "moco"
-    head = "linear:512,relu,linear:128" if moco else "linear-nobias:2048,bn,relu,linear:128"
-    cmd = [args.sslc, "pretrain", "--method", method, "--data", f"folder:{folder}",
-           "--size", "32", "--width", str(args.width), "--batch", str(args.batch), "--head", head,
-           "--optimizer", "sgd", "--lr", "0.06", "--lr-scaling", "none", "--weight-decay", "5e-4",
-           "--max-steps", str(args.warmup + args.steps), "--epochs", "100", "--log-every", "1",
-           "--knn-bank", "none", "--threads", str(threads), "--out", out,
-           "--queue", str(args.queue), "--moco-m", "0.99", "--shuffle-groups", "8"]
+    s = step_setup(args, method)
+    cmd = [args.sslc, "pretrain", "--method", "moco" if method == "mocov3" else method,
+           "--data", f"folder:{folder}", "--size", "32", "--batch", str(args.batch),
+           "--optimizer", s["optimizer"], "--lr", str(s["lr"]), "--lr-scaling", "none",
+           "--weight-decay", str(s["wd"]), "--max-steps", str(args.warmup + args.steps),
+           "--epochs", "100", "--log-every", "1", "--knn-bank", "none", "--threads", str(threads),
+           "--out", out] + s["sslc"]
     if fixed:
         cmd.append("--fixed-batch")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
@@ -194,7 +280,9 @@ def sslc_run(args, method, folder, fixed, ranks=1, threads=None):
 # ---- the two reports --------------------------------------------------------------
 
 def describe(args):
-    return (f"ResNet-18 CIFAR stem width {args.width}, 3x32x32, {args.batch} pairs, "
+    enc = (f"{args.arch}, patch 4, learned position embedding" if args.arch != "resnet18" else
+           f"ResNet-18 CIFAR stem width {args.width}")
+    return (f"{enc}, 3x32x32, {args.batch} pairs, "
             f"medians of {args.steps} steps after {args.warmup} warm-up, {args.rounds} rounds")
 
 
@@ -219,6 +307,10 @@ def bench_vs_torch(args, method, folder, env):
         print(f"{name:38}{args.batch / statistics.median(s):9.1f}  "
               f"{bc.spread(ratios) if key != 'torch' else '':<30}"
               f"{max(x['peak_rss_mib'] for x in rows[key]):12.0f}")
+    if args.arch != "resnet18":
+        ratio = statistics.median(t / x["step_s"] for t, x in zip(torch_s, rows["exc"]))
+        print(f"bar (issue 17): sslc / PyTorch {VIT_BAR} on the same fixed batch: "
+              f"{ratio:.2f}, {'met' if ratio >= VIT_BAR else 'MISSED'}")
     print(flush=True)
 
 
@@ -254,7 +346,10 @@ def bench_mpi(args, methods, folder):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--method", choices=["simclr", "moco", "both"], default="both")
+    p.add_argument("--arch", choices=["resnet18"] + list(bc.VIT_ARCHS), default="resnet18",
+                   help="encoder (vit-*: patch 4, learned position embedding)")
+    p.add_argument("--method", choices=["simclr", "moco", "mocov3", "both"], default="both",
+                   help="moco: MoCo v2; both: simclr and moco (ResNet), simclr and mocov3 (ViT)")
     p.add_argument("--mpi", action="store_true",
                    help="sslc on THREADS ranks x 1 thread against 1 rank x THREADS threads")
     p.add_argument("--batch", type=int, default=256, help="pairs per step (global)")
@@ -269,7 +364,10 @@ def main():
     args = p.parse_args()
     if args.torch_worker:
         return torch_worker(args)
-    methods = ["simclr", "moco"] if args.method == "both" else [args.method]
+    if args.method != "both":
+        methods = [args.method]
+    else:
+        methods = ["simclr", "moco" if args.arch == "resnet18" else "mocov3"]
     env = bc.rival_env(args.threads)
     bc.print_header(args.sslc, args.threads, env,
                     note="(--mpi: sslc against itself; PyTorch is not timed)" if args.mpi else None)
