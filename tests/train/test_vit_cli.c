@@ -275,7 +275,7 @@ static void lora_and_prompts_on_the_vit(void **state)
     snprintf(cmd, sizeof cmd,
              "'%s' supervised --arch resnet18 --width 4 --train imagefolder:'%s/images' --test "
              "imagefolder:'%s/images' --batch 8 --max-steps 1 --out '%s/rn' > '%s/log.txt' 2>&1 "
-             "&& '%s' finetune --ckpt '%s/rn' --train imagefolder:'%s/images' --test "
+             "&& '%s' finetune --ckpt '%s/rn/model.h5' --train imagefolder:'%s/images' --test "
              "imagefolder:'%s/images' --mode prompt > '%s/log.txt' 2>&1; test $? -ne 0 && "
              "grep -q 'this encoder is a ResNet' '%s/log.txt' || { cat '%s/log.txt'; exit 1; }",
              SSLC_EXE, dir, dir, dir, dir, SSLC_EXE, dir, dir, dir, dir, dir, dir);
