@@ -23,6 +23,14 @@ static sslc_status export_merged(const char *out, const char *src, const char *a
     if ((st = sslc_ckpt_read_info(src, &ci)) || (st = sslc_encoder_load(&enc, &info, src, 0)) ||
         (st = sslc_adapter_apply(&enc, adapter)))
         goto done;
+    if (sslc_encoder_prompts(&enc)) {
+        st = sslc_error(SSLC_ERR_INVALID,
+                        "export --merge: %s holds visual prompts, extra input tokens rather than "
+                        "a change of weights: they cannot be folded into a plain encoder (use it "
+                        "with --adapter on %s)",
+                        adapter, src);
+        goto done;
+    }
     st = sslc_encoder_save(out, &enc, NULL, info.method, ci.config, info.image_size, ci.seed,
                            info.step, info.epoch);
 done:

@@ -22,10 +22,11 @@
 typedef struct options {
     const char *pos_embed;
     int64_t patch;
-    const char *ckpt, *arch, *mode, *head_init, *out, *results, *name, *lr_scaling, *lora_targets;
+    const char *ckpt, *arch, *mode, *head_init, *out, *results, *name, *lr_scaling, *lora_targets,
+        *prompt_depth;
     sslc_cli_labels labels;
     int64_t width, seed, batch, epochs, max_steps, threads, log_every, eval_batch, head_layer;
-    int64_t lora_rank;
+    int64_t lora_rank, prompts;
     double minutes, lr, weight_decay, momentum, warmup_epochs, lora_alpha;
     bool cifar_stem, nesterov;
     sslc_recipe_overrides aug;
@@ -56,10 +57,12 @@ static size_t make_args(sslc_arg *a, options *o, bool supervised)
     };
     const sslc_arg finetune[] = {
         {"ckpt", SSLC_ARG_STRING, &o->ckpt, "pretrained encoder: checkpoint file or run folder", NULL, 0, 0},
-        {"mode", SSLC_ARG_CHOICE, &o->mode, "what trains besides the classifier: everything, nothing (linear probe, encoder in eval mode), batch-norm affine, biases (BitFit), LoRA adapters", "full|linear|bn-head|bias|lora", 0, 0},
+        {"mode", SSLC_ARG_CHOICE, &o->mode, "what trains besides the classifier: everything, nothing (linear probe, encoder in eval mode), batch-norm affine, biases (BitFit), LoRA adapters, visual prompts (ViT)", "full|linear|bn-head|bias|lora|prompt", 0, 0},
         {"lora-rank", SSLC_ARG_INT, &o->lora_rank, "LoRA rank r (--mode lora; auto: 4)", NULL, 1, 4096},
         {"lora-alpha", SSLC_ARG_FLOAT, &o->lora_alpha, "LoRA alpha: the update is (alpha / r) B A (--mode lora; auto: r, a scale of 1)", NULL, 1e-9, 1e9},
-        {"lora-targets", SSLC_ARG_STRING, &o->lora_targets, "LoRA on these convolutions: all, 3x3, 1x1, or layer-name prefixes, comma-separated (layer3,layer4) (--mode lora; auto: all)", NULL, 0, 0},
+        {"lora-targets", SSLC_ARG_STRING, &o->lora_targets, "LoRA on these layers, comma-separated: all (ResNet: every convolution; ViT: attention and MLP of every block), 3x3, 1x1 (ResNet), attn, mlp (ViT), or layer-name prefixes (layer3,layer4; encoder.layers.encoder_layer_11) (--mode lora; auto: all)", NULL, 0, 0},
+        {"prompts", SSLC_ARG_INT, &o->prompts, "visual prompt tokens after the class token (--mode prompt, ViT; auto: 10)", NULL, 1, 4096},
+        {"prompt-depth", SSLC_ARG_CHOICE, &o->prompt_depth, "prompts at the input only (shallow) or a set per block (deep, VPT-deep) (--mode prompt)", "shallow|deep", 0, 0},
         {"head-init", SSLC_ARG_CHOICE, &o->head_init, "classifier initialisation (zero: SimCLR's fine-tuning)", "zero|default", 0, 0},
         {"from-head-layer", SSLC_ARG_INT, &o->head_layer, "keep the first K projection-head layers under the classifier (SimCLRv2; 0: the encoder's features)", NULL, 0, 8},
     };
@@ -135,7 +138,9 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         "--mode linear trains only the classifier on the frozen encoder (eval mode);\n"
         "bn-head also the batch-norm weights and biases; bias only the biases (BitFit:\n"
         "ResNet convolutions have none, so the batch-norm biases); lora low-rank\n"
-        "adapters (alpha / r) B A on the chosen convolutions, B starting at zero. These\n"
+        "adapters (alpha / r) B A on the chosen convolutions (ViT: attention and MLP\n"
+        "weights), B starting at zero; prompt (ViT only) N learned tokens after the\n"
+        "class token, at the input or in every block (VPT), the encoder frozen. These\n"
         "modes write --out DIR/adapter.h5 beside model.h5: the changed tensors only, to\n"
         "use with --adapter on the base checkpoint (docs/evaluation.md).\n"
         "--from-head-layer K (SimCLRv2) fine-tunes from the middle of the projection head:\n"
@@ -151,6 +156,7 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
                  .labels = SSLC_CLI_LABELS_DEFAULT, .width = 32, .seed = 0, .batch = 128,
                  .epochs = SSLC_ARG_AUTO, .max_steps = 0, .log_every = 20, .eval_batch = 512, .head_layer = 0,
                  .lora_rank = SSLC_ARG_AUTO, .lora_alpha = NAN, .lora_targets = "auto",
+                 .prompts = SSLC_ARG_AUTO, .prompt_depth = "shallow",
                  .minutes = 0, .lr = NAN, .weight_decay = NAN, .momentum = 0.9,
                  .warmup_epochs = NAN, .cifar_stem = true, .nesterov = true};
     sslc_recipe_overrides_init(&o.aug);
@@ -167,6 +173,10 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     if (!supervised && lora_given && strcmp(o.mode, "lora"))
         return sslc_cli_fail(cmd, sslc_error(SSLC_ERR_INVALID, "--lora-rank, --lora-alpha and "
                                                                "--lora-targets need --mode lora"));
+    const bool prompt_given = o.prompts != SSLC_ARG_AUTO || strcmp(o.prompt_depth, "shallow");
+    if (!supervised && prompt_given && strcmp(o.mode, "prompt"))
+        return sslc_cli_fail(cmd, sslc_error(SSLC_ERR_INVALID, "--prompts and --prompt-depth need "
+                                                               "--mode prompt"));
     sslc_set_threads((int)o.threads);
     sslc_dataset *train = NULL, *test = NULL;
     sslc_encoder enc = {0};
@@ -189,12 +199,11 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
     sslc_peft_mode mode = SSLC_PEFT_FULL;
     if (!supervised && (st = sslc_peft_mode_parse(&mode, o.mode)))
         goto done;
-    // bn-head trains the batch norms, LoRA adapts the convolutions: a ViT
-    // has neither (its LoRA on the attention and MLP is issue 17's next step).
-    if (enc.kind == SSLC_ENCODER_VIT && (mode == SSLC_PEFT_BN_HEAD || mode == SSLC_PEFT_LORA)) {
-        st = sslc_error(SSLC_ERR_INVALID, "--mode %s works on a ResNet's %s; this encoder is a "
-                                          "ViT (%s): use --mode full, linear or bias",
-                        o.mode, mode == SSLC_PEFT_LORA ? "convolutions" : "batch norms",
+    // bn-head trains the batch norms: a ViT has none.
+    if (enc.kind == SSLC_ENCODER_VIT && mode == SSLC_PEFT_BN_HEAD) {
+        st = sslc_error(SSLC_ERR_INVALID, "--mode bn-head works on a ResNet's batch norms; this "
+                                          "encoder is a ViT (%s): use --mode full, linear, bias, "
+                                          "lora or prompt",
                         sslc_encoder_arch(&enc));
         goto done;
     }
@@ -210,6 +219,12 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
         if ((st = sslc_lora_create(&lora, enc.params, o.lora_rank, o.lora_alpha, o.lora_targets)))
             goto done;
         sslc_lora_init(&lora, (uint64_t)o.seed + 2);
+    }
+    if (mode == SSLC_PEFT_PROMPT) { // refused for a ResNet, with the reason
+        if ((st = sslc_encoder_add_prompts(&enc, o.prompts == SSLC_ARG_AUTO ? 10 : o.prompts,
+                                           !strcmp(o.prompt_depth, "deep"))))
+            goto done;
+        sslc_vit_init_prompts(&enc.net.vit, (uint64_t)o.seed + 3);
     }
     const int channels = sslc_dataset_channels(train);
     const int64_t classes = sslc_dataset_num_classes(train);
@@ -267,11 +282,13 @@ int sslc_cli_train_classifier(int argc, char **argv, bool supervised)
               cmd, (long long)res.steps, (long long)res.epochs, res.seconds, res.images_per_s,
               res.first_loss, res.last_loss, 100.0 * res.last_train_top1);
     const double rss = sslc_peak_rss_mib();
+    const sslc_params *prompts = sslc_encoder_prompts(&enc);
     sslc_info("%s: mode %s, %lld trainable parameters (encoder %lld, adapters %lld, head %lld), "
               "peak RSS %.0f MiB",
               cmd, sslc_peft_mode_name(mode), (long long)res.trainable,
               (long long)sslc_peft_trainable(mode, enc.params),
-              (long long)sslc_peft_trainable(SSLC_PEFT_FULL, &lora.params),
+              (long long)(sslc_peft_trainable(SSLC_PEFT_FULL, &lora.params) +
+                          (prompts ? prompts->n_values : 0)),
               (long long)sslc_peft_trainable(SSLC_PEFT_FULL, &head.params), rss);
     int64_t count, test_skipped;
     if ((st = sslc_classifier_scores(&scores, &labels, &count, &test_skipped, &enc, &head, test,

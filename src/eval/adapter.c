@@ -70,6 +70,15 @@ sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const ssl
         model[n++] = (sslc_ckpt_attr){"lora_targets", SSLC_CKPT_ATTR_STRING, 0, 0,
                                       a->lora->targets};
     }
+    sslc_params *prompts = sslc_encoder_prompts((sslc_encoder *)enc);
+    if ((a->mode == SSLC_PEFT_PROMPT) != (prompts != NULL))
+        return sslc_error(SSLC_ERR_INVALID, "adapter %s: visual prompts go with mode prompt", path);
+    if (prompts) {
+        model[n++] = (sslc_ckpt_attr){"prompt_count", SSLC_CKPT_ATTR_INT, enc->net.vit.prompts, 0,
+                                      NULL};
+        model[n++] = (sslc_ckpt_attr){"prompt_depth", SSLC_CKPT_ATTR_STRING, 0, 0,
+                                      enc->net.vit.deep_prompts ? "deep" : "shallow"};
+    }
     sslc_status st;
     if (head) {
         if ((st = sslc_mlp_spec(spec, sizeof spec, head, head->n_layers)))
@@ -80,12 +89,14 @@ sslc_status sslc_adapter_save(const char *path, const sslc_adapter *a, const ssl
     sslc_params changed;
     if ((st = changed_table(&changed, a->mode, enc->params, true)))
         return st;
-    sslc_ckpt_part parts[3];
+    sslc_ckpt_part parts[4];
     size_t n_parts = 0;
     if (changed.count)
         parts[n_parts++] = (sslc_ckpt_part){"encoder_changed", &changed};
     if (a->lora)
         parts[n_parts++] = (sslc_ckpt_part){"lora", (sslc_params *)&a->lora->params};
+    if (prompts)
+        parts[n_parts++] = (sslc_ckpt_part){"prompts", prompts};
     if (head)
         parts[n_parts++] = (sslc_ckpt_part){"classifier", (sslc_params *)&head->params};
     sslc_ckpt c = {.method = "adapter", .config = config ? config : "", .epoch = epoch,
@@ -129,6 +140,7 @@ sslc_status sslc_adapter_apply(sslc_encoder *enc, const char *path)
     sslc_params changed = {0};
     sslc_lora lora = {0};
     sslc_peft_mode mode;
+    bool added_prompts = false;
     sslc_status st = read_header(path, enc, &ci, &mode);
     if (st)
         goto done;
@@ -148,6 +160,27 @@ sslc_status sslc_adapter_apply(sslc_encoder *enc, const char *path)
             goto done;
         }
     }
+    if (mode == SSLC_PEFT_PROMPT) {
+        const sslc_ckpt_attr *pc = sslc_ckpt_info_attr(&ci, "prompt_count");
+        const sslc_ckpt_attr *pd = sslc_ckpt_info_attr(&ci, "prompt_depth");
+        if (!pc || pc->type != SSLC_CKPT_ATTR_INT || !pd || pd->type != SSLC_CKPT_ATTR_STRING ||
+            (strcmp(pd->s, "deep") && strcmp(pd->s, "shallow"))) {
+            st = sslc_error(SSLC_ERR_FORMAT, "adapter %s: a prompt adapter without prompt_count "
+                                             "and prompt_depth (shallow or deep)",
+                            path);
+            goto done;
+        }
+        if (sslc_encoder_prompts(enc)) {
+            st = sslc_error(SSLC_ERR_INVALID, "adapter %s: this encoder has prompts already", path);
+            goto done;
+        }
+        // Added here, and taken away again below if anything fails.
+        if ((st = sslc_encoder_add_prompts(enc, pc->i, !strcmp(pd->s, "deep")))) {
+            st = sslc_error_prefix(st, "adapter %s", path);
+            goto done;
+        }
+        added_prompts = true;
+    }
     if ((st = changed_table(&changed, mode, enc->params, false)))
         goto done;
     // The architecture (the first four of the encoder attributes: arch,
@@ -155,8 +188,10 @@ sslc_status sslc_adapter_apply(sslc_encoder *enc, const char *path)
     // matched, so a mismatch here means a damaged file.
     sslc_ckpt_attr model[SSLC_ENCODER_ATTRS];
     sslc_encoder_attrs(model, enc, 0);
-    sslc_ckpt_part parts[2];
+    sslc_ckpt_part parts[3];
     size_t n_parts = 0;
+    if (mode == SSLC_PEFT_PROMPT)
+        parts[n_parts++] = (sslc_ckpt_part){"prompts", sslc_encoder_prompts(enc)};
     if (changed.count)
         parts[n_parts++] = (sslc_ckpt_part){"encoder_changed", &changed};
     if (mode == SSLC_PEFT_LORA)
@@ -175,6 +210,8 @@ sslc_status sslc_adapter_apply(sslc_encoder *enc, const char *path)
     if (mode == SSLC_PEFT_LORA)
         sslc_lora_merge(&lora, enc->params);
 done:
+    if (st && added_prompts)
+        sslc_vit_drop_prompts(&enc->net.vit);
     sslc_params_free(&changed);
     sslc_lora_destroy(&lora);
     sslc_ckpt_info_free(&ci);

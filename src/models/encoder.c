@@ -122,6 +122,21 @@ static sslc_status run_create(sslc_encoder_run **out, const sslc_encoder *enc, i
     return SSLC_OK;
 }
 
+sslc_status sslc_encoder_add_prompts(sslc_encoder *enc, int64_t prompts, bool deep)
+{
+    if (enc->kind != SSLC_ENCODER_VIT)
+        return sslc_error(SSLC_ERR_INVALID,
+                          "visual prompts are tokens of a Transformer's sequence; this encoder "
+                          "is a ResNet (%s), which has no tokens: use a ViT (--arch vit-tiny)",
+                          sslc_encoder_arch(enc));
+    return sslc_vit_add_prompts(&enc->net.vit, prompts, deep);
+}
+
+sslc_params *sslc_encoder_prompts(sslc_encoder *enc)
+{
+    return enc->kind == SSLC_ENCODER_VIT && enc->net.vit.prompts ? &enc->net.vit.prompt : NULL;
+}
+
 sslc_status sslc_encoder_run_create(sslc_encoder_run **run, const sslc_encoder *enc, int64_t N,
                                     int64_t H, int64_t W)
 {

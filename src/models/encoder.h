@@ -53,6 +53,12 @@ const char *sslc_encoder_arch(const sslc_encoder *enc);
 // The encoder's config (kind and the active family's fields).
 sslc_encoder_config sslc_encoder_config_of(const sslc_encoder *enc);
 
+// Visual prompts (sslc_vit_add_prompts) on a ViT; a ResNet is refused with
+// the reason. Runs created afterwards carry them.
+sslc_status sslc_encoder_add_prompts(sslc_encoder *enc, int64_t prompts, bool deep);
+// The prompts' own table ("prompt_embeddings"), or NULL when there are none.
+sslc_params *sslc_encoder_prompts(sslc_encoder *enc);
+
 // Activations and scratch for batches of N images of H x W. A ViT takes
 // only its own image size (H = W = config.vit.image_size).
 typedef struct sslc_encoder_run sslc_encoder_run;

@@ -9,20 +9,44 @@
 #include "src/core/gemm.h"
 #include "src/core/rng.h"
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
 // A weight LoRA can adapt: a convolution (K, C, R, S) or a linear (K, D)
-// weight, named "<layer>.weight".
+// weight, named "<layer>.weight", or the ViT attention's packed (3D, D)
+// "<attention>.in_proj_weight" (torchvision's name; its layer is
+// "<attention>.in_proj"). Both suffixes are 7 characters long.
 static bool adaptable(const sslc_tensor *t)
 {
-    size_t n = strlen(t->name);
-    return t->kind == SSLC_TENSOR_PARAM && (t->ndim == 4 || t->ndim == 2) && n > 7 &&
-           !strcmp(t->name + n - 7, ".weight");
+    return t->kind == SSLC_TENSOR_PARAM && (t->ndim == 4 || t->ndim == 2) &&
+           strlen(t->name) > 7 && (ends_with(t->name, ".weight") ||
+                                   (t->ndim == 2 && ends_with(t->name, ".in_proj_weight")));
+}
+
+// Whether name has ".part." inside it ("encoder.layers.encoder_layer_0.mlp.0.weight").
+static bool has_part(const char *name, const char *part)
+{
+    char dotted[32];
+    snprintf(dotted, sizeof dotted, ".%s.", part);
+    return strstr(name, dotted) != NULL;
 }
 
 // Whether one target token (len bytes of tok) selects weight t.
 static bool token_matches(const char *tok, size_t len, const sslc_tensor *t)
 {
+    // The ViT's patch projection is its stem, not a block: "all" means the
+    // blocks' layers, as LoRA on ViTs adapts the Transformer (name conv_proj
+    // to adapt it too). A ResNet has no conv_proj: all is every convolution.
     if (len == 3 && !strncmp(tok, "all", 3))
-        return true;
+        return strcmp(t->name, "conv_proj.weight") != 0;
+    // The ViT blocks' attention projections (in_proj, out_proj) and MLP.
+    if (len == 4 && !strncmp(tok, "attn", 4))
+        return has_part(t->name, "self_attention");
+    if (len == 3 && !strncmp(tok, "mlp", 3))
+        return has_part(t->name, "mlp");
     int k1, k2, used = 0;
     char spec[32];
     if (len < sizeof spec) {
@@ -53,7 +77,8 @@ static sslc_status select_sites(bool *selected, const sslc_params *enc, const ch
         if (!hits)
             return sslc_error(SSLC_ERR_INVALID,
                               "lora: target '%.*s' matches no convolution or linear weight "
-                              "(give all, 3x3, 1x1, or layer-name prefixes such as layer4)",
+                              "(give all, 3x3, 1x1, attn, mlp, or layer-name prefixes such as "
+                              "layer4 or encoder.layers.encoder_layer_11)",
                               (int)len, tok);
         if (!tok[len])
             return SSLC_OK;

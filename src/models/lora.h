@@ -3,7 +3,8 @@
 //
 //     W' = W + (alpha / r) B A,    A: (r, D), B: (K, r)
 //
-// For a convolution W: (K, C, R, S), D = C R S: A is a convolution with r
+// A linear weight W: (K, D) (the ViT's attention projections and MLP) is
+// the matrix itself: A (r, D), B (K, r). For a convolution W: (K, C, R, S), D = C R S: A is a convolution with r
 // outputs and W's kernel, stride and padding, B a 1x1 convolution, so
 // conv(x, W') = conv(x, W) + (alpha / r) conv1x1(conv(x, A), B). The
 // adapters are stored with those shapes, A (r, C, R, S) and B (K, r, 1, 1),
@@ -51,9 +52,14 @@ typedef struct sslc_lora {
 } sslc_lora;
 
 // Adapters on the weights of enc (a model's table) that targets selects:
-// comma-separated tokens, each "all" (every convolution and linear weight),
-// "KxK" (the convolutions of that kernel, e.g. 3x3, 1x1), or a layer-name
-// prefix ("layer4", "layer3.1.conv2"; it matches at a '.' boundary).
+// comma-separated tokens, each "all" (every convolution and linear weight;
+// on a ViT those of the blocks, not the patch projection conv_proj), "KxK"
+// (the convolutions of that kernel, e.g. 3x3, 1x1), "attn" (a ViT's
+// self_attention.in_proj_weight (3D, D) and out_proj.weight (D, D)), "mlp"
+// (a ViT's mlp.0.weight (M, D) and mlp.3.weight (D, M)), or a layer-name
+// prefix ("layer4", "layer3.1.conv2", "encoder.layers.encoder_layer_11";
+// it matches at a '.' boundary). The adapters of in_proj_weight are named
+// "<attention>.in_proj.lora_A" / ".lora_B".
 // A token that matches nothing is refused with the reason. rank >= 1,
 // alpha > 0. A and B are zero until sslc_lora_init; base holds enc's
 // targeted weights as they are now.

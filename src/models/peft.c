@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-static const char *const NAMES[] = {"full", "linear", "bn-head", "bias", "lora"};
+static const char *const NAMES[] = {"full", "linear", "bn-head", "bias", "lora", "prompt"};
 
 sslc_status sslc_peft_mode_parse(sslc_peft_mode *mode, const char *name)
 {
@@ -12,7 +12,7 @@ sslc_status sslc_peft_mode_parse(sslc_peft_mode *mode, const char *name)
             return SSLC_OK;
         }
     return sslc_error(SSLC_ERR_INVALID,
-                      "unknown fine-tuning mode '%s' (full, linear, bn-head, bias or lora)", name);
+                      "unknown fine-tuning mode '%s' (full, linear, bn-head, bias, lora or prompt)", name);
 }
 
 const char *sslc_peft_mode_name(sslc_peft_mode mode)
@@ -36,7 +36,8 @@ bool sslc_peft_trains(sslc_peft_mode mode, const sslc_tensor *t)
     // ".bias", and the ViT attention's in_proj_bias (torchvision's name)
     case SSLC_PEFT_BIAS: return ends_with(t->name, ".bias") || ends_with(t->name, "_bias");
     case SSLC_PEFT_LINEAR:
-    case SSLC_PEFT_LORA: return false;
+    case SSLC_PEFT_LORA:
+    case SSLC_PEFT_PROMPT: return false;
     }
     return false;
 }

@@ -9,6 +9,7 @@
 //            (the tensors excluded from weight decay)
 //   bias     every tensor named "*.bias" (BitFit)     training mode      those + BN statistics
 //   lora     low-rank adapters only (src/models/lora.h) training mode    adapters + BN statistics
+//   prompt   visual prompts only (ViT; vit.h, VPT)     training mode      prompts
 //
 // ResNet convolutions have no bias, so BitFit on a ResNet trains the
 // batch-norm biases (beta) and leaves their weights (gamma) frozen.
@@ -28,9 +29,10 @@ typedef enum sslc_peft_mode {
     SSLC_PEFT_BN_HEAD,
     SSLC_PEFT_BIAS,
     SSLC_PEFT_LORA,
+    SSLC_PEFT_PROMPT,
 } sslc_peft_mode;
 
-// "full", "linear", "bn-head", "bias", "lora".
+// "full", "linear", "bn-head", "bias", "lora", "prompt".
 sslc_status sslc_peft_mode_parse(sslc_peft_mode *mode, const char *name);
 const char *sslc_peft_mode_name(sslc_peft_mode mode);
 

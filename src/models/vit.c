@@ -184,8 +184,36 @@ void sslc_vit_destroy(sslc_vit *net)
     if (!net)
         return;
     sslc_params_free(&net->params);
+    sslc_params_free(&net->prompt);
     free(net->blocks);
     memset(net, 0, sizeof *net);
+}
+
+sslc_status sslc_vit_add_prompts(sslc_vit *net, int64_t prompts, bool deep)
+{
+    if (prompts < 1 || prompts > 4096 || net->prompts)
+        return sslc_error(SSLC_ERR_INVALID, "vit: %lld prompts (1 to 4096, added once)",
+                          (long long)prompts);
+    const int64_t shape[3] = {deep ? net->config.layers : 1, prompts, net->config.hidden};
+    sslc_params_init(&net->prompt);
+    sslc_status st = sslc_params_add(&net->prompt, "prompt_embeddings", SSLC_TENSOR_PARAM, 0, 3,
+                                     shape, NULL);
+    if (!st)
+        st = sslc_params_alloc(&net->prompt);
+    if (st) {
+        sslc_params_free(&net->prompt);
+        return st;
+    }
+    net->prompts = prompts;
+    net->deep_prompts = deep;
+    return SSLC_OK;
+}
+
+void sslc_vit_drop_prompts(sslc_vit *net)
+{
+    sslc_params_free(&net->prompt);
+    net->prompts = 0;
+    net->deep_prompts = false;
 }
 
 // ---- initialisation --------------------------------------------------------------
@@ -255,6 +283,15 @@ void sslc_vit_init(sslc_vit *net, uint64_t seed)
     fill_const(v + net->ln_b, D, 0.0f);
 }
 
+void sslc_vit_init_prompts(sslc_vit *net, uint64_t seed)
+{
+    const sslc_vit_config *c = &net->config;
+    // VPT's code: val = sqrt(6 / (3 * patch^2 + D)), 3 its input channels.
+    const double bound = sqrt(6.0 / (double)(c->in_channels * c->patch * c->patch + c->hidden));
+    sslc_rng rng = sslc_rng_make(seed, 0x7e7, 0, 0, 0);
+    fill_uniform(net->prompt.values, net->prompt.n_values, bound, &rng);
+}
+
 // ---- running it ------------------------------------------------------------------
 
 typedef struct block_state {
@@ -273,6 +310,7 @@ typedef struct block_state {
 
 struct sslc_vit_run {
     int64_t N, T, D, M;
+    int64_t P;         // prompt tokens, after the class token (0: none)
     sslc_attention_desc attn;
     sslc_patch_embed embed;
     const float *input;
@@ -310,7 +348,8 @@ sslc_status sslc_vit_run_create(sslc_vit_run **out, const sslc_vit *net, int64_t
     if (!run)
         return SSLC_ERR_NOMEM;
     run->N = N;
-    run->T = net->tokens;
+    run->P = net->prompts;
+    run->T = net->tokens + run->P;
     run->D = c->hidden;
     run->M = c->mlp_dim;
     run->attn = (sslc_attention_desc){.N = N, .S = run->T, .D = run->D, .heads = c->heads};
@@ -324,7 +363,7 @@ sslc_status sslc_vit_run_create(sslc_vit_run **out, const sslc_vit *net, int64_t
         goto fail;
     const int64_t NT = N * run->T, ND = NT * run->D, NM = NT * run->M;
     bool ok = true;
-    run->patches = run_alloc(run, N * (run->T - 1) * run->D, &ok);
+    run->patches = run_alloc(run, N * (net->tokens - 1) * run->D, &ok);
     run->tokens = run_alloc(run, ND, &ok);
     for (int64_t i = 0; i < c->layers; i++) {
         block_state *b = &run->blocks[i];
@@ -397,24 +436,34 @@ static const float *pos_table(const sslc_vit *net)
 const float *sslc_vit_forward(sslc_vit_run *run, const sslc_vit *net, const float *x,
                               bool training)
 {
-    const float *v = net->params.values, *pos = pos_table(net);
-    const int64_t N = run->N, T = run->T, D = run->D, M = run->M, NT = N * T;
+    const float *v = net->params.values, *pos = pos_table(net), *prompt = net->prompt.values;
+    const int64_t N = run->N, T = run->T, D = run->D, M = run->M, NT = N * T, P = run->P;
+    const int64_t S = net->tokens - 1; // patches
+    assert(P == net->prompts);
     run->input = x;
     run->trained = training;
     sslc_patch_embed_forward(&run->embed, run->patches, x, v + net->conv_b, run->work);
-    // tokens[n] = [class_token; patches[n]] + pos_embedding
+    // tokens[n] = [class_token + pos_0; prompt[0]; patches[n] + pos_1..]
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t t = 0; t < T; t++) {
-            const float *src = t ? run->patches + (n * (T - 1) + t - 1) * D : v + net->cls;
             float *dst = run->tokens + (n * T + t) * D;
+            if (t >= 1 && t <= P) {
+                memcpy(dst, prompt + (t - 1) * D, (size_t)D * sizeof(float));
+                continue;
+            }
+            const int64_t p = t ? t - P : 0; // the row of the position table
+            const float *src = t ? run->patches + (n * S + p - 1) * D : v + net->cls;
             for (int64_t k = 0; k < D; k++)
-                dst[k] = src[k] + pos[t * D + k];
+                dst[k] = src[k] + pos[p * D + k];
         }
-    const float *cur = run->tokens;
+    float *cur = run->tokens;
     for (int64_t i = 0; i < run->n_blocks; i++) {
         const sslc_vit_block *b = &net->blocks[i];
         block_state *s = &run->blocks[i];
+        if (P && net->deep_prompts && i) // VPT-deep: this block's own prompts
+            for (int64_t n = 0; n < N; n++)
+                memcpy(cur + (n * T + 1) * D, prompt + i * P * D, (size_t)(P * D) * sizeof(float));
         sslc_layernorm_forward(s->h1, s->ln1_mean, s->ln1_rstd, cur, v + b->ln1_w, v + b->ln1_b,
                                NT, D, LN_EPS);
         sslc_attention_forward(s->mid, s->qkv, s->probs, s->ctx, s->h1, v + b->in_w, v + b->in_b,
@@ -442,7 +491,9 @@ void sslc_vit_backward(sslc_vit_run *run, sslc_vit *net, const float *dfeatures)
     assert(run->trained);
     const float *v = net->params.values;
     float *g = net->params.grads;
-    const int64_t N = run->N, T = run->T, D = run->D, M = run->M, NT = N * T;
+    const int64_t N = run->N, T = run->T, D = run->D, M = run->M, NT = N * T, P = run->P;
+    const int64_t S = net->tokens - 1;
+    float *dprompt = net->prompt.grads;
     // a: the gradient of the current block's output; b, c: scratch.
     float *a = run->grad[0], *b = run->grad[1], *c = run->grad[2];
     sslc_layernorm_backward(run->dcls, g + net->ln_w, g + net->ln_b, dfeatures, run->cls_in,
@@ -470,17 +521,32 @@ void sslc_vit_backward(sslc_vit_run *run, sslc_vit *net, const float *dfeatures)
         sslc_layernorm_backward(a, g + k->ln1_w, g + k->ln1_b, b, in, s->ln1_mean, s->ln1_rstd,
                                 v + k->ln1_w, NT, D);
         sslc_add_inplace(a, c, NT * D); // a: the gradient of in
+        // The prompt rows of the input: this block's prompts (deep; shallow
+        // and deep at block 0). Deep: block i - 1's outputs there were
+        // replaced, so they get no gradient.
+        if (P && (net->deep_prompts || i == 0)) {
+            float *dp = dprompt + (net->deep_prompts ? i : 0) * P * D;
+            for (int64_t n = 0; n < N; n++) {
+                float *an = a + (n * T + 1) * D;
+                for (int64_t k = 0; k < P * D; k++)
+                    dp[k] += an[k];
+                memset(an, 0, (size_t)(P * D) * sizeof(float));
+            }
+        }
     }
-    // tokens = [class_token; patches] + pos_embedding
+    // tokens = [class_token; prompts; patches] + pos_embedding (not on the prompts)
     float *dpos = net->config.pos == SSLC_VIT_POS_LEARNED ? g + net->pos : NULL;
     for (int64_t n = 0; n < N; n++) {
-        const float *an = a + n * T * D;
+        const float *an = a + n * T * D, *ap = an + (1 + P) * D; // class token, patches
         for (int64_t k = 0; k < D; k++)
             g[net->cls + k] += an[k];
-        if (dpos)
-            for (int64_t t = 0; t < T * D; t++)
-                dpos[t] += an[t];
-        memcpy(b + n * (T - 1) * D, an + D, (size_t)((T - 1) * D) * sizeof(float));
+        if (dpos) {
+            for (int64_t k = 0; k < D; k++)
+                dpos[k] += an[k];
+            for (int64_t k = 0; k < S * D; k++)
+                dpos[D + k] += ap[k];
+        }
+        memcpy(b + n * S * D, ap, (size_t)(S * D) * sizeof(float));
     }
     sslc_patch_embed_backward(&run->embed, NULL, g + net->conv_w, g + net->conv_b, b, run->input,
                               run->work);

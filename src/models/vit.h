@@ -59,6 +59,10 @@ typedef struct sslc_vit {
     int64_t grid;        // patches per side: image_size / P
     int64_t tokens;      // T = grid^2 + 1
     int64_t feature_dim; // D
+    // Visual prompts (sslc_vit_add_prompts): 0 for none.
+    int64_t prompts;        // P tokens per image
+    bool deep_prompts;      // VPT-deep: a set per block; shallow: one at the input
+    sslc_params prompt;     // "prompt_embeddings" (layers or 1, P, D), apart from params
 } sslc_vit;
 
 // Fills hidden, layers, heads and mlp_dim from "vit-tiny", "vit-small" or
@@ -78,6 +82,25 @@ void sslc_vit_destroy(sslc_vit *net); // NULL-safe
 // out_proj.weight U(+-1/sqrt(D)) (nn.Linear's default), both biases 0;
 // MLP weights Xavier uniform, biases N(0, 1e-6^2).
 void sslc_vit_init(sslc_vit *net, uint64_t seed);
+
+// Visual prompt tuning (VPT, Jia et al. 2022): P learned tokens inserted
+// after the class token, with no position embedding:
+//
+//   shallow: tokens = [cls + pos_0; prompt[0]; patches + pos]     (N, T + P, D)
+//            and the blocks run as they are
+//   deep:    the same at the input; before block i > 0 the P prompt rows
+//            of block i - 1's output are replaced by prompt[i]
+//
+// The features are still the class token's. The prompts live in their own
+// table (net->prompt), so the encoder's table, its checkpoints and its hash
+// do not change; runs created after this call are sized for T + P tokens
+// and backward accumulates into net->prompt.grads. prompts >= 1, once.
+sslc_status sslc_vit_add_prompts(sslc_vit *net, int64_t prompts, bool deep);
+// Frees the prompts: the ViT is as before sslc_vit_add_prompts.
+void sslc_vit_drop_prompts(sslc_vit *net);
+// VPT's initialisation: U(+-sqrt(6 / (C P_patch^2 + D))), Xavier uniform over
+// a patch's fan-in and the width.
+void sslc_vit_init_prompts(sslc_vit *net, uint64_t seed);
 
 // Activations and scratch for batches of N images.
 typedef struct sslc_vit_run sslc_vit_run;

@@ -36,9 +36,11 @@ static void shape_grads(sslc_params *p, double wd, sslc_peft_mode mode)
 int64_t sslc_finetune_trainable(sslc_peft_mode mode, const sslc_encoder *enc,
                                 const sslc_mlp *head, const sslc_lora *lora)
 {
+    const int64_t prompts = enc->kind == SSLC_ENCODER_VIT ? enc->net.vit.prompt.n_values : 0;
     return sslc_peft_trainable(mode, enc->params) +
            sslc_peft_trainable(SSLC_PEFT_FULL, &head->params) +
-           (lora ? sslc_peft_trainable(SSLC_PEFT_FULL, &lora->params) : 0);
+           (lora ? sslc_peft_trainable(SSLC_PEFT_FULL, &lora->params) : 0) +
+           (mode == SSLC_PEFT_PROMPT ? prompts : 0);
 }
 
 typedef struct classifier {
@@ -46,6 +48,7 @@ typedef struct classifier {
     sslc_encoder *enc;
     sslc_mlp *head;
     sslc_lora *lora;    // LoRA mode only
+    sslc_params *prompts; // prompt mode only: the ViT's prompt table
     bool enc_trains;    // the encoder has tensors that train in the mode
     sslc_encoder_run *run;
     sslc_mlp_run *head_run;
@@ -89,6 +92,8 @@ static sslc_status classifier_step(void *self, const sslc_train_batch *b,
     shape_grads(&c->head->params, c->cfg->weight_decay, SSLC_PEFT_FULL);
     if (c->lora)
         shape_grads(&c->lora->params, c->cfg->weight_decay, SSLC_PEFT_FULL);
+    if (c->prompts)
+        shape_grads(c->prompts, c->cfg->weight_decay, SSLC_PEFT_FULL);
     return SSLC_OK;
 }
 
@@ -99,15 +104,19 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_encoder *enc, ss
     memset(res, 0, sizeof *res);
     const int64_t K = head->out_dim;
     classifier c = {.cfg = cfg, .enc = enc, .head = head, .lora = cfg->lora,
+                    .prompts = cfg->mode == SSLC_PEFT_PROMPT ? sslc_encoder_prompts(enc) : NULL,
                     .enc_trains = sslc_peft_trainable(cfg->mode, enc->params) > 0};
     sslc_loader *loader = NULL;
-    sslc_optim *opt_enc = NULL, *opt_head = NULL, *opt_lora = NULL;
+    sslc_optim *opt_enc = NULL, *opt_head = NULL, *opt_lora = NULL, *opt_prompt = NULL;
     if (head->in_dim != enc->feature_dim)
         return sslc_error(SSLC_ERR_INVALID, "finetune: head takes %lld features, encoder gives %lld",
                           (long long)head->in_dim, (long long)enc->feature_dim);
     if ((cfg->mode == SSLC_PEFT_LORA) != (cfg->lora != NULL))
         return sslc_error(SSLC_ERR_INVALID, "finetune: LoRA adapters go with mode lora and only "
                                             "with it (mode %s)", sslc_peft_mode_name(cfg->mode));
+    if (cfg->mode == SSLC_PEFT_PROMPT && !c.prompts)
+        return sslc_error(SSLC_ERR_INVALID, "finetune: mode prompt needs an encoder with prompts "
+                                            "(sslc_encoder_add_prompts)");
     sslc_status st = sslc_loader_create(&loader, ds, indices, n, recipe, cfg->batch, cfg->seed,
                                         true, true, false);
     if (st)
@@ -125,7 +134,8 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_encoder *enc, ss
     if (st || (st = sslc_mlp_run_create(&c.head_run, head, B)) ||
         (c.enc_trains && (st = sslc_optim_create(&opt_enc, &oc, enc->params))) ||
         (st = sslc_optim_create(&opt_head, &oc, &head->params)) ||
-        (c.lora && (st = sslc_optim_create(&opt_lora, &oc, &c.lora->params))))
+        (c.lora && (st = sslc_optim_create(&opt_lora, &oc, &c.lora->params))) ||
+        (c.prompts && (st = sslc_optim_create(&opt_prompt, &oc, c.prompts))))
         goto done;
     c.probs = sslc_aligned_alloc((size_t)(B * K) * sizeof(float));
     c.dlogits = sslc_aligned_alloc((size_t)(B * K) * sizeof(float));
@@ -142,6 +152,8 @@ sslc_status sslc_finetune(const sslc_finetune_config *cfg, sslc_encoder *enc, ss
     tr.groups[tr.n_groups++] = (sslc_train_group){&head->params, opt_head};
     if (c.lora)
         tr.groups[tr.n_groups++] = (sslc_train_group){&c.lora->params, opt_lora};
+    if (c.prompts)
+        tr.groups[tr.n_groups++] = (sslc_train_group){c.prompts, opt_prompt};
     sslc_loop_config lc = {
         .what = "finetune", .unit = "images", .epochs = cfg->epochs, .minutes = cfg->minutes,
         .max_steps = cfg->max_steps, .lr = cfg->lr, .final_lr = 0.0, .warmup_fraction = -1.0,
@@ -166,6 +178,7 @@ done:
     sslc_optim_destroy(opt_enc);
     sslc_optim_destroy(opt_head);
     sslc_optim_destroy(opt_lora);
+    sslc_optim_destroy(opt_prompt);
     free(c.probs);
     free(c.dlogits);
     free(c.dfeat);

@@ -22,6 +22,7 @@
 typedef struct sslc_finetune_config {
     sslc_peft_mode mode; // what trains besides the head (the head always does)
     sslc_lora *lora;     // SSLC_PEFT_LORA: adapters created on the encoder; NULL otherwise
+                         // SSLC_PEFT_PROMPT: the encoder holds prompts (sslc_encoder_add_prompts)
     int64_t batch, epochs;
     double minutes;     // > 0: stop after this wall time, schedule fitted to it
     int64_t max_steps;  // > 0: stop after this many steps (tests)
@@ -44,7 +45,7 @@ typedef struct sslc_finetune_result {
 } sslc_finetune_result;
 
 // Elements trained in mode: the encoder's tensors the mode trains, the
-// adapters (lora, may be NULL) and the whole head.
+// adapters (lora, may be NULL), the prompts (prompt mode) and the whole head.
 int64_t sslc_finetune_trainable(sslc_peft_mode mode, const sslc_encoder *enc,
                                 const sslc_mlp *head, const sslc_lora *lora);
 

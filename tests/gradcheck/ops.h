@@ -30,6 +30,8 @@ extern const sslc_gc_op sslc_gc_resnet_head_twin; // the same, numeric side in d
 extern const sslc_gc_op sslc_gc_vit;              // a whole Vision Transformer
 
 // src/models/lora.c (ops_lora.c)
+extern const sslc_gc_op sslc_gc_lora_linear; // a linear layer with W + (alpha / r) B A
+extern const sslc_gc_op sslc_gc_vit_prompt;  // a ViT with visual prompts (VPT)
 extern const sslc_gc_op sslc_gc_lora_conv; // a convolution with W + (alpha / r) B A
 
 // losses/ and src/eval (ops_losses.c)

@@ -91,3 +91,67 @@ static void lora_teardown(sslc_gc_run *run)
 
 const sslc_gc_op sslc_gc_lora_conv = {"lora_conv", "models", "N H W C K kernel stride rank",
                                       lora_setup, lora_loss, lora_backward, lora_teardown};
+
+// ---- LoRA on a linear weight (the ViT's attention and MLP): N D K rank ----------------
+// y = x W'^T + b with W' = W + scale B A, L = sum(y * r_proj); linear in A,
+// B and x, so large steps carry no truncation error.
+
+typedef struct lora_linear_state {
+    int64_t N, D, K, rank;
+    float *x, *w0, *w, *bias, *a, *b, *r, *y, *dx, *dw, *da, *db;
+} lora_linear_state;
+
+static void lora_linear_setup(sslc_gc_run *run)
+{
+    const sslc_gc_case *c = run->c;
+    lora_linear_state *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    st->N = c->size[0], st->D = c->size[1], st->K = c->size[2], st->rank = c->size[3];
+    const size_t nx = (size_t)(st->N * st->D), nw = (size_t)(st->K * st->D);
+    const size_t ny = (size_t)(st->N * st->K);
+    st->x = sslc_gc_inputs_new(c, nx, 1);
+    st->w0 = sslc_gc_inputs_new(c, nw, 2);
+    st->bias = sslc_gc_inputs_new(c, (size_t)st->K, 5);
+    st->a = sslc_gc_inputs_new(c, (size_t)(st->rank * st->D), 3);
+    st->b = sslc_gc_inputs_new(c, (size_t)(st->K * st->rank), 4);
+    st->r = sslc_gc_projection(c, ny);
+    st->w = zeros(nw), st->y = zeros(ny), st->dx = zeros(nx), st->dw = zeros(nw);
+    st->da = zeros((size_t)(st->rank * st->D)), st->db = zeros((size_t)(st->K * st->rank));
+    run->state = st;
+    sslc_gc_declare(run, "dA", st->a, NULL, (size_t)(st->rank * st->D), st->da, NULL);
+    sslc_gc_declare(run, "dB", st->b, NULL, (size_t)(st->K * st->rank), st->db, NULL);
+    sslc_gc_declare(run, "dx", st->x, NULL, nx, st->dx, NULL);
+}
+
+static double lora_linear_loss(sslc_gc_run *run)
+{
+    lora_linear_state *st = run->state;
+    sslc_lora_merge_weight(st->w, st->w0, st->a, st->b, st->K, st->D, st->rank, 1.5f);
+    sslc_linear_forward(st->y, st->x, st->w, st->bias, st->N, st->D, st->K);
+    return sslc_gc_dot(st->y, st->r, (size_t)(st->N * st->K));
+}
+
+static void lora_linear_backward(sslc_gc_run *run)
+{
+    lora_linear_state *st = run->state;
+    memset(st->dw, 0, (size_t)(st->K * st->D) * sizeof(float));
+    memset(st->da, 0, (size_t)(st->rank * st->D) * sizeof(float));
+    memset(st->db, 0, (size_t)(st->K * st->rank) * sizeof(float));
+    sslc_lora_merge_weight(st->w, st->w0, st->a, st->b, st->K, st->D, st->rank, 1.5f);
+    sslc_linear_backward(st->dx, st->dw, NULL, st->r, st->x, st->w, st->N, st->D, st->K);
+    sslc_lora_weight_backward(st->da, st->db, st->dw, st->a, st->b, st->K, st->D, st->rank, 1.5f);
+}
+
+static void lora_linear_teardown(sslc_gc_run *run)
+{
+    lora_linear_state *st = run->state;
+    float *bufs[] = {st->x, st->w0, st->w, st->bias, st->a, st->b,
+                     st->r, st->y,  st->dx, st->dw,  st->da, st->db};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(st);
+}
+
+const sslc_gc_op sslc_gc_lora_linear = {"lora_linear", "models", "N D K rank", lora_linear_setup,
+                                        lora_linear_loss, lora_linear_backward,
+                                        lora_linear_teardown};

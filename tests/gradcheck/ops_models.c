@@ -534,3 +534,37 @@ static void vit_teardown(sslc_gc_run *run)
 
 const sslc_gc_op sslc_gc_vit = {"vit", "models", "layers D heads N image patch C pos", vit_setup,
                                 vit_loss, vit_backward, vit_teardown};
+
+// ---- a ViT with visual prompts: layers D heads N image patch prompts deep ------------
+// As vit (1 channel, learned positions), with P prompt tokens after the class
+// token (vit.h, VPT): the prompts' gradient and, with them in the sequence,
+// every weight's.
+
+static void vit_prompt_setup(sslc_gc_run *run)
+{
+    const sslc_gc_case *c = run->c;
+    const int64_t *s = c->size;
+    sslc_gc_case plain = *c;
+    plain.size[6] = 1, plain.size[7] = 0; // C = 1, learned position embedding
+    run->c = &plain;
+    vit_setup(run);
+    run->c = c;
+    vit_state *st = run->state;
+    sslc_vit_run_destroy(st->run);
+    assert_int_equal(sslc_vit_add_prompts(&st->net, s[6], s[7] != 0), SSLC_OK);
+    sslc_vit_init_prompts(&st->net, c->seed);
+    assert_int_equal(sslc_vit_run_create(&st->run, &st->net, s[3]), SSLC_OK);
+    declare_params(run, &st->net.prompt);
+}
+
+static void vit_prompt_backward(sslc_gc_run *run)
+{
+    vit_state *st = run->state;
+    sslc_params_zero_grad(&st->net.prompt);
+    vit_backward(run);
+}
+
+const sslc_gc_op sslc_gc_vit_prompt = {"vit_prompt", "models",
+                                       "layers D heads N image patch prompts deep",
+                                       vit_prompt_setup, vit_loss, vit_prompt_backward,
+                                       vit_teardown};

@@ -94,6 +94,16 @@ static const sslc_gc_case cases[] = {
      .max_checks = 200, .seed = 18},
     {GC(lora_conv), {2, 8, 8, 6, 4, 1, 2, 3}, .inputs = NORMAL, .eps = 0.5, .tol = 1e-3,
      .max_checks = 200, .seed = 19},
+    {GC(lora_linear), {5, 12, 9, 3}, .inputs = NORMAL, .eps = 0.5, .tol = 1e-3,
+     .max_checks = 200, .seed = 20},
+    {GC(vit_prompt), {2, 8, 2, 2, 8, 4, 3, 0}, .inputs = NORMAL, .eps = 5e-2, .richardson = true,
+     .tol = 5e-3, .floor = 0.05, .seed = 25,
+     .why = "float forward through 5 layer norms and 2 softmaxes: rounding swamps entries "
+            "under 5% of a tensor's largest"},
+    {GC(vit_prompt), {2, 8, 2, 2, 8, 4, 2, 1}, .inputs = NORMAL, .eps = 5e-2, .richardson = true,
+     .tol = 5e-3, .floor = 0.05, .seed = 26,
+     .why = "float forward through 5 layer norms and 2 softmaxes: rounding swamps entries "
+            "under 5% of a tensor's largest"},
     {GC(vit), {2, 8, 2, 2, 8, 4, 3, 0}, .inputs = NORMAL, .eps = 5e-2, .richardson = true,
      .tol = 5e-3, .floor = 0.05, .seed = 23,
      .why = "float forward through 5 layer norms and 2 softmaxes: rounding swamps entries "

@@ -3,7 +3,8 @@
 // (patch 7), where 1 + 1 resumed steps give the weights of 2 straight ones
 // and the checkpoint describes the ViT; MoCo v3 with a ViT and the fixed
 // sin-cos embedding; linear-eval and finetune on the pretrained checkpoint,
-// and what a ViT has no use for (--mode bn-head, lora) refused; torch group:
+// what a ViT has no use for (--mode bn-head) refused; LoRA and visual
+// prompts with their adapters and export --merge; torch group:
 // scripts/sslc_torch.py loads the pretrained checkpoint strictly and gives
 // sslc's features (skipped, with the reason, without torch).
 #include <hdf5.h>
@@ -16,6 +17,7 @@
 
 #include "src/core/rng.h"
 #include "data/image.h"
+#include "src/eval/adapter.h"
 #include "src/eval/encoder.h"
 #include "src/io/checkpoint.h"
 #include "src/models/encoder.h"
@@ -201,8 +203,8 @@ static void linear_eval_and_finetune_take_the_vit(void **state)
     run_ok("finetune --mode bias", args);
     snprintf(cmd, sizeof cmd, "grep -q '(encoder 25728,' '%s/log.txt'", dir);
     assert_int_equal(system(cmd), 0);
-    const char *refused[] = {"bn-head", "lora"};
-    for (int r = 0; r < 2; r++) {
+    const char *refused[] = {"bn-head"};
+    for (int r = 0; r < 1; r++) {
         snprintf(cmd, sizeof cmd,
                  "'%s' finetune --ckpt '%s' --train imagefolder:'%s/images' --test "
                  "imagefolder:'%s/images' --batch 8 --max-steps 1 --mode %s > '%s/log.txt' 2>&1; "
@@ -210,6 +212,74 @@ static void linear_eval_and_finetune_take_the_vit(void **state)
                  SSLC_EXE, ckpt, dir, dir, refused[r], dir, dir);
         assert_int_equal(system(cmd), 0);
     }
+}
+
+// LoRA on the ViT's attention and MLP (rank 4 on vit-tiny: 12 layers x
+// (in_proj 3,072 + out_proj 1,536 + mlp 3,840 + 3,840) = 147,456), and
+// export --merge folding it into plain weights that give the adapted
+// features; deep prompts (2 x 192 x 12 = 4,608) stored in adapter.h5 and
+// applied by knn --adapter, refused by export --merge; prompts refused for
+// a ResNet.
+static void lora_and_prompts_on_the_vit(void **state)
+{
+    (void)state;
+    const char *ckpt = pretrained();
+    char args[8192], cmd[16384], merged[1300], adapter[1300];
+    snprintf(args, sizeof args,
+             "finetune --ckpt '%s' --train imagefolder:'%s/images' --test imagefolder:'%s/images' "
+             "--batch 8 --max-steps 2 --lr 0.5 --mode lora --out '%s/lora'",
+             ckpt, dir, dir, dir);
+    run_ok("finetune --mode lora", args);
+    snprintf(cmd, sizeof cmd, "grep -q '(encoder 0, adapters 147456,' '%s/log.txt'", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(merged, sizeof merged, "%s/lora-merged.h5", dir);
+    snprintf(adapter, sizeof adapter, "%s/lora/adapter.h5", dir);
+    snprintf(args, sizeof args, "export '%s' --merge '%s' --out '%s'", ckpt, adapter, merged);
+    run_ok("export --merge (LoRA)", args);
+    sslc_encoder a, b;
+    sslc_encoder_info ia, ib;
+    assert_int_equal(sslc_encoder_load(&a, &ia, ckpt, 0), SSLC_OK);
+    assert_int_equal(sslc_adapter_apply(&a, adapter), SSLC_OK);
+    assert_int_equal(sslc_encoder_load(&b, &ib, merged, 0), SSLC_OK);
+    assert_memory_equal(a.params->values, b.params->values, (size_t)a.params->n_values * 4);
+    sslc_encoder base;
+    assert_int_equal(sslc_encoder_load(&base, &ia, ckpt, 0), SSLC_OK);
+    assert_memory_not_equal(base.params->values, b.params->values,
+                            (size_t)base.params->n_values * 4);
+    sslc_encoder_destroy(&a), sslc_encoder_destroy(&b), sslc_encoder_destroy(&base);
+
+    snprintf(args, sizeof args,
+             "finetune --ckpt '%s' --train imagefolder:'%s/images' --test imagefolder:'%s/images' "
+             "--batch 8 --max-steps 2 --mode prompt --prompts 2 --prompt-depth deep --out "
+             "'%s/prompt'",
+             ckpt, dir, dir, dir);
+    run_ok("finetune --mode prompt", args);
+    snprintf(cmd, sizeof cmd, "grep -q '(encoder 0, adapters 4608,' '%s/log.txt'", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args,
+             "knn --ckpt '%s' --adapter '%s/prompt/adapter.h5' --train imagefolder:'%s/images' "
+             "--test imagefolder:'%s/images'",
+             ckpt, dir, dir, dir);
+    run_ok("knn --adapter (prompts)", args);
+    snprintf(cmd, sizeof cmd,
+             "'%s' export '%s' --merge '%s/prompt/adapter.h5' --out '%s/p.h5' > '%s/log.txt' "
+             "2>&1; test $? -ne 0 && grep -q 'cannot be folded' '%s/log.txt'",
+             SSLC_EXE, ckpt, dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s' finetune --ckpt '%s' --train imagefolder:'%s/images' --test "
+             "imagefolder:'%s/images' --prompts 4 > '%s/log.txt' 2>&1; test $? -ne 0 && "
+             "grep -q 'need --mode prompt' '%s/log.txt'",
+             SSLC_EXE, ckpt, dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s' supervised --arch resnet18 --width 4 --train imagefolder:'%s/images' --test "
+             "imagefolder:'%s/images' --batch 8 --max-steps 1 --out '%s/rn' > '%s/log.txt' 2>&1 "
+             "&& '%s' finetune --ckpt '%s/rn/model.h5' --train imagefolder:'%s/images' --test "
+             "imagefolder:'%s/images' --mode prompt > '%s/log.txt' 2>&1; test $? -ne 0 && "
+             "grep -q 'this encoder is a ResNet' '%s/log.txt' || { cat '%s/log.txt'; exit 1; }",
+             SSLC_EXE, dir, dir, dir, dir, SSLC_EXE, dir, dir, dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 // knn, embed, export and info on the ViT checkpoint; supervised training
@@ -320,6 +390,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(simclr_vit_trains_describes_and_resumes),
         cmocka_unit_test(mocov3_vit_trains),
         cmocka_unit_test(linear_eval_and_finetune_take_the_vit),
+        cmocka_unit_test(lora_and_prompts_on_the_vit),
         cmocka_unit_test(the_other_commands_take_the_vit),
     };
     const struct CMUnitTest torch[] = {
