@@ -220,3 +220,27 @@ void sslc_test_skip_reason(const char *fmt, ...)
     va_end(ap);
     fflush(stdout); // before cmocka's own "[  SKIPPED ]" line
 }
+
+const char *sslc_test_torch_python(char *why, size_t cap)
+{
+    const char *py = getenv("SSLC_PYTHON") ? getenv("SSLC_PYTHON") : "/usr/bin/python3";
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
+    if (access(py, X_OK) == 0 && system(cmd) == 0)
+        return py;
+    snprintf(why, cap, "torch, torchvision or h5py is not importable by %s (scripts/test.sh "
+                       "installs python3-torch python3-torchvision python3-h5py)", py);
+    return NULL;
+}
+
+void sslc_test_write_floats(hid_t file, const char *name, int ndim, const hsize_t *dims,
+                            const float *x)
+{
+    hid_t space = H5Screate_simple(ndim, dims, NULL);
+    hid_t d = H5Dcreate2(file, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+}

@@ -5,6 +5,7 @@
 #ifndef SSLC_TESTS_HARNESS_H
 #define SSLC_TESTS_HARNESS_H
 
+#include <hdf5.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,5 +70,15 @@ int sslc_test_run_cmd(const char *cmd, const char *log, char *out, size_t cap);
         skip();                                                                                 \
     } while (0)
 void sslc_test_skip_reason(const char *fmt, ...) SSLC_PRINTF(1, 2);
+
+// The Python that can import torch, torchvision and h5py (Debian's
+// /usr/bin/python3, or $SSLC_PYTHON, e.g. to check the skip), or NULL with
+// why (cap bytes) saying what is missing, for a skip reason.
+const char *sslc_test_torch_python(char *why, size_t cap);
+
+// Writes x, (dims[0], ..., dims[ndim-1]) float32, as dataset name of the
+// open HDF5 file, for reference data handed to a script.
+void sslc_test_write_floats(hid_t file, const char *name, int ndim, const hsize_t *dims,
+                            const float *x);
 
 #endif

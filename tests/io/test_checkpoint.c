@@ -1253,16 +1253,11 @@ static void cli_missing_checkpoint_is_named(void **unused)
 static void torch_loader_reads_every_tensor_by_name(void **unused)
 {
     (void)unused;
-    // Debian's python3 has python3-torch; SSLC_PYTHON overrides (e.g. to check the skip).
-    const char *py = getenv("SSLC_PYTHON") ? getenv("SSLC_PYTHON") : "/usr/bin/python3";
+    char why[512];
+    const char *py = sslc_test_torch_python(why, sizeof why);
+    if (!py)
+        sslc_test_skip("%s", why);
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
-    if (access(py, X_OK) != 0 || system(cmd) != 0) {
-        sslc_test_skip("torch, torchvision or h5py is not importable by %s "
-                       "(scripts/test.sh installs python3-torch python3-torchvision "
-                       "python3-h5py)",
-                       py);
-    }
     const char *dir = sslc_test_tmpdir("ckpt-torch");
     typedef struct cfg {
         const char *arch;
@@ -1349,16 +1344,6 @@ static int no_open_hdf5_objects(void **unused)
 
 #define TEST(f) cmocka_unit_test_teardown(f, no_open_hdf5_objects)
 
-static void write_ref(hid_t f, const char *name, int ndim, const hsize_t *dims, const float *x)
-{
-    hid_t space = H5Screate_simple(ndim, dims, NULL);
-    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(d >= 0);
-    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
-    H5Dclose(d);
-    H5Sclose(space);
-}
-
 // The downstream check: a checkpoint of sslc's ResNet, loaded into
 // torchvision by scripts/sslc_torch.py, gives the same pooled features
 // (eval mode) as sslc on the same images. BN statistics and affine
@@ -1366,12 +1351,11 @@ static void write_ref(hid_t f, const char *name, int ndim, const hsize_t *dims, 
 static void torch_features_match_sslc(void **unused)
 {
     (void)unused;
-    const char *py = getenv("SSLC_PYTHON") ? getenv("SSLC_PYTHON") : "/usr/bin/python3";
+    char why[512];
+    const char *py = sslc_test_torch_python(why, sizeof why);
+    if (!py)
+        sslc_test_skip("%s", why);
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
-    if (access(py, X_OK) != 0 || system(cmd) != 0) {
-        sslc_test_skip("torch, torchvision or h5py is not importable by %s", py);
-    }
     const char *dir = sslc_test_tmpdir("ckpt-features");
     typedef struct cfg {
         int depth;
@@ -1442,8 +1426,8 @@ static void torch_features_match_sslc(void **unused)
         hid_t f = H5Fcreate(ref, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         const hsize_t idims[4] = {(hsize_t)N, (hsize_t)C, (hsize_t)H, (hsize_t)H};
         const hsize_t fdims[2] = {(hsize_t)N, (hsize_t)D};
-        write_ref(f, "images", 4, idims, nchw);
-        write_ref(f, "features", 2, fdims, feats);
+        sslc_test_write_floats(f, "images", 4, idims, nchw);
+        sslc_test_write_floats(f, "features", 2, fdims, feats);
         H5Fclose(f);
         double mean_abs = 0;
         for (int64_t k = 0; k < N * D; k++)

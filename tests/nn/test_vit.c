@@ -529,16 +529,6 @@ static void encoder_interface_holds_a_vit(void **state)
 
 // ---- torch: the encoder loads into torchvision ---------------------------------------
 
-static void write_ref(hid_t f, const char *name, int ndim, const hsize_t *dims, const float *x)
-{
-    hid_t space = H5Screate_simple(ndim, dims, NULL);
-    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(d >= 0);
-    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
-    H5Dclose(d);
-    H5Sclose(space);
-}
-
 // A saved ViT encoder loads into torchvision.models.VisionTransformer (heads
 // replaced by Identity; conv_proj rebuilt for one channel) with strict=True
 // by scripts/sslc_torch.py, and its features on the same images equal
@@ -547,13 +537,11 @@ static void write_ref(hid_t f, const char *name, int ndim, const hsize_t *dims, 
 static void torchvision_loads_the_encoder_with_equal_features(void **state)
 {
     (void)state;
-    const char *py = getenv("SSLC_PYTHON") ? getenv("SSLC_PYTHON") : "/usr/bin/python3";
+    char why[512];
+    const char *py = sslc_test_torch_python(why, sizeof why);
+    if (!py)
+        sslc_test_skip("%s", why);
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
-    if (access(py, X_OK) != 0 || system(cmd) != 0)
-        sslc_test_skip("torch, torchvision or h5py is not importable by %s (scripts/test.sh "
-                       "installs python3-torch python3-torchvision python3-h5py)",
-                       py);
     const char *dir = sslc_test_tmpdir("vit-torch");
     typedef struct cfg {
         int64_t image, patch, layers, heads, hidden, mlp, in_ch, N;
@@ -615,8 +603,8 @@ static void torchvision_loads_the_encoder_with_equal_features(void **state)
         hid_t f = H5Fcreate(ref, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         const hsize_t idims[4] = {(hsize_t)N, (hsize_t)C, (hsize_t)H, (hsize_t)H};
         const hsize_t fdims[2] = {(hsize_t)N, (hsize_t)D};
-        write_ref(f, "images", 4, idims, nchw);
-        write_ref(f, "features", 2, fdims, feats);
+        sslc_test_write_floats(f, "images", 4, idims, nchw);
+        sslc_test_write_floats(f, "features", 2, fdims, feats);
         H5Fclose(f);
         printf("  %s %lld layers D %lld, %lldx%lldx%lld, patch %lld, %s position embedding\n",
                sslc_vit_arch(&vc), (long long)c->layers, (long long)D, (long long)C,

@@ -326,28 +326,16 @@ static void the_other_commands_take_the_vit(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-static void write_ref(hid_t f, const char *name, int ndim, const hsize_t *dims, const float *x)
-{
-    hid_t space = H5Screate_simple(ndim, dims, NULL);
-    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(d >= 0);
-    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
-    H5Dclose(d);
-    H5Sclose(space);
-}
-
 // The pretrained ViT checkpoint loads into torchvision (scripts/sslc_torch.py,
 // strict=True) and gives sslc's features on the same images.
 static void torchvision_loads_the_pretrained_vit(void **state)
 {
     (void)state;
-    const char *py = getenv("SSLC_PYTHON") ? getenv("SSLC_PYTHON") : "/usr/bin/python3";
+    char why[512];
+    const char *py = sslc_test_torch_python(why, sizeof why);
+    if (!py)
+        sslc_test_skip("%s", why);
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s -c 'import torch, torchvision, h5py' > /dev/null 2>&1", py);
-    if (access(py, X_OK) != 0 || system(cmd) != 0)
-        sslc_test_skip("torch, torchvision or h5py is not importable by %s (scripts/test.sh "
-                       "installs python3-torch python3-torchvision python3-h5py)",
-                       py);
     const char *ckpt = pretrained();
     sslc_encoder enc;
     sslc_encoder_info info;
@@ -372,8 +360,8 @@ static void torchvision_loads_the_pretrained_vit(void **state)
     hid_t f = H5Fcreate(ref, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     const hsize_t idims[4] = {(hsize_t)N, (hsize_t)C, (hsize_t)H, (hsize_t)H};
     const hsize_t fdims[2] = {(hsize_t)N, (hsize_t)D};
-    write_ref(f, "images", 4, idims, nchw);
-    write_ref(f, "features", 2, fdims, feats);
+    sslc_test_write_floats(f, "images", 4, idims, nchw);
+    sslc_test_write_floats(f, "features", 2, fdims, feats);
     H5Fclose(f);
     snprintf(cmd, sizeof cmd,
              "%s '%s/scripts/sslc_torch.py' compare --atol 2e-5 --rtol 1e-5 '%s' '%s'", py,
