@@ -177,7 +177,10 @@ static sslc_status jpeg_decode(sslc_image *out, const uint8_t *bytes, size_t siz
         cinfo.out_color_space = JCS_RGB; // gray output from colour goes through PIL's luma
     jpeg_start_decompress(&cinfo);
     int64_t top = 0, left = 0, oh = cinfo.output_height;
-    bool window = denom == 1 && jpeg_use_window(opt, bytes, size, H, W);
+    // Progressive files decode whole: every scan must be read anyway, and on
+    // corrupt scans a windowed decode was found to differ from a whole one
+    // (tests/fuzz/regressions/jpeg/progressive-window).
+    bool window = denom == 1 && !cinfo.progressive_mode && jpeg_use_window(opt, bytes, size, H, W);
     if (window) {
         // Brought near the image before the margin is added, so that any
         // int64 (INT64_MIN, INT64_MAX) is safe; the result is the same.
