@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 enum { MESSAGE_CAP = 1024 };
@@ -75,9 +76,18 @@ void *sslc_calloc(size_t count, size_t size)
 
 void *sslc_aligned_alloc(size_t bytes)
 {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    // Large buffers (activations, mostly) start on a 2 MiB boundary and ask
+    // for transparent huge pages: fewer TLB misses and page faults in the
+    // passes over them. Where the kernel says no, they are plain pages.
+    enum { HUGE_PAGE = 2 << 20 };
+    size_t align = bytes >= 2 * HUGE_PAGE ? HUGE_PAGE : 64;
+    size_t rounded = (bytes + align - 1) / align * align;
+    void *p = aligned_alloc(align, rounded ? rounded : 64);
     if (!p)
         sslc_error(SSLC_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+    else if (align == HUGE_PAGE)
+        madvise(p, rounded, MADV_HUGEPAGE);
+#endif
     return p;
 }

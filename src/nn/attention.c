@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "src/core/gemm.h"
+#include "src/core/vmath.h"
 
 static int64_t head_dim(const sslc_attention_desc *d)
 {
@@ -32,8 +33,9 @@ static void softmax_rows(float *p, int64_t rows, int64_t cols, float scale)
         for (int64_t j = 1; j < cols; j++)
             m = r[j] > m ? r[j] : m;
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < cols; j++) {
-            r[j] = expf(scale * (r[j] - m));
+            r[j] = sslc_vexpf(scale * (r[j] - m));
             sum += r[j];
         }
         float inv = 1.0f / sum;

@@ -1,7 +1,7 @@
 // ReLU, GELU, the residual join, biases and accumulation.
 #include "src/nn/layers.h"
 
-#include <math.h>
+#include "src/core/vmath.h"
 
 void sslc_relu_forward(float *y, const float *x, int64_t n)
 {
@@ -35,21 +35,21 @@ void sslc_add_inplace(float *y, const float *x, int64_t n)
 
 void sslc_gelu_forward(float *y, const float *x, int64_t n)
 {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float density;
+        y[i] = x[i] * sslc_normal_cdf(x[i], &density);
+    }
 }
 
 void sslc_gelu_backward(float *dx, const float *dy, const float *x, int64_t n)
 {
     // d/dx [x Phi(x)] = Phi(x) + x phi(x), Phi and phi the standard normal's
     // distribution and density.
-    const float inv_sqrt_2pi = 0.3989422804014327f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
-        dx[i] = dy[i] * (cdf + v * inv_sqrt_2pi * expf(-0.5f * v * v));
+        float density, cdf = sslc_normal_cdf(x[i], &density);
+        dx[i] = dy[i] * (cdf + x[i] * density);
     }
 }
 
@@ -63,14 +63,18 @@ void sslc_bias_forward(float *y, const float *b, int64_t rows, int64_t C)
 
 void sslc_bias_backward(float *db, const float *dy, int64_t rows, int64_t C)
 {
-    // Threads own blocks of columns and sum each in row order: the result
-    // does not depend on the thread count.
-    enum { BLOCK = 64 };
-#pragma omp parallel for schedule(static)
-    for (int64_t c0 = 0; c0 < C; c0 += BLOCK) {
-        int64_t c1 = c0 + BLOCK < C ? c0 + BLOCK : C;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t c = c0; c < c1; c++)
-                db[c] += dy[r * C + c];
+#pragma omp parallel for ordered schedule(static, 1)
+    for (int64_t t = 0; t < sslc_sum_tasks(rows, C); t++) {
+        const sslc_sum_task k = sslc_sum_task_at(t, rows, C);
+        float sum[SSLC_SUM_COLS] = {0};
+        for (int64_t r = k.r0; r < k.r1; r++) {
+            const float *row = dy + r * C + k.c0;
+#pragma omp simd
+            for (int64_t c = 0; c < k.n; c++)
+                sum[c] += row[c];
+        }
+#pragma omp ordered
+        for (int64_t c = 0; c < k.n; c++)
+            db[k.c0 + c] += sum[c];
     }
 }

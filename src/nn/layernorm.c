@@ -1,9 +1,8 @@
 // Layer norm over the last dimension (torch.nn.LayerNorm(C)).
 //
 // Rows are independent, so forward and the input gradient run a row per
-// iteration; the affine gradients are column sums, taken in row order by
-// threads that own blocks of columns, so they do not depend on the thread
-// count.
+// iteration; the affine gradients are column sums in one pass over dy and x,
+// in tasks that make them independent of the thread count (sslc_sum_task).
 #include "src/nn/layers.h"
 
 #include <math.h>
@@ -51,15 +50,23 @@ void sslc_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float
         for (int64_t c = 0; c < C; c++)
             dxr[c] = rs * (dyr[c] * gamma[c] - mg - (xr[c] - m) * rs * mgx);
     }
-    enum { BLOCK = 64 };
-#pragma omp parallel for schedule(static)
-    for (int64_t c0 = 0; c0 < C; c0 += BLOCK) {
-        int64_t c1 = c0 + BLOCK < C ? c0 + BLOCK : C;
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = x + r * C, *dyr = dy + r * C;
-            for (int64_t c = c0; c < c1; c++)
-                dgamma[c] += dyr[c] * (xr[c] - mean[r]) * rstd[r];
+#pragma omp parallel for ordered schedule(static, 1)
+    for (int64_t t = 0; t < sslc_sum_tasks(rows, C); t++) {
+        const sslc_sum_task k = sslc_sum_task_at(t, rows, C);
+        float sg[SSLC_SUM_COLS] = {0}, sb[SSLC_SUM_COLS] = {0};
+        for (int64_t r = k.r0; r < k.r1; r++) {
+            const float *xr = x + r * C + k.c0, *dyr = dy + r * C + k.c0;
+            const float m = mean[r], rs = rstd[r];
+#pragma omp simd
+            for (int64_t c = 0; c < k.n; c++) {
+                sg[c] += dyr[c] * (xr[c] - m) * rs;
+                sb[c] += dyr[c];
+            }
+        }
+#pragma omp ordered
+        for (int64_t c = 0; c < k.n; c++) {
+            dgamma[k.c0 + c] += sg[c];
+            dbeta[k.c0 + c] += sb[c];
         }
     }
-    sslc_bias_backward(dbeta, dy, rows, C);
 }

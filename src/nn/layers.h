@@ -133,8 +133,31 @@ void sslc_gelu_forward(float *y, const float *x, int64_t n);
 void sslc_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
 // A bias over the last dimension: y (rows, C) += b (C,).
 void sslc_bias_forward(float *y, const float *b, int64_t rows, int64_t C);
-// db (C,) += the column sums of dy (rows, C), each summed in row order.
+// db (C,) += the column sums of dy (rows, C), as sslc_sum_task says.
 void sslc_bias_backward(float *db, const float *dy, int64_t rows, int64_t C);
+
+// Column sums (bias and layer-norm gradients) that do not depend on the
+// thread count: a (rows, C) matrix is cut into tasks of SSLC_SUM_ROWS rows by
+// SSLC_SUM_COLS columns; each task sums its rows in order on the stack,
+// streaming contiguous row segments, and the tasks' sums are added to the
+// result in task order (an `omp ordered` loop over sslc_sum_tasks tasks).
+enum { SSLC_SUM_ROWS = 256, SSLC_SUM_COLS = 256 };
+typedef struct sslc_sum_task {
+    int64_t r0, r1; // rows [r0, r1)
+    int64_t c0, n;  // columns [c0, c0 + n)
+} sslc_sum_task;
+static inline int64_t sslc_sum_tasks(int64_t rows, int64_t C)
+{
+    return (rows + SSLC_SUM_ROWS - 1) / SSLC_SUM_ROWS * ((C + SSLC_SUM_COLS - 1) / SSLC_SUM_COLS);
+}
+static inline sslc_sum_task sslc_sum_task_at(int64_t t, int64_t rows, int64_t C)
+{
+    const int64_t chunks = (rows + SSLC_SUM_ROWS - 1) / SSLC_SUM_ROWS;
+    sslc_sum_task k = {.r0 = t % chunks * SSLC_SUM_ROWS, .c0 = t / chunks * SSLC_SUM_COLS};
+    k.r1 = k.r0 + SSLC_SUM_ROWS < rows ? k.r0 + SSLC_SUM_ROWS : rows;
+    k.n = k.c0 + SSLC_SUM_COLS < C ? SSLC_SUM_COLS : C - k.c0;
+    return k;
+}
 
 // ---- pooling -------------------------------------------------------------------
 

@@ -70,8 +70,9 @@ static const sslc_gc_case cases[] = {
      .floor = 0.02, .seed = 20,
      .why = "float forward: rounding swamps entries under 2% of the largest"},
     {GC(attention), {1, 7, 12, 3}, .inputs = NORMAL, .eps = 5e-2, .richardson = true,
-     .tol = 1e-3, .floor = 0.02, .seed = 21,
-     .why = "float forward: rounding swamps entries under 2% of the largest"},
+     .tol = 1e-3, .floor = 0.02, .max_skip = 0.01, .seed = 21,
+     .why = "float forward: rounding swamps entries under 2% of the largest, and may move "
+            "one entry's quotient between eps and eps/2 (the reference path holds all)"},
     {GC(patch_embed), {2, 8, 12, 3, 5, 4}, .inputs = NORMAL, .eps = 0.5, .tol = 1e-3,
      .max_checks = 200, .seed = 22},
 
