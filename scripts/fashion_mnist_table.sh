@@ -1,8 +1,10 @@
 #!/bin/bash
-# The Fashion-MNIST label-efficiency table (issues 7 and 16): pretraining on
-# the 60k training images without labels (SimCLR, MoCo v2, SimCLR with
-# multi-crop views, SimCLR with SimCLRv2's 3-layer head), then linear probes
-# and fine-tuning with class-balanced 1% / 10% / 100% label subsets, the
+# The Fashion-MNIST label-efficiency table (issues 7, 16 and 17): pretraining
+# on the 60k training images without labels (SimCLR, MoCo v2, SimCLR with
+# multi-crop views, SimCLR with SimCLRv2's 3-layer head; ViT-Tiny with MoCo
+# v3 or SimCLR), then linear probes and fine-tuning (every weight, or one of
+# the parameter-efficient --modes) with class-balanced 1% / 10% / 100% label
+# subsets, the
 # SimCLRv2 encoder fine-tuned from its first head layer and distilled into
 # a student on the unlabeled images, against logistic regression on raw
 # pixels, a linear probe of the same encoder at random initialisation, and
@@ -16,6 +18,7 @@
 #   scripts/fashion_mnist_table.sh [--budget MIN] [--fractions "0.01 0.1 1"]
 #       [--seeds "0 1 2"] [--train-minutes "4 8 12"] [--distill-minutes "11 7 3"]
 #       [--width 32] [--batch 128] [--methods "simclr moco simclr-multicrop simclr-v2"]
+#       [--modes "full"] [--no-anchors] [--title TEXT]
 #       [--distill "simclr-v2"] [--out runs/table] [--doc docs/results.md]
 #       [--pretrain-args "..."] [--args METHOD="..."] [--pretrained METHOD=DIR]
 #       [--resume] [--no-lock]
@@ -26,7 +29,15 @@
 #   docs/results.md explains, --method simclr --tau 0.2 --crop-scale-min
 #   0.25 --lr 2; moco is MoCo v2 with the same crops; simclr-multicrop adds
 #   --local-crops 4 --local-size 14; simclr-v2 adds --proj-layers 3
-#   --proj-bn and is fine-tuned with --from-head-layer 1).
+#   --proj-bn and is fine-tuned with --from-head-layer 1; vit-mocov3 is
+#   ViT-Tiny, patch 4, with MoCo v3, its sin-cos positions and frozen patch
+#   projection; vit-simclr the same ViT with SimCLR and AdamW).
+# --modes: how each encoder is fine-tuned (sslc finetune --mode): full
+#   (every weight; the row "M, fine-tuned"), bias, lora, prompt (ViT),
+#   bn-head (ResNet); each other mode is the row "M, fine-tuned (MODE)".
+# --no-anchors: leave out the rows that do not depend on --methods (raw
+#   pixels, random-init encoder, supervised from scratch).
+# --title: the encoder as the page's text names it.
 # --pretrain-args: extra `sslc pretrain` options for every method.
 # --distill: the methods whose fine-tuned classifiers teach a student
 #   (`sslc distill`, initialised from the same pretrained encoder).
@@ -52,6 +63,9 @@ TRAIN_MINUTES=""
 WIDTH=32
 BATCH=128
 METHODS="simclr moco simclr-multicrop simclr-v2"
+MODES="full"
+ANCHORS=1
+TITLE=""
 DISTILL="simclr-v2"
 SEEDS="0 1 2"
 DISTILL_MINUTES=""
@@ -63,7 +77,9 @@ EXTRA_PRETRAIN=""
 SIMCLR="--method simclr --tau 0.2 --crop-scale-min 0.25 --lr 2"
 declare -A METHOD_ARGS=([simclr]="$SIMCLR" [moco]="--method moco --crop-scale-min 0.25"
     [simclr-multicrop]="$SIMCLR --local-crops 4 --local-size 14"
-    [simclr-v2]="$SIMCLR --proj-layers 3 --proj-bn")
+    [simclr-v2]="$SIMCLR --proj-layers 3 --proj-bn"
+    [vit-mocov3]="--method moco --moco-version 3 --arch vit-tiny --patch 4 --pos-embed sincos --freeze-patch --crop-scale-min 0.25"
+    [vit-simclr]="--method simclr --arch vit-tiny --patch 4 --optimizer adamw --tau 0.2 --crop-scale-min 0.25")
 declare -A FINETUNE_ARGS=([simclr-v2]="--from-head-layer 1")
 declare -A PRETRAINED=()
 while [ $# -gt 0 ]; do
@@ -74,6 +90,9 @@ while [ $# -gt 0 ]; do
         --width) WIDTH=$2; shift 2 ;;
         --batch) BATCH=$2; shift 2 ;;
         --methods) METHODS=$2; shift 2 ;;
+        --modes) MODES=$2; shift 2 ;;
+        --no-anchors) ANCHORS=0; shift ;;
+        --title) TITLE=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --doc) DOC=$2; shift 2 ;;
         --pretrain-args) EXTRA_PRETRAIN=$2; shift 2 ;;
@@ -84,7 +103,7 @@ while [ $# -gt 0 ]; do
         --no-lock) LOCK=0; shift ;;
         --resume) RESUME=1; shift ;;
         --pretrained) PRETRAINED[${2%%=*}]=${2#*=}; shift 2 ;;
-        -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
         *) echo "fashion_mnist_table.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -214,18 +233,29 @@ for f in $FRACTIONS; do
     dm=$(distill_minutes "$f" "$tm")
     for seed in $(seeds_of "$f"); do
         sd=(--seed "$seed")
-        run "raw pixels, logistic regression" "$f" "$seed" "pixels-$f-s$seed" -- "$S" linear-eval \
-            --features pixels --label-fraction "$f" "${sd[@]}"
-        run "random-init encoder, linear probe" "$f" "$seed" "random-$f-s$seed" -- "$S" \
-            linear-eval --ckpt random --width "$WIDTH" --label-fraction "$f" "${sd[@]}"
+        if [ $ANCHORS = 1 ]; then
+            run "raw pixels, logistic regression" "$f" "$seed" "pixels-$f-s$seed" -- "$S" \
+                linear-eval --features pixels --label-fraction "$f" "${sd[@]}"
+            run "random-init encoder, linear probe" "$f" "$seed" "random-$f-s$seed" -- "$S" \
+                linear-eval --ckpt random --width "$WIDTH" --label-fraction "$f" "${sd[@]}"
+        fi
         for m in $METHODS; do
             run "$m, linear probe" "$f" "$seed" "probe-$m-$f-s$seed" -- "$S" linear-eval \
                 --ckpt "$OUT/$m/last.h5" --label-fraction "$f" "${sd[@]}" \
                 --out "$OUT/probe-$m-$f-s$seed"
-            run "$m, fine-tuned${FINETUNE_ARGS[$m]:+ (${FINETUNE_ARGS[$m]})}" "$f" "$seed" \
-                "finetune-$m-$f-s$seed" -- "$S" finetune --ckpt "$OUT/$m/last.h5" \
-                --label-fraction "$f" "${sd[@]}" --minutes "$tm" --epochs 1000 \
-                --out "$OUT/finetune-$m-$f-s$seed" ${FINETUNE_ARGS[$m]:-}
+            for mode in $MODES; do
+                if [ "$mode" = full ]; then
+                    run "$m, fine-tuned${FINETUNE_ARGS[$m]:+ (${FINETUNE_ARGS[$m]})}" "$f" \
+                        "$seed" "finetune-$m-$f-s$seed" -- "$S" finetune --ckpt "$OUT/$m/last.h5" \
+                        --label-fraction "$f" "${sd[@]}" --minutes "$tm" --epochs 1000 \
+                        --out "$OUT/finetune-$m-$f-s$seed" ${FINETUNE_ARGS[$m]:-}
+                else
+                    run "$m, fine-tuned ($mode)" "$f" "$seed" "finetune-$m-$mode-$f-s$seed" -- \
+                        "$S" finetune --ckpt "$OUT/$m/last.h5" --mode "$mode" \
+                        --label-fraction "$f" "${sd[@]}" --minutes "$tm" --epochs 1000 \
+                        --out "$OUT/finetune-$m-$mode-$f-s$seed"
+                fi
+            done
         done
         for m in $DISTILL; do
             [[ " $METHODS " == *" $m "* ]] || continue
@@ -234,12 +264,14 @@ for f in $FRACTIONS; do
                 --init "$OUT/$m/last.h5" "${sd[@]}" --minutes "$dm" \
                 --epochs 1000
         done
+        [ $ANCHORS = 1 ] || continue
         run "supervised from scratch" "$f" "$seed" "supervised-$f-s$seed" -- "$S" supervised \
             --width "$WIDTH" --label-fraction "$f" "${sd[@]}" --minutes "$tm" --epochs 1000
     done
 done
 /usr/bin/python3 "$ROOT/scripts/plot_results.py" --runs "$TSV" --doc "$DOC" \
-    --png "${DOC%.md}.png" --budget "$BUDGET" --width "$WIDTH" --batch "$BATCH"
+    --png "${DOC%.md}.png" --budget "$BUDGET" --width "$WIDTH" --batch "$BATCH" \
+    ${TITLE:+--encoder "$TITLE"}
 for m in $METHODS; do
     last=$(ls -d "$OUT"/probe-"$m"-*/ 2>/dev/null | sort -t- -k3 -g | tail -1)
     [ -n "$last" ] && /usr/bin/python3 "$ROOT/scripts/plot_confusion.py" "${last%/}/confusion.csv" \

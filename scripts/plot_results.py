@@ -81,6 +81,8 @@ def main():
     ap.add_argument("--budget", default="30")
     ap.add_argument("--width", default="16")
     ap.add_argument("--batch", default="256")
+    ap.add_argument("--encoder", default="",
+                    help="the encoder as the text names it (default: ResNet-18, CIFAR stem, --width)")
     ap.add_argument("--preamble", default="", help="markdown file inserted before the table")
     ap.add_argument("--notes", default="", help="markdown file appended after the table")
     a = ap.parse_args()
@@ -103,10 +105,11 @@ def main():
     if a.preamble and os.path.exists(a.preamble):
         out.append(open(a.preamble).read().rstrip() + "\n")
     out.append("Pretraining budget: **%s minutes per method** on this machine (2 cores shared), "
-               "ResNet-18 with the CIFAR stem at width %s, batch %s. Top-1 %% on the 10k test "
+               "%s, batch %s. Top-1 %% on the 10k test "
                "images; class-balanced label subsets; below 100%% of the labels, mean ± standard "
                "deviation over the subset seeds %s (pretraining is one run per method).\n"
-               % (a.budget, a.width, a.batch, ", ".join(seeds) or "0"))
+               % (a.budget, a.encoder or "ResNet-18 with the CIFAR stem at width %s" % a.width,
+                  a.batch, ", ".join(seeds) or "0"))
     out.append("| method | " + " | ".join(fmt_frac(f) for f in fracs) + " |")
     out.append("|---|" + "---|" * len(fracs))
     notes = []
@@ -152,6 +155,27 @@ def main():
     out.append("|---|" + "---|" * len(fracs))
     out.extend(cost)
     out.append("")
+    # Fine-tuning modes: what trains, and the memory it took (finetune's
+    # results lines carry both).
+    peft = [row for row in rows if any("trainable_params" in r["result"]
+                                       for f in fracs for r in cell.get((row, f), []))]
+    if peft:
+        out.append("Fine-tuning: trainable parameters (classifier included) and peak resident "
+                   "memory of the process (largest over the seeds):\n")
+        out.append("| method | trainable | " +
+                   " | ".join("peak RSS, %s" % fmt_frac(f) for f in fracs) + " |")
+        out.append("|---|---|" + "---|" * len(fracs))
+        for row in peft:
+            rs = [r for f in fracs for r in cell.get((row, f), [])]
+            mem = []
+            for f in fracs:
+                v = [r["result"]["peak_rss_mib"] for r in cell.get((row, f), [])
+                     if "peak_rss_mib" in r["result"]]
+                mem.append("%.0f MiB" % max(v) if v else "—")
+            n_train = next(r["result"]["trainable_params"] for r in rs
+                           if "trainable_params" in r["result"])
+            out.append("| %s | %s | %s |" % (row, "{:,}".format(n_train), " | ".join(mem)))
+        out.append("")
     out.append("Anchors measured with PyTorch on this machine, same protocol (from issue 7):\n")
     out.append("| method | 1% | 10% | 100% |")
     out.append("|---|---|---|---|")

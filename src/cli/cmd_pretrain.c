@@ -26,7 +26,7 @@ typedef struct options {
     int64_t queue, shuffle_groups, bn_groups, chunk, seed, threads, log_every, ckpt_every, keep;
     int64_t knn_every, knn_k, knn_bank_limit, global_crops, local_crops, local_size;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
-    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch, strict;
+    bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch, strict, freeze_patch;
     bool sync_bn;
     sslc_recipe_overrides aug;
 } options;
@@ -50,6 +50,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"cifar-stem", SSLC_ARG_FLAG, &o->cifar_stem, "ResNet: 3x3 stride-1 stem without max pool (small images)", NULL, 0, 0},
         {"patch", SSLC_ARG_INT, &o->patch, "ViT: patch size in pixels, dividing --size (auto: 4 up to 64 px views, else 16)", NULL, 1, 1024},
         {"pos-embed", SSLC_ARG_CHOICE, &o->pos_embed, "ViT: position embedding (sincos: MoCo v3's fixed 2-d table)", "learned|sincos", 0, 0},
+        {"freeze-patch", SSLC_ARG_FLAG, &o->freeze_patch, "ViT: keep the patch projection at its random initialisation (MoCo v3's stability trick)", NULL, 0, 0},
         {"head", SSLC_ARG_STRING, &o->head, "projector layers, e.g. linear-nobias:512,bn,relu,linear:128 (auto: the method's)", NULL, 0, 0},
         {"proj-hidden", SSLC_ARG_INT, &o->proj_hidden, "projector hidden width (auto: the feature width; MoCo v3 twice it, as 4096 for ResNet-50's 2048)", NULL, 1, 1 << 20},
         {"proj-dim", SSLC_ARG_INT, &o->proj_dim, "projection dimension (auto: 128; MoCo v3 256, at most --proj-hidden)", NULL, 1, 1 << 20},
@@ -284,10 +285,16 @@ int sslc_cmd_pretrain(int argc, char **argv)
     sslc_encoder_config enc = {
         .resnet = {.in_channels = channels, .width = o.width, .cifar_stem = o.cifar_stem},
         .vit = {.in_channels = channels, .patch = o.patch, .image_size = o.size,
-                .pos = strcmp(o.pos_embed, "sincos") ? SSLC_VIT_POS_LEARNED : SSLC_VIT_POS_SINCOS}};
+                .pos = strcmp(o.pos_embed, "sincos") ? SSLC_VIT_POS_LEARNED : SSLC_VIT_POS_SINCOS,
+                .frozen_patch = o.freeze_patch}};
     if ((st = sslc_encoder_parse_arch(&enc, o.arch)))
         goto done;
     const bool vit = enc.kind == SSLC_ENCODER_VIT;
+    if (!vit && o.freeze_patch) {
+        st = sslc_error(SSLC_ERR_INVALID, "--freeze-patch freezes a ViT's patch projection: it "
+                                          "needs --arch vit-tiny, vit-small or vit-base");
+        goto done;
+    }
     if (vit && o.size % o.patch) {
         st = sslc_error(SSLC_ERR_INVALID, "--patch %lld does not divide the %lld px views: choose "
                                           "a --patch that does (or --size)",
@@ -369,8 +376,8 @@ int sslc_cmd_pretrain(int argc, char **argv)
         snprintf(budget, sizeof budget, "%lld steps or ", (long long)o.max_steps);
     char shape[64];
     if (vit)
-        snprintf(shape, sizeof shape, "patch %lld, %s position embedding", (long long)o.patch,
-                 o.pos_embed);
+        snprintf(shape, sizeof shape, "patch %lld%s, %s position embedding", (long long)o.patch,
+                 o.freeze_patch ? " (frozen)" : "", o.pos_embed);
     else
         snprintf(shape, sizeof shape, "width %lld", (long long)o.width);
     sslc_info("pretrain: %s%s on %s (%lld images, %lld px views), %s %s, batch %lld, "

@@ -153,11 +153,12 @@ sslc_status sslc_vit_create(sslc_vit *net, const sslc_vit_config *config)
         return SSLC_ERR_NOMEM;
     const sslc_tensor_kind PARAM = SSLC_TENSOR_PARAM;
     const bool fixed = config->pos == SSLC_VIT_POS_SINCOS;
+    const unsigned frozen = config->frozen_patch ? SSLC_TENSOR_FROZEN : 0;
     // Table order is torchvision's state_dict order: class_token, conv_proj,
     // encoder.pos_embedding, the layers, encoder.ln.
     if ((st = add(net, "class_token", PARAM, SSLC_TENSOR_NO_DECAY, 3, 1, 1, D, 0, &net->cls)) ||
-        (st = add(net, "conv_proj.weight", PARAM, 0, 4, D, C, P, P, &net->conv_w)) ||
-        (st = add(net, "conv_proj.bias", PARAM, SSLC_TENSOR_NO_DECAY, 1, D, 0, 0, 0,
+        (st = add(net, "conv_proj.weight", PARAM, frozen, 4, D, C, P, P, &net->conv_w)) ||
+        (st = add(net, "conv_proj.bias", PARAM, SSLC_TENSOR_NO_DECAY | frozen, 1, D, 0, 0, 0,
                   &net->conv_b)) ||
         (st = add(net, "encoder.pos_embedding", fixed ? SSLC_TENSOR_BUFFER : PARAM,
                   SSLC_TENSOR_NO_DECAY, 3, 1, net->tokens, D, 0, &net->pos)))

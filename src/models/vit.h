@@ -36,6 +36,10 @@ typedef struct sslc_vit_config {
     int64_t image_size;  // square images; a multiple of P
     int64_t in_channels; // 1 or 3 (torchvision's own is 3)
     sslc_vit_pos pos;
+    // conv_proj flagged SSLC_TENSOR_FROZEN: the patch projection stays at its
+    // random initialisation (MoCo v3's stability trick; pretraining only,
+    // not stored: a loaded checkpoint trains it).
+    bool frozen_patch;
 } sslc_vit_config;
 
 // One encoder layer's tensors: offsets in params.values.

@@ -28,6 +28,9 @@ enum {
     SSLC_TENSOR_NO_DECAY = 1u << 0,
     // Held as float, stored as int64 in checkpoints (num_batches_tracked).
     SSLC_TENSOR_INT64 = 1u << 1,
+    // A parameter no optimizer updates (MoCo v3's random patch projection):
+    // it keeps a gradient, so the layers below it still get theirs.
+    SSLC_TENSOR_FROZEN = 1u << 2,
 };
 
 typedef struct sslc_tensor {

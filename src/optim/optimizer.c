@@ -242,7 +242,7 @@ sslc_status sslc_optim_step(sslc_optim *optim, sslc_params *params, float lr)
             lars_norms(optim, params);
         for (int64_t k = 0; k < params->count; k++) {
             const sslc_tensor *x = &params->tensors[k];
-            if (x->kind != SSLC_TENSOR_PARAM)
+            if (x->kind != SSLC_TENSOR_PARAM || (x->flags & SSLC_TENSOR_FROZEN))
                 continue;
             float *p = params->values + x->offset;
             const float *g = params->grads + x->offset;

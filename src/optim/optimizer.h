@@ -1,7 +1,8 @@
 // Optimizers over the parameter table (src/nn/params.h): SGD with momentum,
 // LARS and AdamW.
 //
-// They read `grads` and update `values` of the SSLC_TENSOR_PARAM tensors,
+// They read `grads` and update `values` of the SSLC_TENSOR_PARAM tensors not
+// flagged SSLC_TENSOR_FROZEN (whose values and state stay as they are),
 // tensor by tensor (buffers such as batch-norm running statistics are never
 // touched, nor the padding between tensors). Their state is one or two flat
 // buffers with the layout of `values`, so a checkpoint saves state i of

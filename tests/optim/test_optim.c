@@ -374,6 +374,54 @@ static void weight_decay_skips_no_decay_tensors(void **state)
     }
 }
 
+// A tensor flagged SSLC_TENSOR_FROZEN keeps its values and optimizer state
+// through every optimizer's step, weight decay and gradient notwithstanding;
+// the others move.
+static void frozen_tensors_stay_as_they_are(void **state)
+{
+    (void)state;
+    const sslc_optim_kind kinds[] = {SSLC_OPTIM_SGD, SSLC_OPTIM_LARS, SSLC_OPTIM_ADAMW};
+    for (int k = 0; k < 3; k++) {
+        sslc_params p;
+        build_table(&p);
+        int64_t frozen = -1;
+        for (int64_t t = 0; t < p.count; t++) {
+            sslc_tensor *x = &p.tensors[t];
+            if (x->kind != SSLC_TENSOR_PARAM)
+                continue;
+            if (frozen < 0)
+                x->flags |= SSLC_TENSOR_FROZEN, frozen = t;
+            for (int64_t i = 0; i < x->numel; i++) {
+                p.values[x->offset + i] = 1.0f + 0.1f * (float)i;
+                p.grads[x->offset + i] = 0.5f - 0.03f * (float)i;
+            }
+        }
+        sslc_optim_config c = sslc_optim_defaults(kinds[k]);
+        c.weight_decay = 0.1f;
+        sslc_optim *o = NULL;
+        assert_int_equal(sslc_optim_create(&o, &c, &p), SSLC_OK);
+        for (int step = 0; step < 2; step++)
+            assert_int_equal(sslc_optim_step(o, &p, 0.5f), SSLC_OK);
+        for (int64_t t = 0; t < p.count; t++) {
+            const sslc_tensor *x = &p.tensors[t];
+            if (x->kind != SSLC_TENSOR_PARAM)
+                continue;
+            bool moved = false;
+            for (int64_t i = 0; i < x->numel; i++) {
+                moved |= p.values[x->offset + i] != 1.0f + 0.1f * (float)i;
+                for (int s = 0; s < sslc_optim_state_count(o) && t == frozen; s++)
+                    assert_true(sslc_optim_state(o, s)[x->offset + i] == 0.0f);
+            }
+            if (moved != (t != frozen))
+                fail_msg("%s: tensor %s %s", sslc_optim_kind_name(kinds[k]), x->name,
+                         moved ? "frozen but moved" : "did not move");
+        }
+        check_untouched(&p);
+        sslc_optim_destroy(o);
+        sslc_params_free(&p);
+    }
+}
+
 // The pieces together, as the SimCLR trainer will use them: a SimCLR head
 // (Linear-BN-ReLU-Linear) on fixed "features" whose two views differ by
 // noise, NT-Xent, warmup + cosine with sqrt scaling, and each optimizer. The
@@ -576,6 +624,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(optimizer_names_and_state_for_checkpoints),
         cmocka_unit_test(optimizer_rejects_bad_configurations),
         cmocka_unit_test(weight_decay_skips_no_decay_tensors),
+        cmocka_unit_test(frozen_tensors_stay_as_they_are),
         cmocka_unit_test(simclr_head_learns_with_each_optimizer),
         cmocka_unit_test(moco_head_learns_with_the_queue),
     };

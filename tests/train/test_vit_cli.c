@@ -5,8 +5,9 @@
 // sin-cos embedding; linear-eval and finetune on the pretrained checkpoint,
 // what a ViT has no use for (--mode bn-head) refused; LoRA and visual
 // prompts with their adapters and export --merge; torch group:
-// scripts/sslc_torch.py loads the pretrained checkpoint strictly and gives
-// sslc's features (skipped, with the reason, without torch).
+// scripts/sslc_torch.py loads the pretrained checkpoint and its LoRA-merged
+// export strictly and gives sslc's features (skipped, with the reason,
+// without torch).
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -144,8 +145,11 @@ static void simclr_vit_trains_describes_and_resumes(void **state)
     sslc_encoder_destroy(&ea), sslc_encoder_destroy(&eb);
 }
 
-// MoCo v3 with a ViT and MoCo v3's fixed sin-cos position embedding: two
-// steps, a finite loss, and the table stored as a buffer (not trained).
+// MoCo v3 with a ViT, MoCo v3's fixed sin-cos position embedding and its
+// frozen random patch projection: two steps, a finite loss, the table
+// stored as a buffer (not trained), the patch projection bit for bit the
+// initialisation (seed 4) while the rest of the encoder moved; and
+// --freeze-patch refused for a ResNet.
 static void mocov3_vit_trains(void **state)
 {
     (void)state;
@@ -153,8 +157,8 @@ static void mocov3_vit_trains(void **state)
     char args[8192], ckpt[1200];
     snprintf(args, sizeof args,
              "pretrain --data imagefolder:'%s/images' --out '%s/mocov3' --method moco "
-             "--moco-version 3 --arch vit-tiny --patch 7 --pos-embed sincos --batch 8 "
-             "--max-steps 2 --knn-bank none --seed 4 --no-async",
+             "--moco-version 3 --arch vit-tiny --patch 7 --pos-embed sincos --freeze-patch "
+             "--batch 8 --max-steps 2 --knn-bank none --seed 4 --no-async",
              dir, dir);
     run_ok("pretrain --method moco --moco-version 3 --arch vit-tiny", args);
     snprintf(ckpt, sizeof ckpt, "%s/mocov3/last.h5", dir);
@@ -166,10 +170,27 @@ static void mocov3_vit_trains(void **state)
     for (int64_t i = 0; i < enc.params->n_values; i++)
         if (!isfinite(enc.params->values[i]))
             fail_msg("parameter value %lld is not finite", (long long)i);
+    sslc_encoder init;
+    sslc_encoder_config c = sslc_encoder_config_of(&enc);
+    assert_int_equal(sslc_encoder_create(&init, &c), SSLC_OK);
+    sslc_encoder_init(&init, 4);
+    const sslc_vit *a = &enc.net.vit, *b = &init.net.vit;
+    const size_t patch_w = (size_t)(a->config.hidden * a->config.in_channels * 7 * 7);
+    assert_memory_equal(a->params.values + a->conv_w, b->params.values + b->conv_w, patch_w * 4);
+    assert_memory_equal(a->params.values + a->conv_b, b->params.values + b->conv_b,
+                        (size_t)a->config.hidden * 4);
+    assert_memory_not_equal(a->params.values + a->blocks[0].in_w,
+                            b->params.values + b->blocks[0].in_w, (size_t)a->config.hidden * 4);
+    sslc_encoder_destroy(&init);
     sslc_encoder_destroy(&enc);
     char cmd[16384];
     snprintf(cmd, sizeof cmd, "grep -q 'loss' '%s/mocov3/metrics.jsonl' || grep -qi loss '%s/log.txt'",
              dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s' pretrain --data imagefolder:'%s/images' --out '%s/rn-frozen' --freeze-patch "
+             "--max-steps 1 > '%s/log.txt' 2>&1; test $? -ne 0 && grep -q 'needs --arch vit' "
+             "'%s/log.txt'", SSLC_EXE, dir, dir, dir, dir);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -326,17 +347,11 @@ static void the_other_commands_take_the_vit(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-// The pretrained ViT checkpoint loads into torchvision (scripts/sslc_torch.py,
+// torchvision loads the ViT checkpoint `ckpt` (scripts/sslc_torch.py,
 // strict=True) and gives sslc's features on the same images.
-static void torchvision_loads_the_pretrained_vit(void **state)
+static void torchvision_gives_the_features_of(const char *py, const char *ckpt)
 {
-    (void)state;
-    char why[512];
-    const char *py = sslc_test_torch_python(why, sizeof why);
-    if (!py)
-        sslc_test_skip("%s", why);
     char cmd[16384];
-    const char *ckpt = pretrained();
     sslc_encoder enc;
     sslc_encoder_info info;
     assert_int_equal(sslc_encoder_load(&enc, &info, ckpt, 0), SSLC_OK);
@@ -372,6 +387,31 @@ static void torchvision_loads_the_pretrained_vit(void **state)
     free(x), free(nchw);
 }
 
+// The pretrained ViT, and the same ViT with LoRA (trained, so B is not
+// zero) folded in by export --merge: both load into torchvision strictly
+// and give sslc's features.
+static void torchvision_loads_the_pretrained_and_merged_vit(void **state)
+{
+    (void)state;
+    char why[512];
+    const char *py = sslc_test_torch_python(why, sizeof why);
+    if (!py)
+        sslc_test_skip("%s", why);
+    const char *ckpt = pretrained();
+    torchvision_gives_the_features_of(py, ckpt);
+    char args[8192], merged[1300];
+    snprintf(args, sizeof args,
+             "finetune --ckpt '%s' --train imagefolder:'%s/images' --test imagefolder:'%s/images' "
+             "--batch 8 --max-steps 2 --lr 0.5 --mode lora --lora-rank 2 --out '%s/torch-lora'",
+             ckpt, dir, dir, dir);
+    run_ok("finetune --mode lora", args);
+    snprintf(merged, sizeof merged, "%s/torch-lora-merged.h5", dir);
+    snprintf(args, sizeof args, "export '%s' --merge '%s/torch-lora/adapter.h5' --out '%s'", ckpt,
+             dir, merged);
+    run_ok("export --merge (LoRA)", args);
+    torchvision_gives_the_features_of(py, merged);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest e2e[] = {
@@ -382,7 +422,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(the_other_commands_take_the_vit),
     };
     const struct CMUnitTest torch[] = {
-        cmocka_unit_test(torchvision_loads_the_pretrained_vit),
+        cmocka_unit_test(torchvision_loads_the_pretrained_and_merged_vit),
     };
     const sslc_test_group groups[] = {SSLC_GROUP("e2e", e2e), SSLC_GROUP("torch", torch)};
     return sslc_test_main(argc, argv, groups, 2);
