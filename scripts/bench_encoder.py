@@ -35,6 +35,7 @@ def torch_worker(args):
     import resource
     import torch
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # as sslc's CLI does (sslc_flush_denormals)
     net = bc.torch_resnet(args.arch, args.width, args.in_channels, args.cifar_stem)
     x = torch.randn(args.batch, args.in_channels, args.size, args.size)
     train_t, eval_t = [], []

@@ -159,6 +159,7 @@ def torch_worker(args):
     import torch.nn as nn
     import torch.nn.functional as F
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # as sslc's CLI does (sslc_flush_denormals)
     B, s, method = args.batch, step_setup(args, args.method), args.method
     vit = args.arch != "resnet18"
     encoder = bc.torch_vit(args.arch, 32, 4) if vit else bc.torch_resnet(width=args.width)

@@ -6,12 +6,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
 
 #include "src/core/fs.h"
 #include "src/core/gemm.h"
 #include "src/core/hash.h"
 #include "src/core/rng.h"
 #include "src/core/status.h"
+#include "src/core/threads.h"
 #include "src/core/vmath.h"
 #include "tests/harness.h"
 
@@ -146,6 +150,25 @@ static void vector_exp_and_normal_cdf_match_double(void **state)
     assert_true(isinf(sslc_vexpf(100.0f)) && isnan(sslc_vexpf(NAN)));
 }
 
+// After sslc_flush_denormals a product below float's smallest normal is 0,
+// and so is a subnormal input; the thread's own floating-point environment
+// is put back afterwards.
+static void denormals_flush_to_zero(void **state)
+{
+    (void)state;
+#ifdef __SSE__
+    const unsigned saved = _mm_getcsr();
+    volatile float tiny = 1e-30f, small = 1e-10f, subnormal = 1e-40f;
+    assert_true(tiny * small > 0.0f && subnormal > 0.0f);
+    sslc_flush_denormals();
+    assert_true(tiny * small == 0.0f);
+    assert_true(subnormal * 1.0f == 0.0f);
+    _mm_setcsr(saved);
+#else
+    skip();
+#endif
+}
+
 static void make_dir_makes_parents_and_names_what_fails(void **state)
 {
     (void)state;
@@ -193,6 +216,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(rng_permutation_is_a_permutation),
         cmocka_unit_test(gemm_backend_matches_naive_for_every_transpose),
         cmocka_unit_test(vector_exp_and_normal_cdf_match_double),
+        cmocka_unit_test(denormals_flush_to_zero),
         cmocka_unit_test(make_dir_makes_parents_and_names_what_fails),
         cmocka_unit_test(hash64_is_fnv1a),
     };

@@ -65,6 +65,7 @@ static int run_command(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    sslc_flush_denormals(); // before any thread starts, so that they all inherit it
     // Under mpirun / srun every rank runs the command; rank 0 speaks for all.
     sslc_status st = sslc_dist_init();
     if (st) {

@@ -3,6 +3,17 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
+
+void sslc_flush_denormals(void)
+{
+#ifdef __SSE__
+    enum { FLUSH_TO_ZERO = 0x8000, DENORMALS_ARE_ZERO = 0x0040 }; // MXCSR bits 15 and 6
+    _mm_setcsr(_mm_getcsr() | FLUSH_TO_ZERO | DENORMALS_ARE_ZERO);
+#endif
+}
 
 void sslc_set_threads(int threads)
 {

@@ -12,4 +12,12 @@ int sslc_get_threads(void);
 int sslc_thread_index(void);
 int sslc_thread_count(void);
 
+// Flush-to-zero and denormals-are-zero (x86 MXCSR) for the calling thread,
+// and so for every thread it creates afterwards (a new thread inherits its
+// creator's floating-point environment): the CLI's first call, before
+// OpenMP, oneDNN or MPI start theirs. Values under 1.2e-38 become 0 instead
+// of taking the processor's slow path, which a step can hit (measured: a
+// MoCo v3 ViT step 12% slower without). No-op elsewhere.
+void sslc_flush_denormals(void);
+
 #endif
