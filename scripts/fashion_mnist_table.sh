@@ -34,7 +34,9 @@
 #   projection; vit-simclr the same ViT with SimCLR and AdamW).
 # --modes: how each encoder is fine-tuned (sslc finetune --mode): full
 #   (every weight; the row "M, fine-tuned"), bias, lora, prompt (ViT),
-#   bn-head (ResNet); each other mode is the row "M, fine-tuned (MODE)".
+#   bn-head (ResNet); each other mode is the row "M, fine-tuned (MODE)". A
+#   mode the encoder cannot take is left out for it (prompt for a ResNet,
+#   bn-head for a ViT: a ViT is a method named vit-* or run with --arch vit-*).
 # --no-anchors: leave out the rows that do not depend on --methods (raw
 #   pixels, random-init encoder, supervised from scratch).
 # --title: the encoder as the page's text names it.
@@ -202,6 +204,17 @@ run() {
     tail -1 "$log" >&2
 }
 
+# takes_mode METHOD MODE: whether the method's encoder can be fine-tuned so.
+takes_mode() {
+    local vit=0
+    if [[ $1 == vit-* || " ${METHOD_ARGS[$1]:-} " == *" --arch vit-"* ]]; then vit=1; fi
+    case $2 in
+        prompt) [ $vit = 1 ] ;;
+        bn-head) [ $vit = 0 ] ;;
+        *) true ;;
+    esac
+}
+
 # The label-subset seeds of a fraction: --seeds below 100%, seed 0 at 100%
 # (every image is in the subset; only the order and initialisation move).
 seeds_of() {
@@ -244,6 +257,7 @@ for f in $FRACTIONS; do
                 --ckpt "$OUT/$m/last.h5" --label-fraction "$f" "${sd[@]}" \
                 --out "$OUT/probe-$m-$f-s$seed"
             for mode in $MODES; do
+                takes_mode "$m" "$mode" || continue
                 if [ "$mode" = full ]; then
                     run "$m, fine-tuned${FINETUNE_ARGS[$m]:+ (${FINETUNE_ARGS[$m]})}" "$f" \
                         "$seed" "finetune-$m-$f-s$seed" -- "$S" finetune --ckpt "$OUT/$m/last.h5" \
