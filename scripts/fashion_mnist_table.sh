@@ -31,7 +31,8 @@
 #   --local-crops 4 --local-size 14; simclr-v2 adds --proj-layers 3
 #   --proj-bn and is fine-tuned with --from-head-layer 1; vit-mocov3 is
 #   ViT-Tiny, patch 4, with MoCo v3, its sin-cos positions and frozen patch
-#   projection; vit-simclr the same ViT with SimCLR and AdamW).
+#   projection; vit-simclr the same ViT with SimCLR and AdamW; both with a
+#   kNN monitor bank of 10,000 images, as a ViT forward over all 50,000 is slow).
 # --modes: how each encoder is fine-tuned (sslc finetune --mode): full
 #   (every weight; the row "M, fine-tuned"), bias, lora, prompt (ViT),
 #   bn-head (ResNet); each other mode is the row "M, fine-tuned (MODE)". A
@@ -80,8 +81,8 @@ SIMCLR="--method simclr --tau 0.2 --crop-scale-min 0.25 --lr 2"
 declare -A METHOD_ARGS=([simclr]="$SIMCLR" [moco]="--method moco --crop-scale-min 0.25"
     [simclr-multicrop]="$SIMCLR --local-crops 4 --local-size 14"
     [simclr-v2]="$SIMCLR --proj-layers 3 --proj-bn"
-    [vit-mocov3]="--method moco --moco-version 3 --arch vit-tiny --patch 4 --pos-embed sincos --freeze-patch --crop-scale-min 0.25"
-    [vit-simclr]="--method simclr --arch vit-tiny --patch 4 --optimizer adamw --tau 0.2 --crop-scale-min 0.25")
+    [vit-mocov3]="--method moco --moco-version 3 --arch vit-tiny --patch 4 --pos-embed sincos --freeze-patch --crop-scale-min 0.25 --knn-bank-limit 10000"
+    [vit-simclr]="--method simclr --arch vit-tiny --patch 4 --optimizer adamw --tau 0.2 --crop-scale-min 0.25 --knn-bank-limit 10000")
 declare -A FINETUNE_ARGS=([simclr-v2]="--from-head-layer 1")
 declare -A PRETRAINED=()
 while [ $# -gt 0 ]; do
@@ -105,7 +106,7 @@ while [ $# -gt 0 ]; do
         --no-lock) LOCK=0; shift ;;
         --resume) RESUME=1; shift ;;
         --pretrained) PRETRAINED[${2%%=*}]=${2#*=}; shift 2 ;;
-        -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,58p' "$0"; exit 0 ;;
         *) echo "fashion_mnist_table.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -144,17 +145,17 @@ inputs_hash() {
 # nth_of LIST FRACTION DEFAULT: the word of LIST at FRACTION's place in
 # --fractions, DEFAULT when LIST is empty or short.
 nth_of() {
-    local list=$1 f=$2 i=0
+    local list=$1 f=$2 default=$3 i=0
     for x in $FRACTIONS; do
         if [ "$x" = "$f" ]; then
             set -- $list
             shift $i 2>/dev/null || set --
-            echo "${1:-$3}"
+            echo "${1:-$default}"
             return
         fi
         i=$((i + 1))
     done
-    echo "$3"
+    echo "$default"
 }
 
 # Minutes of fine-tuning / supervised training for a fraction: from
@@ -168,7 +169,7 @@ train_minutes() {
 # Minutes of distillation for a fraction: from --distill-minutes, else what
 # the issue's 15 minutes of fine-tuning plus distillation leave.
 distill_minutes() {
-    nth_of "$DISTILL_MINUTES" "$1" "$((15 - $2))"
+    nth_of "$DISTILL_MINUTES" "$1" "$(awk -v t="$2" 'BEGIN { print 15 - t }')"
 }
 
 # run ROW FRACTION SEED NAME -- command...: times the command, keeps its log
@@ -229,13 +230,14 @@ for m in $METHODS; do
         dir=$(cd "${PRETRAINED[$m]}" && pwd)
         rm -rf "$OUT/$m"
         ln -s "$dir" "$OUT/$m"
-        wall=$(tail -1 "$dir/metrics.jsonl" | sed 's/.*"time": \([0-9.]*\).*/\1/')
+        wall=$(grep '"time"' "$dir/metrics.jsonl" | tail -1 | sed 's/.*"time": \([0-9.]*\).*/\1/')
         printf '%s\t-\t-\t%s\t-\t%s\t-\n' "$m pretraining (earlier run, pretraining time only)" \
             "$wall" "$S pretrain $(tr -d '\n' < "$dir/config.txt" | sed 's/^ *//')" >> "$TSV"
         continue
     fi
-    # An encoder is kept by --resume only when its run finished.
-    if [ $RESUME = 0 ] || [ ! -f "$OUT/$m/last.h5" ]; then rm -rf "$OUT/$m"; fi
+    # An encoder is kept by --resume only when its run finished (it has its
+    # line in the earlier table; a run cut short starts again).
+    if ! grep -q "^$m pretraining	" "$PREV"; then rm -rf "$OUT/$m"; fi
     run "$m pretraining" - - "pretrain-$m" -- "$S" pretrain --width "$WIDTH" --batch "$BATCH" \
         --epochs 1000 --minutes "$BUDGET" --knn-every 0 --out "$OUT/$m" ${METHOD_ARGS[$m]} \
         $EXTRA_PRETRAIN
