@@ -1,9 +1,9 @@
 // exp and the normal distribution for `omp simd` loops.
 //
-// libm's expf and erff are calls the compiler cannot vectorise, and in the
-// Vision Transformer's GELU they cost more than the attention itself. These
-// are branch-free polynomials that vectorise, accurate to a few float ulps
-// (tests/nn/test_vmath.c holds them against double precision).
+// libm's expf and erff are calls the compiler cannot vectorise: with the
+// loops around them, a fifth of a ViT-Tiny training step (docs/benchmarks.md).
+// These are branch-free polynomials that vectorise, accurate to a few float
+// ulps (tests/test_core.c holds them against double precision).
 #ifndef SSLC_CORE_VMATH_H
 #define SSLC_CORE_VMATH_H
 
