@@ -38,6 +38,12 @@ channels_last. Prints each round's step times and sslc/PyTorch ratios,
 then pairs/s (median of the rounds), the ratios' median (min-max over
 rounds), and peak RSS.
 
+--profile adds where the step's time goes: sslc's fixed-batch run with
+`--profile` (seconds per step of each phase, the first step left out) and
+PyTorch's step cut at the same points (momentum update, key forward,
+forward, loss, backward, optimizer; each phase's median over the timed
+steps), side by side with their ratio, medians over the rounds.
+
 --mpi (issue 15's speed bar), per round and method, alternating:
   1 x 2:  OMP_NUM_THREADS=2 sslc pretrain ... --threads 2 --fixed-batch
   2 x 1:  mpirun --oversubscribe -np 2 -x OMP_NUM_THREADS=1 \\
@@ -61,6 +67,7 @@ PyTorch's BLAS and GEMM GFLOP/s, the rival's GEMM check).
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -184,49 +191,70 @@ def torch_worker(args):
         queue = F.normalize(torch.randn(args.queue, 128), dim=1)
         ptr = 0
     tau = s["tau"]
-    times = []
+    times, phases = [], {}
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
+        marks = [t0]
+
+        def mark(phase):  # the phase that ends now (sslc's names, src/core/phases.h)
+            marks.append(time.perf_counter())
+            if i >= args.warmup:
+                phases.setdefault(phase, []).append(marks[-1] - marks[-2])
+
         opt.zero_grad(set_to_none=True)
         if method != "simclr":
             with torch.no_grad():
                 for pk, pq in zip(k_model.parameters(), model.parameters()):
                     pk.mul_(0.99).add_(pq.detach(), alpha=0.01)
+            mark("momentum update")
         if method == "moco":
             with torch.no_grad():  # keys with shuffle-BN in 8 groups
                 idx = torch.randperm(B)
                 xk = x[B:][idx]
                 k = torch.cat([k_model(g) for g in xk.chunk(8)])
                 k = F.normalize(k[torch.argsort(idx)], dim=1)
-            q = F.normalize(model(x[:B]), dim=1)
+            mark("key forward")
+            q = model(x[:B])
+            mark("forward")
+            q = F.normalize(q, dim=1)
             logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.t()], dim=1) / tau
             loss = F.cross_entropy(logits, torch.zeros(B, dtype=torch.long))
         elif method == "mocov3":
             # As sslc: both views through the query side as one batch of 2B;
             # the keys one view at a time (BN statistics per view), no grad.
-            p = F.normalize(predictor(model(x)), dim=1)
             with torch.no_grad():
                 k1 = F.normalize(k_model(x[:B]), dim=1)
                 k2 = F.normalize(k_model(x[B:]), dim=1)
+            mark("key forward")
+            p = predictor(model(x))
+            mark("forward")
+            p = F.normalize(p, dim=1)
             labels = torch.arange(B)
             loss = 2 * tau * (F.cross_entropy(p[:B] @ k2.t() / tau, labels) +
                               F.cross_entropy(p[B:] @ k1.t() / tau, labels))
         else:
-            z = F.normalize(model(x), dim=1)
+            z = model(x)
+            mark("forward")
+            z = F.normalize(z, dim=1)
             sim = z @ z.t() / tau
             sim.fill_diagonal_(float("-inf"))
             target = torch.cat([torch.arange(B, 2 * B), torch.arange(0, B)])
             loss = F.cross_entropy(sim, target)
-        loss.backward()
-        opt.step()
         if method == "moco":
             with torch.no_grad():
                 queue[ptr:ptr + B] = k
                 ptr = (ptr + B) % args.queue
+        mark("loss")
+        loss.backward()
+        mark("backward")
+        opt.step()
+        mark("optimizer")
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
     print(json.dumps({"step_s": statistics.median(times),
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "phases": dict({k: statistics.median(v) for k, v in phases.items()},
+                                     step=statistics.median(times))}))
 
 
 def torch_run(args, method, env):
@@ -273,6 +301,8 @@ def sslc_run(args, method, folder, fixed, ranks=1, threads=None):
            "--out", out] + s["sslc"]
     if fixed:
         cmd.append("--fixed-batch")
+    if fixed and args.profile:
+        cmd.append("--profile")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     if ranks > 1:
         prefix, mpi_env = mpi_prefix(ranks)
@@ -290,8 +320,11 @@ def sslc_run(args, method, folder, fixed, ranks=1, threads=None):
     rss = float(log.stdout.split("peak RSS ")[1].split()[0])
     step_s = statistics.median(args.batch / r["pairs_per_s"] for r in rows[args.warmup:])
     comm = statistics.median(r.get("comm_wait", 0.0) for r in rows[args.warmup:])
+    # --profile's lines: "sslc:   key forward  0.1234 s  12.3%"
+    phases = {m[1]: float(m[2]) for m in re.finditer(r"^sslc:   (\S.*?) +([0-9.]+) s", log.stderr,
+                                                         re.MULTILINE)}
     return {"step_s": step_s, "pairs_per_s": args.batch / step_s, "peak_rss_mib": rss,
-            "comm_wait": comm}
+            "comm_wait": comm, "phases": phases}
 
 
 # ---- the two reports --------------------------------------------------------------
@@ -324,11 +357,26 @@ def bench_vs_torch(args, method, folder, env):
         print(f"{name:38}{args.batch / statistics.median(s):9.1f}  "
               f"{bc.spread(ratios) if key != 'torch' else '':<30}"
               f"{max(x['peak_rss_mib'] for x in rows[key]):12.0f}")
+    if args.profile:
+        print_profile(rows["exc"], rows["torch"])
     if args.arch == "vit-tiny":
         ratio = statistics.median(t / x["step_s"] for t, x in zip(torch_s, rows["exc"]))
         print(f"bar (issue 17): sslc / PyTorch {VIT_BAR} on the same fixed batch: "
               f"{ratio:.2f}, {'met' if ratio >= VIT_BAR else 'MISSED'}")
     print(flush=True)
+
+
+def print_profile(own, rival):
+    """Seconds per step of each phase, sslc (fixed batch) beside PyTorch, medians of rounds."""
+    print(f"\nwhere the step goes (fixed batch; s/step, median of the rounds)")
+    print(f"{'':18}{'sslc':>9}{'PyTorch':>9}{'PyTorch/sslc':>14}")
+    names = list(own[0]["phases"]) + [k for k in rival[0]["phases"] if k not in own[0]["phases"]]
+    for name in names:
+        a = [x["phases"].get(name, 0.0) for x in own]
+        b = [x["phases"].get(name, 0.0) for x in rival]
+        ma, mb = statistics.median(a), statistics.median(b)
+        ratio = f"{mb / ma:.2f}" if ma > 0 and mb > 0 else ""
+        print(f"{name:18}{ma:9.3f}{mb:9.3f}{ratio:>14}")
 
 
 def bench_mpi(args, methods, folder):
@@ -376,6 +424,8 @@ def main():
     p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--profile", action="store_true",
+                   help="also the seconds per step of each phase, sslc beside PyTorch")
     p.add_argument("--sslc", default=bc.SSLC)
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()

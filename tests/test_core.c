@@ -13,6 +13,8 @@
 #include "src/core/fs.h"
 #include "src/core/gemm.h"
 #include "src/core/hash.h"
+#include "src/core/log.h"
+#include "src/core/phases.h"
 #include "src/core/rng.h"
 #include "src/core/status.h"
 #include "src/core/threads.h"
@@ -169,6 +171,29 @@ static void denormals_flush_to_zero(void **state)
 #endif
 }
 
+// The profile sums each phase over the steps after the first (which pays
+// for set-up) and reports seconds per step; off, it sums nothing.
+static void phases_leave_out_the_first_step(void **state)
+{
+    (void)state;
+    sslc_phases_enable(true);
+    for (int step = 0; step < 3; step++) {
+        double t = sslc_now();
+        // The first step's backward "took" 100 s, the others' 1 s.
+        sslc_phase_end(SSLC_PHASE_BACKWARD, t - (step == 0 ? 100.0 : 1.0));
+        sslc_phase_end(SSLC_PHASE_KEYS, sslc_now() - 0.25);
+        sslc_phases_step_done();
+    }
+    assert_true(fabs(sslc_phase_seconds(SSLC_PHASE_BACKWARD) - 1.0) < 1e-3);
+    assert_true(fabs(sslc_phase_seconds(SSLC_PHASE_KEYS) - 0.25) < 1e-3);
+    assert_true(sslc_phase_seconds(SSLC_PHASE_FORWARD) == 0.0);
+    sslc_phases_enable(false);
+    sslc_phase_end(SSLC_PHASE_BACKWARD, sslc_now() - 1.0);
+    sslc_phases_step_done();
+    sslc_phases_step_done();
+    assert_true(sslc_phase_seconds(SSLC_PHASE_BACKWARD) == 0.0);
+}
+
 static void make_dir_makes_parents_and_names_what_fails(void **state)
 {
     (void)state;
@@ -217,6 +242,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(gemm_backend_matches_naive_for_every_transpose),
         cmocka_unit_test(vector_exp_and_normal_cdf_match_double),
         cmocka_unit_test(denormals_flush_to_zero),
+        cmocka_unit_test(phases_leave_out_the_first_step),
         cmocka_unit_test(make_dir_makes_parents_and_names_what_fails),
         cmocka_unit_test(hash64_is_fnv1a),
     };

@@ -9,6 +9,7 @@
 #include "src/cli/eval_common.h"
 #include "src/cli/recipe_args.h"
 #include "src/core/log.h"
+#include "src/core/phases.h"
 #include "src/core/threads.h"
 #include "src/dist/dist.h"
 #include "src/io/checkpoint.h"
@@ -27,7 +28,7 @@ typedef struct options {
     int64_t knn_every, knn_k, knn_bank_limit, global_crops, local_crops, local_size;
     double minutes, lr, final_lr, warmup, weight_decay, momentum, tau, moco_m, knn_tau;
     bool symmetric, cifar_stem, moco_m_cosine, nesterov, async, proj_bn, fixed_batch, strict, freeze_patch;
-    bool sync_bn;
+    bool sync_bn, profile;
     sslc_recipe_overrides aug;
 } options;
 
@@ -87,6 +88,7 @@ static size_t make_args(sslc_arg *a, options *o)
         {"threads", SSLC_ARG_INT, &o->threads, "threads (0: all cores)", NULL, 0, 1024},
         {"async", SSLC_ARG_FLAG, &o->async, "make the next batch while training on this one", NULL, 0, 0},
         {"fixed-batch", SSLC_ARG_FLAG, &o->fixed_batch, "benchmarks: augment one batch, train on it every step", NULL, 0, 0},
+        {"profile", SSLC_ARG_FLAG, &o->profile, "at the end, the seconds per step of each phase (data wait, momentum update, key forward, forward, loss, backward, gradient sums, optimizer)", NULL, 0, 0},
         {"out", SSLC_ARG_STRING, &o->out, "run folder: checkpoints, metrics.jsonl, config.txt", NULL, 0, 0},
         {"log-every", SSLC_ARG_INT, &o->log_every, "metrics (and plain progress lines) every N steps", NULL, 1, 1 << 30},
         {"ckpt-every", SSLC_ARG_INT, &o->ckpt_every, "checkpoint every N steps (0: every epoch)", NULL, 0, 1LL << 40},
@@ -407,7 +409,10 @@ int sslc_cmd_pretrain(int argc, char **argv)
         .knn_bank_limit = o.knn_bank_limit, .knn_tau = o.knn_tau, .eval_recipe = &eval_recipe,
         .image_size = o.size};
     sslc_pretrain_result res;
+    sslc_phases_enable(o.profile);
     st = sslc_pretrain(&cfg, ds, &recipe, &res);
+    if (sslc_dist_rank() == 0)
+        sslc_phases_report();
     if ((!st || st == SSLC_ERR_INTERRUPTED) && sslc_dist_rank() == 0) {
         printf("pretrain %s: %lld steps (%lld epochs) in %.1f s, %.1f pairs/s, data wait %.1f%%, ",
                o.method, (long long)res.steps, (long long)res.epochs, res.seconds,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "src/core/log.h"
+#include "src/core/phases.h"
 #include "src/core/progress.h"
 #include "src/dist/dist.h"
 #include "src/optim/schedule.h"
@@ -162,7 +163,8 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             sslc_train_batch b = {0};
             if ((st = src->next(src->ctx, &b)) || !b.x)
                 break;
-            wait += sslc_now() - t0;
+            double t = sslc_phase_end(SSLC_PHASE_DATA, t0);
+            wait += t - t0;
 
             for (int g = 0; g < tr->n_groups; g++)
                 sslc_params_zero_grad(tr->groups[g].params);
@@ -178,14 +180,18 @@ sslc_status sslc_train_loop(const sslc_loop_config *cfg, const sslc_trainer *tr,
             }
             // Data parallelism: each process holds the gradient of the global
             // loss with respect to its share; their sum is the whole of it.
+            t = sslc_now();
             for (int g = 0; g < tr->n_groups && many && !tr->sums_grads && !st; g++)
                 st = sslc_dist_sum_f32(tr->groups[g].params->grads,
                                        (size_t)tr->groups[g].params->n_values);
+            t = sslc_phase_end(SSLC_PHASE_SYNC, t);
             lr = (float)sslc_schedule_lr(&l.schedule, l.s.step);
             for (int g = 0; g < tr->n_groups && !st; g++)
                 st = sslc_optim_step(tr->groups[g].optim, tr->groups[g].params, lr);
             if (st)
                 break;
+            sslc_phase_end(SSLC_PHASE_UPDATE, t);
+            sslc_phases_step_done();
             l.s.step++;
             const int64_t samples = b.count * sslc_dist_size(); // every rank's share
             l.s.samples += samples;

@@ -34,9 +34,11 @@
 
 #include "losses/infonce.h"
 #include "losses/mocov3.h"
+#include "src/core/log.h"
+#include "src/core/phases.h"
 #include "src/core/rng.h"
-#include "src/dist/dist.h"
 #include "src/core/rows.h"
+#include "src/dist/dist.h"
 #include "src/optim/schedule.h"
 #include "src/train/contrastive.h"
 
@@ -164,15 +166,19 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     const int64_t nb = t->b, D = t->D, K = c->queue;
     const float *views = b->x;
     const size_t image = (size_t)(t->H * t->W * t->C);
+    double time = sslc_now();
     float m = sslc_moco_momentum(t, s);
     momentum_update(t->key_enc.params, t->enc.params, m);
     momentum_update(&t->key_head.params, &t->head.params, m);
+    time = sslc_phase_end(SSLC_PHASE_MOMENTUM, time);
     // Queries: view 0 (and view 1 when symmetric); keys: the other view(s).
     sslc_status st = compute_keys(t, c->symmetric ? views : views + (size_t)nb * image, s->step);
     if (st)
         return st;
+    time = sslc_phase_end(SSLC_PHASE_KEYS, time);
     if ((st = sslc_contrastive_embed(t, b)))
         return st;
+    time = sslc_phase_end(SSLC_PHASE_FORWARD, time);
     const float *queue = sslc_queue_data(t->queue);
     // Query blocks of nb rows in t->z: global views 0 .. per-1, then the L
     // local views. Key views: 1, and with --symmetric 1 then 0 (t->keys is
@@ -207,8 +213,10 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     // of the batch, the same on every process.
     if ((st = sslc_queue_enqueue(t->queue, t->keys, t->n_key)))
         return st;
+    time = sslc_phase_end(SSLC_PHASE_LOSS, time);
     if ((st = sslc_contrastive_backward(t, b)))
         return st;
+    sslc_phase_end(SSLC_PHASE_BACKWARD, time);
     *r = (sslc_step_result){.loss = lacc[0] / t->ranks, .acc = lacc[1] / t->ranks};
     return SSLC_OK;
 }
@@ -219,12 +227,17 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
     sslc_contrastive *t = self;
     const sslc_pretrain_config *c = t->cfg;
     const int64_t nb = t->b, D = t->D;
+    double time = sslc_now();
     float m = sslc_moco_momentum(t, s);
     momentum_update(t->key_enc.params, t->enc.params, m);
     momentum_update(&t->key_head.params, &t->head.params, m);
+    time = sslc_phase_end(SSLC_PHASE_MOMENTUM, time);
     // t->keys: (2B, D) both views of every pair of the global batch, view-major.
     sslc_status st = compute_keys(t, b->x, s->step);
-    if (st || (st = sslc_contrastive_embed(t, b)))
+    if (st)
+        return st;
+    time = sslc_phase_end(SSLC_PHASE_KEYS, time);
+    if ((st = sslc_contrastive_embed(t, b)))
         return st;
     // Predictions of the (2b, D) projections: view 0's rows, then view 1's.
     const float *p = sslc_mlp_forward(t->pred_run, &t->pred, t->z, true);
@@ -233,6 +246,7 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
         if (t->sync_status)
             return t->sync_status;
     }
+    time = sslc_phase_end(SSLC_PHASE_FORWARD, time);
     // Each process's loss is the sum of the two terms over its b queries;
     // the global loss is their mean over processes (the official code's
     // DDP average), so each backward carries 1 / R.
@@ -252,6 +266,7 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
     double lacc[2] = {loss, acc};
     if ((st = sslc_dist_sum_f64(lacc, 2)))
         return st;
+    time = sslc_phase_end(SSLC_PHASE_LOSS, time);
     // The predictor's gradients are final after its backward: summed over
     // the processes here, the encoder's and projector's in the backward.
     sslc_mlp_backward(t->pred_run, &t->pred, t->dz, t->dp);
@@ -260,6 +275,7 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
         return st;
     if ((st = sslc_contrastive_backward(t, b)))
         return st;
+    sslc_phase_end(SSLC_PHASE_BACKWARD, time);
     *r = (sslc_step_result){.loss = lacc[0] / t->ranks, .acc = lacc[1] / t->ranks};
     return SSLC_OK;
 }

@@ -387,13 +387,19 @@ static void multicrop_trains_records_and_resumes(const char *method)
     load_encoder(&eb, &c, pb);
     assert_memory_equal(ea.params->values, eb.params->values, (size_t)ea.params->n_values * 4);
     assert_memory_equal(ea.params->buffers, eb.params->buffers, (size_t)ea.params->n_buffers * 4);
-    // A different run (no local crops) ends elsewhere: the comparison can fail.
+    // A different run (no local crops) ends elsewhere: the comparison can
+    // fail. It also reports where its steps' time went (--profile).
     snprintf(cmd, sizeof cmd,
              "'%s' pretrain --method %s --data imagefolder:'%s/images' --out '%s/plain' "
              "--width 4 --batch 16 --knn-bank none --shuffle-groups 1 --queue 64 --seed 5 "
-             "--no-async --max-steps 4 > '%s' 2>&1",
-             SSLC_EXE, method, s.dir, s.dir, log);
-    assert_int_equal(system(cmd), 0);
+             "--no-async --max-steps 4 --profile",
+             SSLC_EXE, method, s.dir, s.dir);
+    char text[8192];
+    assert_int_equal(sslc_test_run_cmd(cmd, log, text, sizeof text), 0);
+    const bool moco = !strcmp(method, "moco");
+    if (!strstr(text, "profile: seconds per step over 3 steps") || !strstr(text, "  backward ") ||
+        !strstr(text, "  optimizer ") || !strstr(text, "  key forward ") != !moco)
+        fail_msg("no per-phase profile (or the wrong phases) in:\n%s", text);
     snprintf(pb, sizeof pb, "%s/plain/last.h5", s.dir);
     sslc_encoder ep;
     load_encoder(&ep, &c, pb);
