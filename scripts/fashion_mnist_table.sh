@@ -18,7 +18,7 @@
 #   scripts/fashion_mnist_table.sh [--budget MIN] [--fractions "0.01 0.1 1"]
 #       [--seeds "0 1 2"] [--train-minutes "4 8 12"] [--distill-minutes "11 7 3"]
 #       [--width 32] [--batch 128] [--methods "simclr moco simclr-multicrop simclr-v2"]
-#       [--modes "full"] [--no-anchors] [--title TEXT]
+#       [--modes "full"] [--mode-args [METHOD:]MODE="..."] [--no-anchors] [--title TEXT]
 #       [--distill "simclr-v2"] [--out runs/table] [--doc docs/results.md]
 #       [--pretrain-args "..."] [--args METHOD="..."] [--pretrained METHOD=DIR]
 #       [--resume] [--no-lock]
@@ -38,6 +38,9 @@
 #   bn-head (ResNet); each other mode is the row "M, fine-tuned (MODE)". A
 #   mode the encoder cannot take is left out for it (prompt for a ResNet,
 #   bn-head for a ViT: a ViT is a method named vit-* or run with --arch vit-*).
+# --mode-args MODE="..." or METHOD:MODE="...": extra `sslc finetune`
+#   options for every fine-tuning in that mode (of that method), e.g. the
+#   learning rate scripts/finetune_search.sh chose on the validation split.
 # --no-anchors: leave out the rows that do not depend on --methods (raw
 #   pixels, random-init encoder, supervised from scratch).
 # --title: the encoder as the page's text names it.
@@ -85,6 +88,7 @@ declare -A METHOD_ARGS=([simclr]="$SIMCLR" [moco]="--method moco --crop-scale-mi
     [vit-simclr]="--method simclr --arch vit-tiny --patch 4 --optimizer adamw --tau 0.2 --crop-scale-min 0.25 --knn-bank-limit 10000")
 declare -A FINETUNE_ARGS=([simclr-v2]="--from-head-layer 1")
 declare -A PRETRAINED=()
+declare -A MODE_ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --budget) BUDGET=$2; shift 2 ;;
@@ -94,6 +98,7 @@ while [ $# -gt 0 ]; do
         --batch) BATCH=$2; shift 2 ;;
         --methods) METHODS=$2; shift 2 ;;
         --modes) MODES=$2; shift 2 ;;
+        --mode-args) MODE_ARGS[${2%%=*}]=${2#*=}; shift 2 ;;
         --no-anchors) ANCHORS=0; shift ;;
         --title) TITLE=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
@@ -106,7 +111,7 @@ while [ $# -gt 0 ]; do
         --no-lock) LOCK=0; shift ;;
         --resume) RESUME=1; shift ;;
         --pretrained) PRETRAINED[${2%%=*}]=${2#*=}; shift 2 ;;
-        -h|--help) sed -n '2,58p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,61p' "$0"; exit 0 ;;
         *) echo "fashion_mnist_table.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -260,16 +265,17 @@ for f in $FRACTIONS; do
                 --out "$OUT/probe-$m-$f-s$seed"
             for mode in $MODES; do
                 takes_mode "$m" "$mode" || continue
+                margs=${MODE_ARGS[$m:$mode]:-${MODE_ARGS[$mode]:-}}
                 if [ "$mode" = full ]; then
                     run "$m, fine-tuned${FINETUNE_ARGS[$m]:+ (${FINETUNE_ARGS[$m]})}" "$f" \
                         "$seed" "finetune-$m-$f-s$seed" -- "$S" finetune --ckpt "$OUT/$m/last.h5" \
                         --label-fraction "$f" "${sd[@]}" --minutes "$tm" --epochs 1000 \
-                        --out "$OUT/finetune-$m-$f-s$seed" ${FINETUNE_ARGS[$m]:-}
+                        --out "$OUT/finetune-$m-$f-s$seed" ${FINETUNE_ARGS[$m]:-} $margs
                 else
                     run "$m, fine-tuned ($mode)" "$f" "$seed" "finetune-$m-$mode-$f-s$seed" -- \
                         "$S" finetune --ckpt "$OUT/$m/last.h5" --mode "$mode" \
                         --label-fraction "$f" "${sd[@]}" --minutes "$tm" --epochs 1000 \
-                        --out "$OUT/finetune-$m-$mode-$f-s$seed"
+                        --out "$OUT/finetune-$m-$mode-$f-s$seed" $margs
                 fi
             done
         done
