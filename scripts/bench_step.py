@@ -194,12 +194,11 @@ def torch_worker(args):
     times, phases = [], {}
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        marks = [t0]
+        marks, step_phases = [t0], {}
 
         def mark(phase):  # the phase that ends now (sslc's names, src/core/phases.h)
             marks.append(time.perf_counter())
-            if i >= args.warmup:
-                phases.setdefault(phase, []).append(marks[-1] - marks[-2])
+            step_phases[phase] = step_phases.get(phase, 0.0) + marks[-1] - marks[-2]
 
         opt.zero_grad(set_to_none=True)
         if method != "simclr":
@@ -240,17 +239,20 @@ def torch_worker(args):
             sim.fill_diagonal_(float("-inf"))
             target = torch.cat([torch.arange(B, 2 * B), torch.arange(0, B)])
             loss = F.cross_entropy(sim, target)
-        if method == "moco":
-            with torch.no_grad():
-                queue[ptr:ptr + B] = k
-                ptr = (ptr + B) % args.queue
         mark("loss")
         loss.backward()
         mark("backward")
+        if method == "moco":  # the queue is in the graph: enqueued after the backward
+            with torch.no_grad():
+                queue[ptr:ptr + B] = k
+                ptr = (ptr + B) % args.queue
+            mark("loss")  # sslc enqueues in its loss phase
         opt.step()
         mark("optimizer")
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
+            for name, seconds in step_phases.items():
+                phases.setdefault(name, []).append(seconds)
     print(json.dumps({"step_s": statistics.median(times),
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "phases": dict({k: statistics.median(v) for k, v in phases.items()},
