@@ -19,6 +19,7 @@
 #       [--seeds "0 1 2"] [--train-minutes "4 8 12"] [--distill-minutes "11 7 3"]
 #       [--width 32] [--batch 128] [--methods "simclr moco simclr-multicrop simclr-v2"]
 #       [--modes "full"] [--mode-args [METHOD:]MODE="..."] [--no-anchors] [--title TEXT]
+#       [--preamble FILE] [--notes FILE]
 #       [--distill "simclr-v2"] [--out runs/table] [--doc docs/results.md]
 #       [--pretrain-args "..."] [--args METHOD="..."] [--pretrained METHOD=DIR]
 #       [--resume] [--no-lock]
@@ -43,7 +44,9 @@
 #   learning rate scripts/finetune_search.sh chose on the validation split.
 # --no-anchors: leave out the rows that do not depend on --methods (raw
 #   pixels, random-init encoder, supervised from scratch).
-# --title: the encoder as the page's text names it.
+# --title: the encoder as the page's text names it; --preamble, --notes:
+#   markdown files the page has before and after the table (how choices
+#   were made, what the figures say).
 # --pretrain-args: extra `sslc pretrain` options for every method.
 # --distill: the methods whose fine-tuned classifiers teach a student
 #   (`sslc distill`, initialised from the same pretrained encoder).
@@ -72,6 +75,8 @@ METHODS="simclr moco simclr-multicrop simclr-v2"
 MODES="full"
 ANCHORS=1
 TITLE=""
+PREAMBLE=""
+NOTES=""
 DISTILL="simclr-v2"
 SEEDS="0 1 2"
 DISTILL_MINUTES=""
@@ -101,6 +106,8 @@ while [ $# -gt 0 ]; do
         --mode-args) MODE_ARGS[${2%%=*}]=${2#*=}; shift 2 ;;
         --no-anchors) ANCHORS=0; shift ;;
         --title) TITLE=$2; shift 2 ;;
+        --preamble) PREAMBLE=$2; shift 2 ;;
+        --notes) NOTES=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --doc) DOC=$2; shift 2 ;;
         --pretrain-args) EXTRA_PRETRAIN=$2; shift 2 ;;
@@ -111,7 +118,7 @@ while [ $# -gt 0 ]; do
         --no-lock) LOCK=0; shift ;;
         --resume) RESUME=1; shift ;;
         --pretrained) PRETRAINED[${2%%=*}]=${2#*=}; shift 2 ;;
-        -h|--help) sed -n '2,61p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,64p' "$0"; exit 0 ;;
         *) echo "fashion_mnist_table.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -293,7 +300,7 @@ for f in $FRACTIONS; do
 done
 /usr/bin/python3 "$ROOT/scripts/plot_results.py" --runs "$TSV" --doc "$DOC" \
     --png "${DOC%.md}.png" --budget "$BUDGET" --width "$WIDTH" --batch "$BATCH" \
-    ${TITLE:+--encoder "$TITLE"}
+    ${TITLE:+--encoder "$TITLE"} ${PREAMBLE:+--preamble "$PREAMBLE"} ${NOTES:+--notes "$NOTES"}
 for m in $METHODS; do
     last=$(ls -d "$OUT"/probe-"$m"-*/ 2>/dev/null | sort -t- -k3 -g | tail -1)
     [ -n "$last" ] && /usr/bin/python3 "$ROOT/scripts/plot_confusion.py" "${last%/}/confusion.csv" \
