@@ -166,19 +166,19 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     const int64_t nb = t->b, D = t->D, K = c->queue;
     const float *views = b->x;
     const size_t image = (size_t)(t->H * t->W * t->C);
-    double time = sslc_now();
+    double mark = sslc_now();
     float m = sslc_moco_momentum(t, s);
     momentum_update(t->key_enc.params, t->enc.params, m);
     momentum_update(&t->key_head.params, &t->head.params, m);
-    time = sslc_phase_end(SSLC_PHASE_MOMENTUM, time);
+    mark = sslc_phase_end(SSLC_PHASE_MOMENTUM, mark);
     // Queries: view 0 (and view 1 when symmetric); keys: the other view(s).
     sslc_status st = compute_keys(t, c->symmetric ? views : views + (size_t)nb * image, s->step);
     if (st)
         return st;
-    time = sslc_phase_end(SSLC_PHASE_KEYS, time);
+    mark = sslc_phase_end(SSLC_PHASE_KEYS, mark);
     if ((st = sslc_contrastive_embed(t, b)))
         return st;
-    time = sslc_phase_end(SSLC_PHASE_FORWARD, time);
+    mark = sslc_phase_end(SSLC_PHASE_FORWARD, mark);
     const float *queue = sslc_queue_data(t->queue);
     // Query blocks of nb rows in t->z: global views 0 .. per-1, then the L
     // local views. Key views: 1, and with --symmetric 1 then 0 (t->keys is
@@ -213,10 +213,10 @@ sslc_status sslc_moco_step(void *self, const sslc_train_batch *b, const sslc_tra
     // of the batch, the same on every process.
     if ((st = sslc_queue_enqueue(t->queue, t->keys, t->n_key)))
         return st;
-    time = sslc_phase_end(SSLC_PHASE_LOSS, time);
+    mark = sslc_phase_end(SSLC_PHASE_LOSS, mark);
     if ((st = sslc_contrastive_backward(t, b)))
         return st;
-    sslc_phase_end(SSLC_PHASE_BACKWARD, time);
+    sslc_phase_end(SSLC_PHASE_BACKWARD, mark);
     *r = (sslc_step_result){.loss = lacc[0] / t->ranks, .acc = lacc[1] / t->ranks};
     return SSLC_OK;
 }
@@ -227,16 +227,16 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
     sslc_contrastive *t = self;
     const sslc_pretrain_config *c = t->cfg;
     const int64_t nb = t->b, D = t->D;
-    double time = sslc_now();
+    double mark = sslc_now();
     float m = sslc_moco_momentum(t, s);
     momentum_update(t->key_enc.params, t->enc.params, m);
     momentum_update(&t->key_head.params, &t->head.params, m);
-    time = sslc_phase_end(SSLC_PHASE_MOMENTUM, time);
+    mark = sslc_phase_end(SSLC_PHASE_MOMENTUM, mark);
     // t->keys: (2B, D) both views of every pair of the global batch, view-major.
     sslc_status st = compute_keys(t, b->x, s->step);
     if (st)
         return st;
-    time = sslc_phase_end(SSLC_PHASE_KEYS, time);
+    mark = sslc_phase_end(SSLC_PHASE_KEYS, mark);
     if ((st = sslc_contrastive_embed(t, b)))
         return st;
     // Predictions of the (2b, D) projections: view 0's rows, then view 1's.
@@ -246,7 +246,7 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
         if (t->sync_status)
             return t->sync_status;
     }
-    time = sslc_phase_end(SSLC_PHASE_FORWARD, time);
+    mark = sslc_phase_end(SSLC_PHASE_FORWARD, mark);
     // Each process's loss is the sum of the two terms over its b queries;
     // the global loss is their mean over processes (the official code's
     // DDP average), so each backward carries 1 / R.
@@ -266,7 +266,7 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
     double lacc[2] = {loss, acc};
     if ((st = sslc_dist_sum_f64(lacc, 2)))
         return st;
-    time = sslc_phase_end(SSLC_PHASE_LOSS, time);
+    mark = sslc_phase_end(SSLC_PHASE_LOSS, mark);
     // The predictor's gradients are final after its backward: summed over
     // the processes here, the encoder's and projector's in the backward.
     sslc_mlp_backward(t->pred_run, &t->pred, t->dz, t->dp);
@@ -275,7 +275,7 @@ sslc_status sslc_mocov3_step(void *self, const sslc_train_batch *b, const sslc_t
         return st;
     if ((st = sslc_contrastive_backward(t, b)))
         return st;
-    sslc_phase_end(SSLC_PHASE_BACKWARD, time);
+    sslc_phase_end(SSLC_PHASE_BACKWARD, mark);
     *r = (sslc_step_result){.loss = lacc[0] / t->ranks, .acc = lacc[1] / t->ranks};
     return SSLC_OK;
 }

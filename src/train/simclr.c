@@ -18,11 +18,11 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_t
     (void)s;
     sslc_contrastive *t = self;
     const int64_t views = 2 + t->L, n = views * t->B, D = t->D;
-    double time = sslc_now();
+    double mark = sslc_now();
     sslc_status st = sslc_contrastive_embed(t, b);
     if (st)
         return st;
-    time = sslc_phase_end(SSLC_PHASE_FORWARD, time);
+    mark = sslc_phase_end(SSLC_PHASE_FORWARD, mark);
     float *z = t->z, *dz = t->dz;
     if (t->ranks > 1) {
         if ((st = sslc_dist_gather_f32(t->z, t->gather, (size_t)(2 * t->b * D))))
@@ -44,10 +44,10 @@ sslc_status sslc_simclr_step(void *self, const sslc_train_batch *b, const sslc_t
         memcpy(t->dz, t->gather + (size_t)(t->rank * 2 * t->b * D),
                (size_t)(2 * t->b * D) * sizeof(float));
     }
-    time = sslc_phase_end(SSLC_PHASE_LOSS, time);
+    mark = sslc_phase_end(SSLC_PHASE_LOSS, mark);
     if ((st = sslc_contrastive_backward(t, b)))
         return st;
-    sslc_phase_end(SSLC_PHASE_BACKWARD, time);
+    sslc_phase_end(SSLC_PHASE_BACKWARD, mark);
     *r = (sslc_step_result){.loss = loss, .acc = acc};
     return SSLC_OK;
 }
