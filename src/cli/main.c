@@ -8,6 +8,7 @@
 #include "src/core/status.h"
 #include "src/core/threads.h"
 #include "src/dist/dist.h"
+#include "src/nn/layers.h"
 
 typedef struct command {
     const char *name;
@@ -37,7 +38,7 @@ static void usage(FILE *out)
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "  %-16s %s\n", "version", "print the version and math backend");
+    fprintf(out, "  %-16s %s\n", "version", "print the version, math backend, ISA and convolution layout");
 }
 
 static int run_command(int argc, char **argv)
@@ -48,8 +49,10 @@ static int run_command(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("sslc %s (math: %s, %d threads; %s)\n", SSLC_VERSION, sslc_gemm_backend(),
-               sslc_get_threads(), sslc_dist_describe());
+        const char *isa = sslc_math_isa();
+        printf("sslc %s (math: %s%s%s, convolutions %s %s, %d threads; %s)\n", SSLC_VERSION,
+               sslc_gemm_backend(), *isa ? " on " : "", isa, sslc_conv2d_impl(),
+               sslc_conv2d_layout(), sslc_get_threads(), sslc_dist_describe());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -20,6 +20,9 @@ void sslc_sgemm_naive(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
 
 // "dnnl", "cblas" or "naive".
 const char *sslc_gemm_backend(void);
+// The instruction set oneDNN's kernels use on this CPU, as oneDNN names it
+// ("avx2", "avx512_core_bf16", "avx512_core_amx", ...); "" without oneDNN.
+const char *sslc_math_isa(void);
 
 
 #endif

@@ -143,6 +143,12 @@ struct sslc_conv2d_plan {
     dnnl_primitive_t fwd, bwd_data, bwd_weights, w_to_fwd, w_to_bwd, dw_accumulate;
     dnnl_memory_t x_mem, y_mem, w_user, w_fwd, w_bwd, dx_mem, dy_mem, dw_prim, dw_user, scratch;
     size_t scratch_bytes; // the largest of the three primitives' scratchpads
+    // Where the primitives want the activations in another layout than
+    // NHWC (oneDNN's blocked nChw8c / nChw16c): reorders to and from copies
+    // in the workspace, after the scratchpad.
+    dnnl_primitive_t x_in, y_in, x_out, y_out; // NHWC -> blocked, blocked -> NHWC
+    dnnl_memory_t xb_mem, yb_mem;              // the blocked copies
+    size_t xb_offset, yb_offset, xb_bytes, yb_bytes; // in the workspace, bytes
 #endif
 };
 
@@ -164,6 +170,23 @@ static const char *forced_impl(void)
     const char *s = getenv("SSLC_CONV");
     return s ? s : "";
 }
+
+// The activations' layout inside the primitives. sslc's tensors are NHWC;
+// on AVX2 (and below) oneDNN's convolutions are much faster on its blocked
+// layout (nChw8c), enough to pay for reordering each input and output
+// (measured on AMD Zen 3: a ResNet-18 training step 1.10-1.21x, eval
+// forward 1.16-1.39x; docs/benchmarks.md), so there the primitives choose
+// the layout and the plan reorders around them. On AVX-512 nChw16c was 3%
+// ahead of NHWC before any reorder (AMD Zen 4): NHWC stays.
+// SSLC_CONV_LAYOUT=nhwc|blocked overrides the choice.
+static bool blocked_layout(void)
+{
+    const char *s = getenv("SSLC_CONV_LAYOUT");
+    if (s && *s)
+        return strcmp(s, "blocked") == 0;
+    const char *isa = sslc_math_isa();
+    return strncmp(isa, "avx512", 6) != 0 && strcmp(isa, "other") != 0;
+}
 #endif
 
 const char *sslc_conv2d_impl(void)
@@ -175,12 +198,26 @@ const char *sslc_conv2d_impl(void)
     return "gemm";
 }
 
+const char *sslc_conv2d_layout(void)
+{
+#if defined(SSLC_USE_DNNL)
+    if (strcmp(sslc_conv2d_impl(), "onednn") == 0 && blocked_layout())
+        return "blocked";
+#endif
+    return "nhwc";
+}
+
 #if defined(SSLC_USE_DNNL)
 #define DNNL_TRY(call)                                                                             \
     do {                                                                                           \
         if ((call) != dnnl_success)                                                                \
             goto fail;                                                                             \
     } while (0)
+
+static size_t align_up(size_t bytes)
+{
+    return (bytes + 63) & ~(size_t)63;
+}
 
 static dnnl_status_t make_reorder(dnnl_primitive_t *out, const dnnl_memory_desc_t *from,
                                   const dnnl_memory_desc_t *to, bool accumulate)
@@ -207,7 +244,24 @@ static dnnl_status_t make_reorder(dnnl_primitive_t *out, const dnnl_memory_desc_
     return st;
 }
 
-static bool onednn_create(sslc_conv2d_plan *pl)
+// Whether oneDNN fell back to its reference loops for one of them: it does
+// for blocked activations whose channels are not a multiple of the block
+// (measured: 4-channel layers 50x slower than on NHWC).
+static bool any_reference_impl(const dnnl_primitive_desc_t *pds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const char *impl = "";
+        if (dnnl_primitive_desc_query(pds[i], dnnl_query_impl_info_str, 0, &impl) !=
+                dnnl_success ||
+            strncmp(impl, "ref", 3) == 0)
+            return true;
+    }
+    return false;
+}
+
+// blocked: let the primitives choose the activations' layout (and refuse
+// if one of them would then run oneDNN's reference loops).
+static bool onednn_create(sslc_conv2d_plan *pl, bool blocked)
 {
     pthread_once(&engine_once, engine_init);
     if (!engine)
@@ -231,17 +285,28 @@ static bool onednn_create(sslc_conv2d_plan *pl)
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&wd, 4, ws, dnnl_f32, dnnl_oihw));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, ws, dnnl_f32, dnnl_format_tag_any));
 
+    // The activations' layout: NHWC, or the one the forward primitive
+    // chooses (blocked), which the backward primitives then share.
+    dnnl_memory_desc_t xp = xd, yp = yd;
+    if (blocked) {
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&xp, 4, xs, dnnl_f32, dnnl_format_tag_any));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&yp, 4, ys, dnnl_f32, dnnl_format_tag_any));
+    }
     DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training,
-                                                dnnl_convolution_direct, &xd, &wany, NULL, &yd,
+                                                dnnl_convolution_direct, &xp, &wany, NULL, &yp,
                                                 strides, pad, pad));
     DNNL_TRY(dnnl_primitive_desc_create(&fpd, &cd, attr, engine, NULL));
-    DNNL_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &xd, &wany,
-                                                      &yd, strides, pad, pad));
+    xp = *dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0);
+    yp = *dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0);
+    DNNL_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &xp, &wany,
+                                                      &yp, strides, pad, pad));
     DNNL_TRY(dnnl_primitive_desc_create(&dpd, &cd, attr, engine, fpd));
-    DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &xd,
-                                                         &wany, NULL, &yd, strides, pad, pad));
+    DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &xp,
+                                                         &wany, NULL, &yp, strides, pad, pad));
     DNNL_TRY(dnnl_primitive_desc_create(&wpd, &cd, attr, engine, fpd));
     const dnnl_primitive_desc_t pds[3] = {fpd, dpd, wpd};
+    if (blocked && any_reference_impl(pds, 3))
+        goto fail;
     const dnnl_memory_desc_t *scratch_md = NULL;
     for (int i = 0; i < 3; i++) {
         const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pds[i], dnnl_query_scratchpad_md, 0);
@@ -277,6 +342,22 @@ static bool onednn_create(sslc_conv2d_plan *pl)
     DNNL_TRY(dnnl_memory_create(&pl->dw_prim, dw_md, engine, DNNL_MEMORY_ALLOCATE));
     if (pl->scratch_bytes)
         DNNL_TRY(dnnl_memory_create(&pl->scratch, scratch_md, engine, DNNL_MEMORY_NONE));
+    size_t end = align_up(pl->scratch_bytes);
+    if (!dnnl_memory_desc_equal(&xp, &xd)) {
+        DNNL_TRY(make_reorder(&pl->x_in, &xd, &xp, false));
+        DNNL_TRY(make_reorder(&pl->x_out, &xp, &xd, false));
+        DNNL_TRY(dnnl_memory_create(&pl->xb_mem, &xp, engine, DNNL_MEMORY_NONE));
+        pl->xb_offset = end;
+        pl->xb_bytes = dnnl_memory_desc_get_size(&xp);
+        end += align_up(pl->xb_bytes);
+    }
+    if (!dnnl_memory_desc_equal(&yp, &yd)) {
+        DNNL_TRY(make_reorder(&pl->y_in, &yd, &yp, false));
+        DNNL_TRY(make_reorder(&pl->y_out, &yp, &yd, false));
+        DNNL_TRY(dnnl_memory_create(&pl->yb_mem, &yp, engine, DNNL_MEMORY_NONE));
+        pl->yb_offset = end;
+        pl->yb_bytes = dnnl_memory_desc_get_size(&yp);
+    }
     ok = true;
 fail:
     dnnl_primitive_attr_destroy(attr);
@@ -288,13 +369,15 @@ fail:
 
 static void onednn_destroy(sslc_conv2d_plan *pl)
 {
-    dnnl_primitive_t prims[] = {pl->fwd, pl->bwd_data, pl->bwd_weights,
-                                pl->w_to_fwd, pl->w_to_bwd, pl->dw_accumulate};
+    dnnl_primitive_t prims[] = {pl->fwd,   pl->bwd_data, pl->bwd_weights, pl->w_to_fwd,
+                                pl->w_to_bwd, pl->dw_accumulate, pl->x_in, pl->x_out,
+                                pl->y_in, pl->y_out};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (prims[i])
             dnnl_primitive_destroy(prims[i]);
     dnnl_memory_t mems[] = {pl->x_mem, pl->y_mem, pl->w_user, pl->w_fwd, pl->w_bwd,
-                            pl->dx_mem, pl->dy_mem, pl->dw_prim, pl->dw_user, pl->scratch};
+                            pl->dx_mem, pl->dy_mem, pl->dw_prim, pl->dw_user, pl->scratch,
+                            pl->xb_mem, pl->yb_mem};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
@@ -322,6 +405,30 @@ static void run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args)
     (void)st;
     dnnl_stream_wait(stream);
 }
+
+static void reorder(dnnl_primitive_t prim, dnnl_memory_t from, dnnl_memory_t to)
+{
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    run(prim, 2, a);
+}
+
+// A blocked copy's memory, placed at its offset in the workspace.
+static dnnl_memory_t blocked_at(dnnl_memory_t mem, size_t offset, float *workspace)
+{
+    dnnl_memory_set_data_handle(mem, (char *)workspace + offset);
+    return mem;
+}
+
+// user, or its blocked copy when the primitives want one (to_blocked: the
+// reorder that makes it, NULL when they take NHWC).
+static dnnl_memory_t to_blocked(dnnl_primitive_t to_blocked, dnnl_memory_t user,
+                                dnnl_memory_t blocked, size_t offset, float *workspace)
+{
+    if (!to_blocked)
+        return user;
+    reorder(to_blocked, user, blocked_at(blocked, offset, workspace));
+    return blocked;
+}
 #endif
 
 sslc_status sslc_conv2d_plan_create(sslc_conv2d_plan **out, const sslc_conv2d_desc *d)
@@ -345,14 +452,18 @@ sslc_status sslc_conv2d_plan_create(sslc_conv2d_plan **out, const sslc_conv2d_de
     // handles them.
     bool onednn_broken = d->R == 1 && d->S == 1 && d->stride > 1 && d->C % 16 != 0;
     if (strcmp(forced_impl(), "gemm") != 0 && !onednn_broken) {
-        pl->onednn = onednn_create(pl);
-        if (pl->onednn) {
-            *out = pl;
-            return SSLC_OK;
+        // The blocked layout where it is wanted and oneDNN has fast kernels
+        // for it, else NHWC; im2col + GEMM if neither.
+        for (int blocked = blocked_layout(); blocked >= 0; blocked--) {
+            pl->onednn = onednn_create(pl, blocked);
+            if (pl->onednn) {
+                *out = pl;
+                return SSLC_OK;
+            }
+            onednn_destroy(pl);
+            memset(pl, 0, sizeof *pl);
+            pl->d = *d;
         }
-        onednn_destroy(pl);
-        memset(pl, 0, sizeof *pl);
-        pl->d = *d;
     }
 #endif
     pl->direct = d->R == 1 && d->S == 1 && d->stride == 1 && d->pad == 0;
@@ -390,8 +501,12 @@ void sslc_conv2d_plan_destroy(sslc_conv2d_plan *pl)
 size_t sslc_conv2d_workspace_size(const sslc_conv2d_plan *pl)
 {
 #if defined(SSLC_USE_DNNL)
-    if (pl->onednn)
-        return (pl->scratch_bytes + sizeof(float) - 1) / sizeof(float);
+    if (pl->onednn) {
+        size_t end = pl->yb_bytes ? pl->yb_offset + pl->yb_bytes
+                   : pl->xb_bytes ? pl->xb_offset + pl->xb_bytes
+                                  : pl->scratch_bytes;
+        return (end + sizeof(float) - 1) / sizeof(float);
+    }
 #endif
     if (pl->direct)
         return 0;
@@ -405,10 +520,8 @@ void sslc_conv2d_prepare(sslc_conv2d_plan *pl, const float *w, float *workspace)
 #if defined(SSLC_USE_DNNL)
     if (pl->onednn) {
         dnnl_memory_set_data_handle(pl->w_user, (void *)w);
-        dnnl_exec_arg_t a1[2] = {{DNNL_ARG_FROM, pl->w_user}, {DNNL_ARG_TO, pl->w_fwd}};
-        run(pl->w_to_fwd, 2, a1);
-        dnnl_exec_arg_t a2[2] = {{DNNL_ARG_FROM, pl->w_user}, {DNNL_ARG_TO, pl->w_bwd}};
-        run(pl->w_to_bwd, 2, a2);
+        reorder(pl->w_to_fwd, pl->w_user, pl->w_fwd);
+        reorder(pl->w_to_bwd, pl->w_user, pl->w_bwd);
         return;
     }
 #endif
@@ -428,10 +541,14 @@ void sslc_conv2d_forward(sslc_conv2d_plan *pl, float *y, const float *x, float *
     if (pl->onednn) {
         dnnl_memory_set_data_handle(pl->x_mem, (void *)x);
         dnnl_memory_set_data_handle(pl->y_mem, y);
-        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, pl->x_mem},
+        dnnl_memory_t src = to_blocked(pl->x_in, pl->x_mem, pl->xb_mem, pl->xb_offset, workspace);
+        dnnl_memory_t dst = pl->y_out ? blocked_at(pl->yb_mem, pl->yb_offset, workspace) : pl->y_mem;
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src},
                                 {DNNL_ARG_WEIGHTS, pl->w_fwd},
-                                {DNNL_ARG_DST, pl->y_mem}};
+                                {DNNL_ARG_DST, dst}};
         run_conv(pl, pl->fwd, 3, a, workspace);
+        if (pl->y_out)
+            reorder(pl->y_out, dst, pl->y_mem);
         return;
     }
 #endif
@@ -455,22 +572,26 @@ void sslc_conv2d_backward(sslc_conv2d_plan *pl, float *dx, float *dw, const floa
 #if defined(SSLC_USE_DNNL)
     if (pl->onednn) {
         dnnl_memory_set_data_handle(pl->dy_mem, (void *)dy);
+        dnnl_memory_t ddst = to_blocked(pl->y_in, pl->dy_mem, pl->yb_mem, pl->yb_offset, workspace);
         if (dw) {
             dnnl_memory_set_data_handle(pl->x_mem, (void *)x);
-            dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, pl->x_mem},
-                                    {DNNL_ARG_DIFF_DST, pl->dy_mem},
+            dnnl_memory_t src = to_blocked(pl->x_in, pl->x_mem, pl->xb_mem, pl->xb_offset, workspace);
+            dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src},
+                                    {DNNL_ARG_DIFF_DST, ddst},
                                     {DNNL_ARG_DIFF_WEIGHTS, pl->dw_prim}};
             run_conv(pl, pl->bwd_weights, 3, a, workspace);
             dnnl_memory_set_data_handle(pl->dw_user, dw);
-            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, pl->dw_prim}, {DNNL_ARG_TO, pl->dw_user}};
-            run(pl->dw_accumulate, 2, r);
+            reorder(pl->dw_accumulate, pl->dw_prim, pl->dw_user);
         }
         if (dx) {
             dnnl_memory_set_data_handle(pl->dx_mem, dx);
-            dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_SRC, pl->dx_mem},
+            dnnl_memory_t dsrc = pl->x_out ? blocked_at(pl->xb_mem, pl->xb_offset, workspace) : pl->dx_mem;
+            dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_SRC, dsrc},
                                     {DNNL_ARG_WEIGHTS, pl->w_bwd},
-                                    {DNNL_ARG_DIFF_DST, pl->dy_mem}};
+                                    {DNNL_ARG_DIFF_DST, ddst}};
             run_conv(pl, pl->bwd_data, 3, a, workspace);
+            if (pl->x_out)
+                reorder(pl->x_out, dsrc, pl->dx_mem);
         }
         return;
     }

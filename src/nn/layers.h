@@ -54,6 +54,11 @@ void sslc_conv2d_backward(sslc_conv2d_plan *plan, float *dx, float *dw, const fl
                           const float *x, float *workspace);
 // "onednn" or "gemm".
 const char *sslc_conv2d_impl(void);
+// The activations' layout inside the convolutions: "nhwc", or "blocked"
+// (oneDNN's nChw8c, reordered to and from NHWC around each primitive, for
+// the layers whose channels fit oneDNN's fast blocked kernels; the default
+// below AVX-512, SSLC_CONV_LAYOUT=nhwc|blocked overrides).
+const char *sslc_conv2d_layout(void);
 
 // ---- batch norm (2-d over N*H*W rows of C channels; 1-d is H = W = 1) -------
 

@@ -33,9 +33,11 @@ static const int64_t conv_cases[][8] = {
     {4, 16, 16, 6, 12, 1, 2, 0}, {4, 16, 16, 5, 16, 1, 2, 0}, // oneDNN 2.6 bug on AVX2 (conv2d.c)
 };
 
-static void check_fast_conv(const char *impl)
+// impl: SSLC_CONV; layout: SSLC_CONV_LAYOUT (oneDNN only).
+static void check_fast_conv(const char *impl, const char *layout)
 {
     setenv("SSLC_CONV", impl, 1);
+    setenv("SSLC_CONV_LAYOUT", layout, 1);
     for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
         const int64_t *c = conv_cases[t];
         sslc_conv2d_desc d;
@@ -57,29 +59,38 @@ static void check_fast_conv(const char *impl)
         sslc_conv2d_forward_ref(yr, x, w, &d);
         sslc_conv2d_backward_ref(dxr, dwr, dy, x, w, &d);
         char what[96];
-        snprintf(what, sizeof what, "%s conv case %zu y", impl, t);
+        snprintf(what, sizeof what, "%s %s conv case %zu y", impl, layout, t);
         sslc_assert_close(what, y, yr, ny, 1e-4, 1e-4);
-        snprintf(what, sizeof what, "%s conv case %zu dx", impl, t);
+        snprintf(what, sizeof what, "%s %s conv case %zu dx", impl, layout, t);
         sslc_assert_close(what, dx, dxr, nx, 1e-4, 1e-4);
-        snprintf(what, sizeof what, "%s conv case %zu dw", impl, t);
+        snprintf(what, sizeof what, "%s %s conv case %zu dw", impl, layout, t);
         sslc_assert_close(what, dw, dwr, nw, 1e-3, 1e-4);
         sslc_conv2d_plan_destroy(plan);
         free(ws);
         free(x), free(w), free(dy), free(y), free(yr), free(dx), free(dxr), free(dw), free(dwr);
     }
     unsetenv("SSLC_CONV");
+    unsetenv("SSLC_CONV_LAYOUT");
 }
 
-static void conv_onednn_matches_reference(void **state)
+static void conv_onednn_nhwc_matches_reference(void **state)
 {
     (void)state;
-    check_fast_conv("onednn");
+    check_fast_conv("onednn", "nhwc");
+}
+
+// The primitives on oneDNN's blocked activations, with the reorders to
+// and from sslc's NHWC around them (the default below AVX-512).
+static void conv_onednn_blocked_matches_reference(void **state)
+{
+    (void)state;
+    check_fast_conv("onednn", "blocked");
 }
 
 static void conv_gemm_matches_reference(void **state)
 {
     (void)state;
-    check_fast_conv("gemm");
+    check_fast_conv("gemm", "nhwc");
 }
 
 static void conv_refuses_a_kernel_larger_than_the_input(void **state)
@@ -456,7 +467,8 @@ static void mlp_spec_errors_are_reported(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
-        cmocka_unit_test(conv_onednn_matches_reference),
+        cmocka_unit_test(conv_onednn_nhwc_matches_reference),
+        cmocka_unit_test(conv_onednn_blocked_matches_reference),
         cmocka_unit_test(conv_gemm_matches_reference),
         cmocka_unit_test(conv_refuses_a_kernel_larger_than_the_input),
         cmocka_unit_test(resnet_names_shapes_and_init),
