@@ -485,6 +485,16 @@ sslc_status sslc_conv2d_plan_create(sslc_conv2d_plan **out, const sslc_conv2d_de
     return SSLC_OK;
 }
 
+bool sslc_conv2d_plan_blocked(const sslc_conv2d_plan *pl)
+{
+#if defined(SSLC_USE_DNNL)
+    return pl->x_in || pl->y_out;
+#else
+    (void)pl;
+    return false;
+#endif
+}
+
 void sslc_conv2d_plan_destroy(sslc_conv2d_plan *pl)
 {
     if (!pl)

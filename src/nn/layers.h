@@ -59,6 +59,8 @@ const char *sslc_conv2d_impl(void);
 // the layers whose channels fit oneDNN's fast blocked kernels; the default
 // below AVX-512, SSLC_CONV_LAYOUT=nhwc|blocked overrides).
 const char *sslc_conv2d_layout(void);
+// Whether this plan's primitives run on the blocked layout.
+bool sslc_conv2d_plan_blocked(const sslc_conv2d_plan *plan);
 
 // ---- batch norm (2-d over N*H*W rows of C channels; 1-d is H = W = 1) -------
 
