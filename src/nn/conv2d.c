@@ -132,6 +132,16 @@ static void col2im(float *dx, const float *col, const sslc_conv2d_desc *d, int64
             }
 }
 
+#if defined(SSLC_USE_DNNL)
+// An activation's blocked copy: reorders from and back to NHWC (NULL when
+// the primitives take NHWC), its memory at offset bytes into the workspace.
+typedef struct blocked_copy {
+    dnnl_primitive_t in, out;
+    dnnl_memory_t mem;
+    size_t offset, bytes;
+} blocked_copy;
+#endif
+
 struct sslc_conv2d_plan {
     sslc_conv2d_desc d;
     bool direct; // 1x1, stride 1, no padding: the input is its own column matrix
@@ -146,9 +156,7 @@ struct sslc_conv2d_plan {
     // Where the primitives want the activations in another layout than
     // NHWC (oneDNN's blocked nChw8c / nChw16c): reorders to and from copies
     // in the workspace, after the scratchpad.
-    dnnl_primitive_t x_in, y_in, x_out, y_out; // NHWC -> blocked, blocked -> NHWC
-    dnnl_memory_t xb_mem, yb_mem;              // the blocked copies
-    size_t xb_offset, yb_offset, xb_bytes, yb_bytes; // in the workspace, bytes
+    blocked_copy xb, yb; // of the input and the output
 #endif
 };
 
@@ -259,6 +267,24 @@ static bool any_reference_impl(const dnnl_primitive_desc_t *pds, int n)
     return false;
 }
 
+// A blocked copy between user (NHWC) and prim, placed at *end in the
+// workspace (advanced past it); nothing when the two are the same.
+static dnnl_status_t blocked_copy_create(blocked_copy *b, const dnnl_memory_desc_t *user,
+                                         const dnnl_memory_desc_t *prim, size_t *end)
+{
+    if (dnnl_memory_desc_equal(user, prim))
+        return dnnl_success;
+    dnnl_status_t st = make_reorder(&b->in, user, prim, false);
+    if (st == dnnl_success)
+        st = make_reorder(&b->out, prim, user, false);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&b->mem, prim, engine, DNNL_MEMORY_NONE);
+    b->offset = *end;
+    b->bytes = dnnl_memory_desc_get_size(prim);
+    *end += align_up(b->bytes);
+    return st;
+}
+
 // blocked: let the primitives choose the activations' layout (and refuse
 // if one of them would then run oneDNN's reference loops).
 static bool onednn_create(sslc_conv2d_plan *pl, bool blocked)
@@ -343,21 +369,8 @@ static bool onednn_create(sslc_conv2d_plan *pl, bool blocked)
     if (pl->scratch_bytes)
         DNNL_TRY(dnnl_memory_create(&pl->scratch, scratch_md, engine, DNNL_MEMORY_NONE));
     size_t end = align_up(pl->scratch_bytes);
-    if (!dnnl_memory_desc_equal(&xp, &xd)) {
-        DNNL_TRY(make_reorder(&pl->x_in, &xd, &xp, false));
-        DNNL_TRY(make_reorder(&pl->x_out, &xp, &xd, false));
-        DNNL_TRY(dnnl_memory_create(&pl->xb_mem, &xp, engine, DNNL_MEMORY_NONE));
-        pl->xb_offset = end;
-        pl->xb_bytes = dnnl_memory_desc_get_size(&xp);
-        end += align_up(pl->xb_bytes);
-    }
-    if (!dnnl_memory_desc_equal(&yp, &yd)) {
-        DNNL_TRY(make_reorder(&pl->y_in, &yd, &yp, false));
-        DNNL_TRY(make_reorder(&pl->y_out, &yp, &yd, false));
-        DNNL_TRY(dnnl_memory_create(&pl->yb_mem, &yp, engine, DNNL_MEMORY_NONE));
-        pl->yb_offset = end;
-        pl->yb_bytes = dnnl_memory_desc_get_size(&yp);
-    }
+    DNNL_TRY(blocked_copy_create(&pl->xb, &xd, &xp, &end));
+    DNNL_TRY(blocked_copy_create(&pl->yb, &yd, &yp, &end));
     ok = true;
 fail:
     dnnl_primitive_attr_destroy(attr);
@@ -370,14 +383,14 @@ fail:
 static void onednn_destroy(sslc_conv2d_plan *pl)
 {
     dnnl_primitive_t prims[] = {pl->fwd,   pl->bwd_data, pl->bwd_weights, pl->w_to_fwd,
-                                pl->w_to_bwd, pl->dw_accumulate, pl->x_in, pl->x_out,
-                                pl->y_in, pl->y_out};
+                                pl->w_to_bwd, pl->dw_accumulate, pl->xb.in, pl->xb.out,
+                                pl->yb.in, pl->yb.out};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (prims[i])
             dnnl_primitive_destroy(prims[i]);
     dnnl_memory_t mems[] = {pl->x_mem, pl->y_mem, pl->w_user, pl->w_fwd, pl->w_bwd,
                             pl->dx_mem, pl->dy_mem, pl->dw_prim, pl->dw_user, pl->scratch,
-                            pl->xb_mem, pl->yb_mem};
+                            pl->xb.mem, pl->yb.mem};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
@@ -413,21 +426,19 @@ static void reorder(dnnl_primitive_t prim, dnnl_memory_t from, dnnl_memory_t to)
 }
 
 // A blocked copy's memory, placed at its offset in the workspace.
-static dnnl_memory_t blocked_at(dnnl_memory_t mem, size_t offset, float *workspace)
+static dnnl_memory_t blocked_at(const blocked_copy *b, float *workspace)
 {
-    dnnl_memory_set_data_handle(mem, (char *)workspace + offset);
-    return mem;
+    dnnl_memory_set_data_handle(b->mem, (char *)workspace + b->offset);
+    return b->mem;
 }
 
-// user, or its blocked copy when the primitives want one (to_blocked: the
-// reorder that makes it, NULL when they take NHWC).
-static dnnl_memory_t to_blocked(dnnl_primitive_t to_blocked, dnnl_memory_t user,
-                                dnnl_memory_t blocked, size_t offset, float *workspace)
+// user, or its blocked copy when the primitives want one.
+static dnnl_memory_t to_blocked(const blocked_copy *b, dnnl_memory_t user, float *workspace)
 {
-    if (!to_blocked)
+    if (!b->in)
         return user;
-    reorder(to_blocked, user, blocked_at(blocked, offset, workspace));
-    return blocked;
+    reorder(b->in, user, blocked_at(b, workspace));
+    return b->mem;
 }
 #endif
 
@@ -488,7 +499,7 @@ sslc_status sslc_conv2d_plan_create(sslc_conv2d_plan **out, const sslc_conv2d_de
 bool sslc_conv2d_plan_blocked(const sslc_conv2d_plan *pl)
 {
 #if defined(SSLC_USE_DNNL)
-    return pl->x_in || pl->y_out;
+    return pl->xb.in || pl->yb.in;
 #else
     (void)pl;
     return false;
@@ -512,8 +523,8 @@ size_t sslc_conv2d_workspace_size(const sslc_conv2d_plan *pl)
 {
 #if defined(SSLC_USE_DNNL)
     if (pl->onednn) {
-        size_t end = pl->yb_bytes ? pl->yb_offset + pl->yb_bytes
-                   : pl->xb_bytes ? pl->xb_offset + pl->xb_bytes
+        size_t end = pl->yb.bytes ? pl->yb.offset + pl->yb.bytes
+                   : pl->xb.bytes ? pl->xb.offset + pl->xb.bytes
                                   : pl->scratch_bytes;
         return (end + sizeof(float) - 1) / sizeof(float);
     }
@@ -551,14 +562,14 @@ void sslc_conv2d_forward(sslc_conv2d_plan *pl, float *y, const float *x, float *
     if (pl->onednn) {
         dnnl_memory_set_data_handle(pl->x_mem, (void *)x);
         dnnl_memory_set_data_handle(pl->y_mem, y);
-        dnnl_memory_t src = to_blocked(pl->x_in, pl->x_mem, pl->xb_mem, pl->xb_offset, workspace);
-        dnnl_memory_t dst = pl->y_out ? blocked_at(pl->yb_mem, pl->yb_offset, workspace) : pl->y_mem;
+        dnnl_memory_t src = to_blocked(&pl->xb, pl->x_mem, workspace);
+        dnnl_memory_t dst = pl->yb.out ? blocked_at(&pl->yb, workspace) : pl->y_mem;
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src},
                                 {DNNL_ARG_WEIGHTS, pl->w_fwd},
                                 {DNNL_ARG_DST, dst}};
         run_conv(pl, pl->fwd, 3, a, workspace);
-        if (pl->y_out)
-            reorder(pl->y_out, dst, pl->y_mem);
+        if (pl->yb.out)
+            reorder(pl->yb.out, dst, pl->y_mem);
         return;
     }
 #endif
@@ -582,10 +593,10 @@ void sslc_conv2d_backward(sslc_conv2d_plan *pl, float *dx, float *dw, const floa
 #if defined(SSLC_USE_DNNL)
     if (pl->onednn) {
         dnnl_memory_set_data_handle(pl->dy_mem, (void *)dy);
-        dnnl_memory_t ddst = to_blocked(pl->y_in, pl->dy_mem, pl->yb_mem, pl->yb_offset, workspace);
+        dnnl_memory_t ddst = to_blocked(&pl->yb, pl->dy_mem, workspace);
         if (dw) {
             dnnl_memory_set_data_handle(pl->x_mem, (void *)x);
-            dnnl_memory_t src = to_blocked(pl->x_in, pl->x_mem, pl->xb_mem, pl->xb_offset, workspace);
+            dnnl_memory_t src = to_blocked(&pl->xb, pl->x_mem, workspace);
             dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src},
                                     {DNNL_ARG_DIFF_DST, ddst},
                                     {DNNL_ARG_DIFF_WEIGHTS, pl->dw_prim}};
@@ -595,13 +606,13 @@ void sslc_conv2d_backward(sslc_conv2d_plan *pl, float *dx, float *dw, const floa
         }
         if (dx) {
             dnnl_memory_set_data_handle(pl->dx_mem, dx);
-            dnnl_memory_t dsrc = pl->x_out ? blocked_at(pl->xb_mem, pl->xb_offset, workspace) : pl->dx_mem;
+            dnnl_memory_t dsrc = pl->xb.out ? blocked_at(&pl->xb, workspace) : pl->dx_mem;
             dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_SRC, dsrc},
                                     {DNNL_ARG_WEIGHTS, pl->w_bwd},
                                     {DNNL_ARG_DIFF_DST, ddst}};
             run_conv(pl, pl->bwd_data, 3, a, workspace);
-            if (pl->x_out)
-                reorder(pl->x_out, dsrc, pl->dx_mem);
+            if (pl->xb.out)
+                reorder(pl->xb.out, dsrc, pl->dx_mem);
         }
         return;
     }
